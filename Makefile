@@ -1,0 +1,58 @@
+# Every target sets up what it needs: a virtual environment with the package
+# and its extras (idempotent, seconds when done) and the data.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATASET ?= mnist
+PRESET ?= default
+SEED ?= 0
+RUN ?=
+DATA_DIR ?= data
+REPO ?= model_repository
+TRAIN_ARGS ?=
+EXPORT_ARGS ?=
+SERVE_ARGS ?=
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup data train export serve test test-fast bench clean help
+
+help:
+	@echo "make train export   train on $(DATASET) (PRESET=default|paper|fast) and publish ONNX models into $(REPO)/"
+	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
+	@echo "make test           set up and run the tests"
+	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"
+
+# torch==2.13.0 is pinned: on these machines it is the CPU wheel on local disk;
+# any other spec pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,serve,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/infogan data --dataset $(DATASET) --data-dir $(DATA_DIR)
+
+train: data
+	$(BIN)/infogan train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(TRAIN_ARGS)
+
+export: $(STAMP)
+	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) --repository $(REPO) $(EXPORT_ARGS)
+
+serve: $(STAMP)
+	$(BIN)/infogan serve --repository $(REPO) $(SERVE_ARGS)
+
+test: $(STAMP)
+	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
+	$(BIN)/python -m infogan.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,45 @@
+"""The `infogan` console script: a thin typer app over plain functions.
+
+Each piece registers its own commands (training, export, serve, client).
+Command modules import torch only inside the commands that need it, so the
+client commands run in an environment without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from infogan.contract import InfoganError
+
+app = typer.Typer(
+    name="infogan",
+    help="InfoGAN on MNIST: train, export to ONNX/Triton, serve, generate and encode.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+COMMAND_MODULES = (
+    "infogan.training.commands",
+    "infogan.export.commands",
+    "infogan.serve.commands",
+    "infogan.client.commands",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except InfoganError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

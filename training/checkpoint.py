@@ -1,0 +1,88 @@
+"""Checkpoints: atomic writes, clear errors, and models rebuilt from what they carry.
+
+A checkpoint is a dict saved with torch.save:
+  format_version  int (CHECKPOINT_FORMAT)
+  template        LatentTemplate.to_dict()
+  model           {"leaky_slope": float}: the rest of the architecture's settings
+  generator, discriminator   state_dicts
+  opt_g, opt_d    optimizer state_dicts (absent in a weights-only export)
+  step, images_seen          progress counters
+  config          the resolved training configuration (dict)
+  rng             {"torch": ByteTensor, "numpy": bit_generator state}
+  evaluation      the latest evaluation dict, or None
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from infogan.contract import InfoganError, LatentTemplate
+from infogan.training.model import Discriminator, Generator
+
+CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename: a crash
+    leaves either the previous checkpoint or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format_version": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint on the CPU, with one clear line for every way it can be bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise InfoganError(f"checkpoint={path} does not exist: train first (make train) or pass an existing run")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated or not a torch file at all
+        raise InfoganError(f"checkpoint={path} is corrupted or not a checkpoint ({type(e).__name__}): retrain or pick another run") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format_version") != CHECKPOINT_FORMAT:
+        got = ckpt.get("format_version") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise InfoganError(f"checkpoint={path} has format {got!r}: this version reads format {CHECKPOINT_FORMAT}")
+    for key in ("template", "generator", "discriminator"):
+        if key not in ckpt:
+            raise InfoganError(f"checkpoint={path} lacks '{key}': it is incomplete")
+    return ckpt
+
+
+def checkpoint_template(ckpt: dict) -> LatentTemplate:
+    return LatentTemplate.from_dict(ckpt["template"])
+
+
+def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
+    """Rebuild G and D from a checkpoint, weights loaded, in eval mode."""
+    template = checkpoint_template(ckpt)
+    slope = float(ckpt.get("model", {}).get("leaky_slope", 0.1))
+    g, d = Generator(template), Discriminator(template, slope)
+    try:
+        g.load_state_dict(ckpt["generator"])
+        d.load_state_dict(ckpt["discriminator"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise InfoganError(f"checkpoint weights do not fit latent template {template.to_json()}: {first}") from None
+    return g.eval(), d.eval()
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,119 @@
+"""The paper's MNIST networks (Chen et al. 2016, Table 1). Modules only.
+
+Shapes are per batch of N. Images are [N, 1, 28, 28] with values in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from infogan.contract import LatentTemplate
+
+
+class Generator(nn.Module):
+    """(noise, categorical one-hot, continuous) -> image in [0, 1]."""
+
+    def __init__(self, template: LatentTemplate):
+        super().__init__()
+        self.template = template
+        self.fc = nn.Sequential(
+            nn.Linear(template.input_dim, 1024, bias=False),  # N x 1024
+            nn.BatchNorm1d(1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, 128 * 7 * 7, bias=False),  # N x 6272
+            nn.BatchNorm1d(128 * 7 * 7),
+            nn.ReLU(inplace=True),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False),  # N x 64 x 14 x 14
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1),  # N x 1 x 28 x 28
+        )
+
+    def forward_logits(self, noise: torch.Tensor, categorical: torch.Tensor, continuous: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([noise, categorical, continuous], dim=1)  # N x input_dim
+        x = self.fc(x).view(-1, 128, 7, 7)  # reshape keeps the batch axis dynamic
+        return self.deconv(x)
+
+    def forward(self, noise: torch.Tensor, categorical: torch.Tensor, continuous: torch.Tensor) -> torch.Tensor:
+        # sigmoid: the Bernoulli mean of each pixel, as in the original code
+        return torch.sigmoid(self.forward_logits(noise, categorical, continuous))
+
+
+class Trunk(nn.Module):
+    """The discriminator body that D and Q share: image -> N x 1024 features."""
+
+    def __init__(self, leaky_slope: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 4, stride=2, padding=1),  # N x 64 x 14 x 14
+            nn.LeakyReLU(leaky_slope, inplace=True),
+            nn.Conv2d(64, 128, 4, stride=2, padding=1, bias=False),  # N x 128 x 7 x 7
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(leaky_slope, inplace=True),
+            nn.Flatten(),  # N x 6272
+            nn.Linear(128 * 7 * 7, 1024, bias=False),  # N x 1024
+            nn.BatchNorm1d(1024),
+            nn.LeakyReLU(leaky_slope, inplace=True),
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
+
+
+class QHead(nn.Module):
+    """Features -> categorical logits (all codes side by side) and continuous means.
+
+    The continuous codes' Gaussians have a fixed std of 1, as in the original
+    code; the information loss is then half the squared error plus a constant.
+    """
+
+    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1):
+        super().__init__()
+        self.template = template
+        self.net = nn.Sequential(
+            nn.Linear(1024, 128, bias=False),  # N x 128
+            nn.BatchNorm1d(128),
+            nn.LeakyReLU(leaky_slope, inplace=True),
+            nn.Linear(128, template.categorical_dim + template.n_continuous),
+        )
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(features)
+        k = self.template.categorical_dim
+        return out[:, :k], out[:, k:]  # N x sum(sizes), N x n_continuous
+
+
+class Discriminator(nn.Module):
+    """The shared trunk with its two heads: D (one real/fake logit) and Q."""
+
+    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1):
+        super().__init__()
+        self.trunk = Trunk(leaky_slope)
+        self.d_head = nn.Linear(1024, 1)  # N x 1
+        self.q_head = QHead(template, leaky_slope)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.trunk(image)
+        cat_logits, cont_mean = self.q_head(h)
+        return self.d_head(h), cat_logits, cont_mean
+
+
+class Encoder(nn.Module):
+    """The exported encoder: trunk + Q-head + D's probability, on images in [0, 1].
+
+    Outputs follow the contract: per-code softmax probabilities, continuous
+    means, and realness = sigmoid(D logit).
+    """
+
+    def __init__(self, discriminator: Discriminator):
+        super().__init__()
+        self.discriminator = discriminator
+        self.slices = discriminator.q_head.template.categorical_slices
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        d_logit, cat_logits, cont_mean = self.discriminator(image)
+        probs = torch.cat([torch.softmax(cat_logits[:, s], dim=1) for s in self.slices], dim=1)
+        return probs, cont_mean, torch.sigmoid(d_logit)
