@@ -1,0 +1,121 @@
+"""The pure pieces of the onnxruntime backend: read tensor specs from a Triton
+model config, validate one request, and run a dynamically batched group of
+requests as one batch (concatenate inputs, split outputs back).
+
+numpy only: no Triton, no onnxruntime, no torch, so all of it is tested in-process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Triton's TYPE_* names -> numpy dtypes (the types an ONNX image model uses)
+TRITON_TO_NUMPY = {
+    "TYPE_BOOL": np.bool_,
+    "TYPE_UINT8": np.uint8,
+    "TYPE_INT8": np.int8,
+    "TYPE_INT16": np.int16,
+    "TYPE_INT32": np.int32,
+    "TYPE_INT64": np.int64,
+    "TYPE_FP16": np.float16,
+    "TYPE_FP32": np.float32,
+    "TYPE_FP64": np.float64,
+}
+
+
+class RequestError(ValueError):
+    """One request is malformed; only that request fails."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a served model; dims leave the batch axis out, -1 is any size."""
+
+    name: str
+    dtype: np.dtype
+    dims: tuple[int, ...]
+
+    def describe(self) -> str:
+        return f"{self.name}: {np.dtype(self.dtype).name}[batch, {', '.join(map(str, self.dims))}]"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    max_batch_size: int
+
+
+def _tensor_spec(entry: dict) -> TensorSpec:
+    data_type = entry["data_type"]
+    if data_type not in TRITON_TO_NUMPY:
+        raise ValueError(f"data_type={data_type} of {entry['name']} is not supported: use one of {sorted(TRITON_TO_NUMPY)}")
+    # Triton writes int64 fields (dims, max_batch_size) as JSON strings
+    dims = tuple(int(d) for d in entry.get("dims", ()))
+    if "reshape" in entry:
+        raise ValueError(f"{entry['name']}: reshape in the model config is not supported by this backend")
+    return TensorSpec(entry["name"], np.dtype(TRITON_TO_NUMPY[data_type]), dims)
+
+
+def model_spec_from_config(config: dict) -> ModelSpec:
+    """The model config as Triton hands it to a Python backend (parsed JSON)."""
+    max_batch_size = int(config.get("max_batch_size", 0))
+    if max_batch_size < 1:
+        # without a batch axis dynamic batching cannot group requests
+        raise ValueError(f"max_batch_size={max_batch_size} is not supported: this backend needs a batch axis (max_batch_size >= 1)")
+    return ModelSpec(
+        inputs=tuple(_tensor_spec(e) for e in config.get("input", ())),
+        outputs=tuple(_tensor_spec(e) for e in config.get("output", ())),
+        max_batch_size=max_batch_size,
+    )
+
+
+def validate_request(arrays: dict[str, np.ndarray | None], spec: ModelSpec) -> int:
+    """Check one request's inputs against the spec; return its batch size.
+
+    arrays maps every input name of the spec to the request's array, or None
+    where the request lacks that input. Raises RequestError naming the input.
+    """
+    batch = None
+    for s in spec.inputs:
+        a = arrays.get(s.name)
+        if a is None:
+            raise RequestError(f"input {s.name} is missing: expected {s.describe()}")
+        if a.dtype != s.dtype:
+            raise RequestError(f"input {s.name} has dtype {a.dtype.name}: expected {s.describe()}")
+        per_sample = a.shape[1:]
+        if a.ndim != len(s.dims) + 1 or any(d != -1 and d != n for d, n in zip(s.dims, per_sample)):
+            raise RequestError(f"input {s.name} has shape {list(a.shape)}: expected {s.describe()}")
+        if batch is None:
+            batch = a.shape[0]
+        elif a.shape[0] != batch:
+            raise RequestError(f"input {s.name} has batch {a.shape[0]}: the other inputs have batch {batch}")
+    unknown = sorted(set(arrays) - {s.name for s in spec.inputs})
+    if unknown:
+        raise RequestError(f"inputs {unknown} are unknown: the model takes {[s.name for s in spec.inputs]}")
+    if batch is None or batch < 1:
+        raise RequestError("request has an empty batch: send at least one sample")
+    if batch > spec.max_batch_size:
+        raise RequestError(f"request has batch {batch}: the model allows at most {spec.max_batch_size}")
+    return batch
+
+
+def concat_requests(requests: list[dict[str, np.ndarray]], names: list[str]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Stack validated requests along the batch axis: ({name: [sum n_i, ...]}, [n_i])."""
+    sizes = [int(r[names[0]].shape[0]) for r in requests]
+    if len(requests) == 1:
+        return {n: requests[0][n] for n in names}, sizes
+    return {n: np.concatenate([r[n] for r in requests], axis=0) for n in names}, sizes
+
+
+def split_outputs(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict[str, np.ndarray]]:
+    """Undo concat_requests on the outputs: one {name: [n_i, ...]} per request, in order."""
+    total = sum(sizes)
+    for name, a in outputs.items():
+        if a.shape[0] != total:
+            raise ValueError(f"output {name} has batch {a.shape[0]}: the requests sent {total}")
+    bounds = np.cumsum(sizes)[:-1]
+    per_output = {name: np.split(a, bounds, axis=0) for name, a in outputs.items()}
+    return [{name: parts[i] for name, parts in per_output.items()} for i in range(len(sizes))]

@@ -1,0 +1,132 @@
+"""A Python-based Triton backend named `onnxruntime`.
+
+The Triton bundled with nvidia-pytriton has no native onnxruntime backend, so a
+model with `platform: "onnxruntime_onnx"` would fail to load. Triton falls back
+to a Python-based backend when `<backend-dir>/onnxruntime/model.py` exists;
+infogan.serve.server copies this file there, and the standard repository
+(`<model>/config.pbtxt`, `<model>/<version>/model.onnx`) is served unchanged.
+
+Each dynamically batched group of requests runs as ONE onnxruntime call:
+validate each request (a malformed one gets its own error, the rest go on),
+concatenate along the batch axis, run, split the outputs back per request.
+
+Runs inside Triton's stub process only (it imports triton_python_backend_utils).
+No torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+from infogan.serve.batching import RequestError, concat_requests, model_spec_from_config, split_outputs, validate_request
+
+
+def _parameter(config: dict, key: str) -> str | None:
+    entry = config.get("parameters", {}).get(key)
+    return entry.get("string_value") if entry else None
+
+
+def _instances_of_kind(config: dict, kind: str) -> int:
+    groups = [g for g in config.get("instance_group", ()) if g.get("kind", "KIND_CPU") == f"KIND_{kind}"]
+    return max(1, sum(int(g.get("count", 1)) for g in groups))
+
+
+def _session_options(config: dict, instances: int) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    # Share the machine's cores among the model's instances; the gRPC front end
+    # and the other instances need cores too. The key is the one Triton's native
+    # onnxruntime backend reads, so a config written for it keeps its meaning.
+    cores = len(os.sched_getaffinity(0))
+    intra = _parameter(config, "intra_op_thread_count")
+    opts.intra_op_num_threads = int(intra) if intra else max(1, cores // instances)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        self.name = args["model_name"]
+        self.spec = model_spec_from_config(config)
+        self.input_names = [s.name for s in self.spec.inputs]
+
+        # args["model_repository"] is this model's folder; the version folder holds the file
+        filename = config.get("default_model_filename") or "model.onnx"
+        path = Path(args["model_repository"]) / args["model_version"] / filename
+        if not path.is_file():
+            raise pb_utils.TritonModelException(f"{self.name}: {path} does not exist")
+
+        kind = args.get("model_instance_kind", "CPU")
+        providers: list = ["CPUExecutionProvider"]
+        if kind == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+            device = int(args.get("model_instance_device_id", 0))
+            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+        options = _session_options(config, _instances_of_kind(config, kind))
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+
+        # the config and the ONNX file must agree on names, or every request would fail
+        onnx_inputs = {i.name for i in self.session.get_inputs()}
+        onnx_outputs = {o.name for o in self.session.get_outputs()}
+        if set(self.input_names) != onnx_inputs or not {s.name for s in self.spec.outputs} <= onnx_outputs:
+            raise pb_utils.TritonModelException(
+                f"{self.name}: config.pbtxt tensors {self.input_names} -> {[s.name for s in self.spec.outputs]} "
+                f"do not match {path.name}: {sorted(onnx_inputs)} -> {sorted(onnx_outputs)}"
+            )
+        self.output_names = [s.name for s in self.spec.outputs]
+        self.output_dtypes = {s.name: s.dtype for s in self.spec.outputs}
+
+    def execute(self, requests: list) -> list:
+        responses: list = [None] * len(requests)
+        good: list[int] = []
+        arrays: list[dict[str, np.ndarray]] = []
+        for i, request in enumerate(requests):
+            got = {}
+            for name in self.input_names:
+                tensor = pb_utils.get_input_tensor_by_name(request, name)
+                got[name] = None if tensor is None else tensor.as_numpy()
+            try:
+                validate_request(got, self.spec)
+            except RequestError as e:
+                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{self.name}: {e}"))
+                continue
+            good.append(i)
+            arrays.append(got)
+
+        if good:
+            try:
+                per_request = self._run(arrays)
+            except Exception:
+                # one bad request can sink a batched call: run each alone so only it fails
+                per_request = []
+                for a in arrays:
+                    try:
+                        per_request.append(self._run([a])[0])
+                    except Exception as e:
+                        per_request.append(e)
+            for i, outputs in zip(good, per_request):
+                responses[i] = self._response(requests[i], outputs)
+        return responses
+
+    def _run(self, arrays: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        batch, sizes = concat_requests(arrays, self.input_names)
+        values = self.session.run(self.output_names, batch)
+        outputs = {n: np.ascontiguousarray(v, dtype=self.output_dtypes[n]) for n, v in zip(self.output_names, values)}
+        return split_outputs(outputs, sizes)
+
+    def _response(self, request, outputs):
+        if isinstance(outputs, Exception):
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{self.name}: inference failed: {outputs}"))
+        wanted = request.requested_output_names() or self.output_names
+        tensors = [pb_utils.Tensor(n, outputs[n]) for n in self.output_names if n in wanted]
+        return pb_utils.InferenceResponse(output_tensors=tensors)
+
+    def finalize(self) -> None:
+        self.session = None

@@ -1,0 +1,202 @@
+"""A real Triton Inference Server on a model repository, without Docker.
+
+Interface (torch-free; needs the `serve` extra, nvidia-pytriton, for the binary):
+
+    from infogan.serve.server import TritonServer, free_port, check_repository
+
+    with TritonServer("model_repository", grpc_port=free_port(), http_port=free_port(),
+                      metrics_port=free_port()) as server:      # start(): waits until ready
+        server.grpc_url      # "127.0.0.1:<port>"  (tritonclient.grpc.InferenceServerClient(url=...))
+        server.http_url      # "127.0.0.1:<port>"  (tritonclient.http)
+        server.metrics_url   # "http://127.0.0.1:<port>/metrics"
+        server.models        # ["infogan_encoder", "infogan_generator"]
+    # leaving the block stops it: SIGTERM, wait, SIGKILL as last resort; no stub
+    # process and no /dev/shm region is left behind.
+
+    TritonServer(repository, grpc_port=8001, http_port=8000, metrics_port=8002,
+                 host="127.0.0.1", log_verbose=0)
+    .start(timeout=120.0) -> self   waits until the server and every model are ready;
+                                    raises InfoganError for bad input (empty repository,
+                                    port taken) and RuntimeError with the server's log
+                                    tail when it fails to come up
+    .stop(timeout=30.0)             idempotent
+    .is_running() -> bool
+    .logs() -> str                  the server's output so far
+    free_port() -> int              a port free on 127.0.0.1 right now (for tests)
+    check_repository(path) -> list[str]   model names, or InfoganError ("run make export first")
+
+Model control mode is `none`: the models found at start are served and clients
+cannot load or unload any.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from infogan.contract import InfoganError
+from infogan.serve.launch import SHM_DIR, backend_directory, server_command, server_environment, shm_leftovers
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port(param: str, host: str, port: int) -> None:
+    """Refuse a port something already listens on (Triton's gRPC server would
+    share it through SO_REUSEPORT instead of failing)."""
+    if not 0 < port < 65536:
+        raise InfoganError(f"{param}={port} is invalid: a port is 1..65535")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT port is fine
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise InfoganError(f"{param}={port} is invalid: port is taken on {host} ({e.strerror}); choose a free port") from None
+
+
+def check_repository(repository: str | Path) -> list[str]:
+    """The names of the models in a repository, each with config.pbtxt and a version folder."""
+    repo = Path(repository)
+    if not repo.is_dir():
+        raise InfoganError(f"repository={repo} is invalid: no such folder; run make export first")
+    models = sorted(p.name for p in repo.iterdir() if (p / "config.pbtxt").is_file())
+    if not models:
+        raise InfoganError(f"repository={repo} is invalid: it holds no models (no <model>/config.pbtxt); run make export first")
+    for m in models:
+        versions = [v for v in (repo / m).iterdir() if v.is_dir() and v.name.isdigit() and any(v.iterdir())]
+        if not versions:
+            raise InfoganError(f"repository={repo} is invalid: model {m} has no version folder (<model>/<N>/model.onnx); run make export first")
+    return models
+
+
+class TritonServer:
+    def __init__(self, repository: str | Path, grpc_port: int = 8001, http_port: int = 8000,
+                 metrics_port: int = 8002, host: str = "127.0.0.1", log_verbose: int = 0):
+        self.repository = Path(repository).resolve()
+        self.host = host
+        self.ports = {"grpc_port": grpc_port, "http_port": http_port, "metrics_port": metrics_port}
+        self.log_verbose = log_verbose
+        self.models: list[str] = []
+        self._proc: subprocess.Popen | None = None
+        self._workdir: tempfile.TemporaryDirectory | None = None
+        self._log_text = ""
+        # a prefix of our own, so stop() can find this server's /dev/shm regions
+        self.shm_prefix = f"infogan_triton_{os.getpid()}_{id(self):x}_"
+
+    # ------------------------------------------------------------ endpoints
+    @property
+    def _client_host(self) -> str:
+        # a server bound to every interface is reached through loopback
+        return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self._client_host}:{self.ports['grpc_port']}"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self._client_host}:{self.ports['http_port']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self._client_host}:{self.ports['metrics_port']}/metrics"
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self, timeout: float = 120.0) -> "TritonServer":
+        if self._proc is not None:
+            raise RuntimeError("server already started")
+        self.models = check_repository(self.repository)
+        if len(set(self.ports.values())) != 3:
+            raise InfoganError(f"ports={sorted(self.ports.values())} is invalid: gRPC, HTTP and metrics need three different ports")
+        for param, port in self.ports.items():
+            check_port(param, self.host, port)
+
+        self._workdir = tempfile.TemporaryDirectory(prefix="infogan-triton-")
+        work = Path(self._workdir.name)
+        backends = backend_directory(work / "backends")
+        argv = server_command(self.repository, backends, self.host, **self.ports,
+                              shm_prefix=self.shm_prefix, log_verbose=self.log_verbose)
+        self._log_path = work / "tritonserver.log"
+        with open(self._log_path, "wb") as log:
+            # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
+            # and the stub processes can be found (and killed) as one group
+            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env=server_environment(), start_new_session=True)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        urls = [f"http://{self.http_url}/v2/health/ready"]
+        urls += [f"http://{self.http_url}/v2/models/{m}/ready" for m in self.models]
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"tritonserver exited with code {self._proc.returncode} while starting:\n{self._log_tail()}")
+            if all(_http_ok(u) for u in urls):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"tritonserver was not ready after {timeout:.0f} s:\n{self._log_tail()}")
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # Triton unloads the models, the stubs exit
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            _kill_group(proc.pid)  # stubs that outlived their server, if any
+        for leftover in shm_leftovers(self.shm_prefix):
+            (Path(SHM_DIR) / leftover).unlink(missing_ok=True)
+        if self._workdir is not None:
+            self._log_text = self.logs()
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def logs(self) -> str:
+        if self._workdir is not None and self._log_path.exists():
+            return self._log_path.read_text(errors="replace")
+        return self._log_text
+
+    def _log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.logs().splitlines()[-lines:])
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
