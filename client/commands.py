@@ -1,7 +1,230 @@
-"""CLI commands of this piece (registered by infogan.cli)."""
+"""The client's CLI commands: generate, traverse, encode, status.
 
+Thin shells over plain functions in this module (which tests call directly)
+and the infogan.client API. No torch, and the backends are imported only
+when a command runs, so `infogan --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
 import typer
+
+from infogan.contract import InfoganError
+
+DEFAULT_URL = "127.0.0.1:8001"
+DEFAULT_REPOSITORY = "model_repository"
+
+
+class Backend(str, Enum):
+    triton = "triton"
+    onnx = "onnx"
+
+
+BackendOpt = Annotated[Backend, typer.Option("--backend", envvar="INFOGAN_BACKEND", help="triton: the server at --url; onnx: onnxruntime in this process on --repository.")]
+UrlOpt = Annotated[str, typer.Option("--url", envvar="INFOGAN_TRITON_URL", help="Triton's gRPC endpoint, host:port.")]
+RepoOpt = Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (for --backend onnx).")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="INFOGAN_TIMEOUT", help="Deadline in seconds for each call to the server, retries included.")]
+
+
+def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float):
+    """A Generator or Encoder on the chosen backend."""
+    if Backend(backend) is Backend.onnx:
+        return cls.from_repository(repository)
+    return cls.from_triton(url, timeout=timeout)
+
+
+# ---------------------------------------------------------------- plain functions
+
+
+def parse_continuous(text: str | None) -> list[float] | None:
+    """"0.5,-1" -> [0.5, -1.0]; finiteness and count are checked by the Generator."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InfoganError(f"continuous={text!r} is invalid: give comma-separated numbers, e.g. 0.5,-1") from None
+
+
+def check_outputs(outs: list[Path]) -> list[Path]:
+    for p in outs:
+        if p.suffix.lower() not in (".png", ".npy"):
+            raise InfoganError(f"out={p} is invalid: give a .png (image grid) or .npy (array) path")
+    return outs
+
+
+def write_images(images: np.ndarray, outs: list[Path], ncols: int, scale: int = 1) -> list[Path]:
+    """Write [N, 1, 28, 28] as a PNG grid and/or a .npy array, by each path's suffix."""
+    from infogan.client.images import make_grid, save_png
+
+    for p in outs:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.suffix.lower() == ".npy":
+            np.save(p, images)
+        else:
+            save_png(make_grid(images, ncols), p, scale)
+    return outs
+
+
+def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high: float = 2.0,
+                    seed: int = 0) -> tuple[np.ndarray, list[int]]:
+    """The paper's Fig. 2: one row per category of the first code (in digit order
+    when the model maps categories to digits), columns sweeping continuous code
+    `code` from low to high; the other codes at 0 and one noise vector for all.
+    Returns images [rows * steps, 1, 28, 28] and the category of each row."""
+    from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, sample_latent
+
+    t = gen.template
+    if not t.categorical:
+        raise InfoganError("traverse needs a categorical code: this model has none")
+    if not 0 <= code < t.n_continuous:
+        raise InfoganError(f"code={code} is out of range: this model has continuous codes 0..{t.n_continuous - 1}")
+    if steps < 2:
+        raise InfoganError(f"steps={steps} is invalid: a sweep needs at least 2 columns")
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise InfoganError(f"range=[{low}, {high}] is invalid: need finite low < high")
+    k = t.categorical[0]
+    if gen.info.category_to_digit is not None:
+        rows = sorted(range(k), key=lambda c: gen.info.category_to_digit[c])
+    else:
+        rows = list(range(k))
+    n = len(rows) * steps
+    categories = np.zeros((n, len(t.categorical)), np.int64)
+    categories[:, 0] = np.repeat(rows, steps)
+    continuous = np.zeros((n, t.n_continuous), np.float32)
+    continuous[:, code] = np.tile(np.linspace(low, high, steps, dtype=np.float32), len(rows))
+    z = sample_latent(t, n, np.random.default_rng(seed), categories, continuous)
+    noise = np.repeat(z[NOISE][:1], n, axis=0)
+    return gen.run(noise, z[CATEGORICAL], z[CONTINUOUS]), rows
+
+
+def format_encodings(rows: list[dict], sources: list[str]) -> str:
+    """A fixed-width table: one line per image."""
+    n_cont = len(rows[0]["continuous"]) if rows else 0
+    head = ["image", "category", "digit", "probability"] + [f"c{i + 2}" for i in range(n_cont)] + ["realness"]
+    lines = []
+    for src, r in zip(sources, rows):
+        digit = r.get("label", str(r["digit"])) if "digit" in r else "-"
+        lines.append([src, str(r["category"]), digit, f"{r['probability']:.3f}"]
+                     + [f"{v:+.3f}" for v in r["continuous"]] + [f"{r['realness']:.3f}"])
+    widths = [max(len(row[i]) for row in [head] + lines) for i in range(len(head))]
+    fmt = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    return "\n".join(fmt(r) for r in [head] + lines)
+
+
+def format_status(s: dict) -> str:
+    yes = lambda b: "yes" if b else "no"
+    out = [f"server   {s['url']}  ({s['server']['name']} {s['server']['version']})",
+           f"live     {yes(s['live'])}", f"ready    {yes(s['ready'])}", "models"]
+    for m in s["models"]:
+        reason = f"  ({m['reason']})" if m["reason"] else ""
+        out.append(f"  {m['name']}  version {m['version'] or '-'}  {m['state'] or 'UNKNOWN'}{reason}")
+    out.append("batching (executions by batch size)")
+    for st in s["statistics"]:
+        sizes = ", ".join(f"{b['batch_size']}: {b['executions']} x {b['compute_ms_mean']:.2f} ms" for b in st["batches"]) or "none yet"
+        out.append(f"  {st['name']}/{st['version']}  {st['inference_count']} inferences in "
+                   f"{st['execution_count']} executions (mean batch {st['mean_batch']:.1f}); {sizes}")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def generate(
+    n: Annotated[int, typer.Option("--n", "-n", help="How many images.")] = 16,
+    category: Annotated[Optional[int], typer.Option(help="Fix the first categorical code to this category.")] = None,
+    digit: Annotated[Optional[int], typer.Option(help="Fix the category that the model's metadata maps to this digit.")] = None,
+    continuous: Annotated[Optional[str], typer.Option(help="Comma-separated values of the continuous codes, e.g. 1.5,0.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampled noise and codes.")] = None,
+    out: Annotated[Optional[list[Path]], typer.Option("--out", "-o", help="A .png grid and/or a .npy array; repeatable.")] = None,
+    columns: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
+    scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
+    backend: BackendOpt = Backend.triton,
+    url: UrlOpt = DEFAULT_URL,
+    repository: RepoOpt = Path(DEFAULT_REPOSITORY),
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """Generate n images for a category (or a digit) and given continuous codes."""
+    from infogan.client import Generator
+
+    outs = check_outputs(out or [Path("generated.png")])
+    values = parse_continuous(continuous)
+    with open_client(Generator, backend, url, repository, timeout) as gen:
+        images = gen.generate(n, category=category, digit=digit, continuous=values, seed=seed)
+    for p in write_images(images, outs, columns, scale):
+        typer.echo(f"wrote {p} ({len(images)} images)")
+
+
+def traverse(
+    code: Annotated[int, typer.Option(help="Which continuous code to sweep (0 = c2, the paper's rotation).")] = 0,
+    steps: Annotated[int, typer.Option(help="Columns of the sweep.")] = 9,
+    low: Annotated[float, typer.Option(help="Start of the sweep.")] = -2.0,
+    high: Annotated[float, typer.Option(help="End of the sweep.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Seed of the shared noise vector.")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("traverse.png"),
+    scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
+    backend: BackendOpt = Backend.triton,
+    url: UrlOpt = DEFAULT_URL,
+    repository: RepoOpt = Path(DEFAULT_REPOSITORY),
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """The paper's figure: a row per category, columns sweeping one continuous code over [-2, 2]."""
+    from infogan.client import Generator
+
+    if out.suffix.lower() != ".png":
+        raise InfoganError(f"out={out} is invalid: traverse writes a .png")
+    with open_client(Generator, backend, url, repository, timeout) as gen:
+        images, rows = traverse_images(gen, code, steps, low, high, seed)
+    write_images(images, [out], steps, scale)
+    typer.echo(f"wrote {out} ({len(rows)} rows x {steps} columns, code {code} over [{low:g}, {high:g}])")
+
+
+def encode(
+    images: Annotated[list[Path], typer.Argument(help="PNG files (28x28 grayscale) or IDX image files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="Encode only the first N images.")] = None,
+    backend: BackendOpt = Backend.triton,
+    url: UrlOpt = DEFAULT_URL,
+    repository: RepoOpt = Path(DEFAULT_REPOSITORY),
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """Category (and digit), its probability and the continuous codes of each image."""
+    from infogan.client import Encoder
+    from infogan.client.images import load_images
+
+    if limit is not None and limit < 1:
+        raise InfoganError(f"limit={limit} is invalid: give at least 1")
+    batch, sources = load_images(images)
+    batch, sources = batch[:limit], sources[:limit]
+    with open_client(Encoder, backend, url, repository, timeout) as enc:
+        rows = enc.encode(batch).rows()
+    if as_json:
+        typer.echo(json.dumps([{"image": s, **r} for s, r in zip(sources, rows)], indent=1))
+    else:
+        typer.echo(format_encodings(rows, sources))
+
+
+def status(
+    url: UrlOpt = DEFAULT_URL,
+    timeout: TimeoutOpt = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Server liveness and readiness, models and versions, Triton's batching statistics."""
+    from infogan.client.triton_backend import server_status
+
+    s = server_status(url, timeout)
+    typer.echo(json.dumps(s, indent=1) if as_json else format_status(s))
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("generate")(generate)
+    app.command("traverse")(traverse)
+    app.command("encode")(encode)
+    app.command("status")(status)

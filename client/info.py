@@ -1,0 +1,102 @@
+"""What a served model says about itself: its latent template and label mapping.
+
+Both backends read the same keys from the contract: onnxruntime from the ONNX
+file's metadata_props, Triton from config.pbtxt's `parameters` map. Either way
+they arrive as a str -> str mapping, parsed here once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from infogan.contract import (
+    META_CATEGORY_TO_DIGIT,
+    META_LABEL_NAMES,
+    META_METRICS,
+    META_TEMPLATE,
+    InfoganError,
+    LatentTemplate,
+)
+
+EXPORT_HINT = "export one with `make export` (infogan export)"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The contract a model carries.
+
+    category_to_digit: label index for each category of the first categorical
+    code (as evaluation matched them), or None when the model carries no mapping.
+    """
+
+    source: str
+    template: LatentTemplate
+    category_to_digit: tuple[int, ...] | None = None
+    label_names: tuple[str, ...] | None = None
+    metrics: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, str], source: str) -> "ModelInfo":
+        if META_TEMPLATE not in props:
+            raise InfoganError(f"model={source} carries no '{META_TEMPLATE}' metadata: {EXPORT_HINT}")
+        template = LatentTemplate.from_json(props[META_TEMPLATE])
+        mapping = _json_list(props, META_CATEGORY_TO_DIGIT, source)
+        names = _json_list(props, META_LABEL_NAMES, source)
+        metrics = {}
+        if props.get(META_METRICS):
+            try:
+                metrics = json.loads(props[META_METRICS])
+            except json.JSONDecodeError:
+                metrics = {}  # metrics are informative only; a bad blob must not block generation
+        if mapping is not None:
+            mapping = tuple(int(d) for d in mapping)
+            if template.categorical and len(mapping) != template.categorical[0]:
+                raise InfoganError(
+                    f"model={source} maps {len(mapping)} categories to digits but its first code has "
+                    f"{template.categorical[0]}: re-export it ({EXPORT_HINT})"
+                )
+        return cls(
+            source=source,
+            template=template,
+            category_to_digit=mapping,
+            label_names=tuple(str(n) for n in names) if names is not None else None,
+            metrics=metrics if isinstance(metrics, dict) else {},
+        )
+
+    def label(self, digit: int) -> str:
+        if self.label_names is not None and 0 <= digit < len(self.label_names):
+            return self.label_names[digit]
+        return str(digit)
+
+    def category_of_digit(self, digit: int) -> int:
+        """The category whose images evaluation matched to `digit`."""
+        if self.category_to_digit is None:
+            raise InfoganError(
+                f"digit={digit} needs a category->digit mapping, which model={self.source} lacks: "
+                "pass a category instead"
+            )
+        if digit in self.category_to_digit:
+            return self.category_to_digit.index(digit)
+        raise InfoganError(
+            f"digit={digit} is invalid: the model's mapping covers digits {sorted(set(self.category_to_digit))}"
+        )
+
+    def digits_of(self, categories) -> list[int] | None:
+        if self.category_to_digit is None:
+            return None
+        return [self.category_to_digit[int(c)] for c in categories]
+
+
+def _json_list(props: Mapping[str, str], key: str, source: str) -> list | None:
+    text = props.get(key)
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise InfoganError(f"model={source} has malformed '{key}' metadata (not JSON): re-export it") from None
+    if not isinstance(value, list):
+        raise InfoganError(f"model={source} has malformed '{key}' metadata (not a JSON list): re-export it")
+    return value

@@ -1,0 +1,212 @@
+"""Inference on a Triton Inference Server over gRPC.
+
+Every RPC runs under one deadline per call (the `timeout`), UNAVAILABLE is
+retried with exponential backoff a bounded number of times inside that
+deadline, batches larger than the model's max_batch_size are split and the
+pieces stay in flight together on a small thread pool. Whatever goes wrong
+ends as one InfoganError line, never a hang and never a gRPC traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from infogan.client.info import ModelInfo
+from infogan.contract import InfoganError
+
+DEFAULT_URL = "127.0.0.1:8001"
+DEFAULT_TIMEOUT_S = 10.0
+SERVE_HINT = "start one with `make serve` (or `infogan serve`), or use --backend onnx"
+
+T = TypeVar("T")
+
+
+class Rpc:
+    """One gRPC client with the deadline/retry policy every call goes through."""
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 3, backoff_s: float = 0.1):
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise InfoganError(f"timeout={timeout} is invalid: give a positive number of seconds")
+        if retries < 0:
+            raise InfoganError(f"retries={retries} is invalid: must be >= 0")
+        if not url or "/" in url:
+            raise InfoganError(f"url={url!r} is invalid: give host:port of Triton's gRPC endpoint, e.g. {DEFAULT_URL}")
+        self.url, self.timeout, self.retries, self.backoff_s = url, float(timeout), retries, backoff_s
+        self.client = grpcclient.InferenceServerClient(url)
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.timeout
+
+    def call(self, fn: Callable[[float], T], deadline: float | None = None, what: str = "request") -> T:
+        """fn(seconds_left) -> result; retried on UNAVAILABLE while attempts and time remain."""
+        deadline = self.deadline() if deadline is None else deadline
+        attempt = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._timeout_error(what)
+            try:
+                return fn(left)
+            except InferenceServerException as e:
+                status = str(e.status() or "")
+                if "UNAVAILABLE" in status and attempt < self.retries:
+                    delay = self.backoff_s * 2**attempt
+                    if time.monotonic() + delay < deadline:
+                        attempt += 1
+                        time.sleep(delay)
+                        continue
+                raise self._error(e, status, attempt + 1, what) from None
+
+    def _timeout_error(self, what: str) -> InfoganError:
+        return InfoganError(
+            f"timeout={self.timeout:g} was exceeded: the server at {self.url} did not finish the {what} in time "
+            "(check it with `infogan status`, or raise --timeout)"
+        )
+
+    def _error(self, e: InferenceServerException, status: str, tries: int, what: str) -> InfoganError:
+        if "UNAVAILABLE" in status:
+            return InfoganError(
+                f"url={self.url} is unreachable ({what}: UNAVAILABLE after {tries} tries): "
+                f"no Triton server answers there; {SERVE_HINT}"
+            )
+        if "DEADLINE_EXCEEDED" in status:
+            return self._timeout_error(what)
+        message = (e.message() or str(e)).strip().splitlines()
+        return InfoganError(f"url={self.url} refused the {what} ({status or 'error'}): {message[0] if message else ''}")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class TritonBackend:
+    name = "triton"
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        model: str = "",
+        version: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = 3,
+        in_flight: int = 4,
+    ):
+        if in_flight < 1:
+            raise InfoganError(f"in_flight={in_flight} is invalid: must be >= 1")
+        self.rpc = Rpc(url, timeout, retries)
+        self.model, self.version = model, "" if version is None else str(version)
+        try:
+            self._connect()
+        except BaseException:
+            self.rpc.close()
+            raise
+        self.pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="infogan-triton")
+
+    def _connect(self) -> None:
+        rpc, model = self.rpc, self.model
+        deadline = rpc.deadline()
+        rpc.call(lambda t: rpc.client.is_server_live(client_timeout=t), deadline, "liveness check")
+        ready = rpc.call(lambda t: rpc.client.is_model_ready(model, self.version, client_timeout=t), deadline, "model check")
+        if not ready:
+            index = rpc.call(lambda t: rpc.client.get_model_repository_index(as_json=True, client_timeout=t), deadline, "model list")
+            served = sorted({f"{m['name']}" + (f"/{m['version']}" if m.get("version") else "") for m in index.get("models", []) if m.get("state") == "READY"})
+            shown = f"{model}/{self.version}" if self.version else model
+            raise InfoganError(f"model={shown} is not ready at {rpc.url}: the server has {served or 'no ready models'}")
+        config = rpc.call(
+            lambda t: rpc.client.get_model_config(model, self.version, as_json=True, client_timeout=t), deadline, "config request"
+        )["config"]
+        props = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+        self.info = ModelInfo.from_properties(props, f"{rpc.url}/{model}")
+        self.max_batch_size = int(config.get("max_batch_size", 0))
+        self.input_names = [i["name"] for i in config.get("input", [])]
+        self.output_names = [o["name"] for o in config.get("output", [])]
+        self._outputs = [grpcclient.InferRequestedOutput(n) for n in self.output_names]
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(next(iter(feeds.values())))
+        step = self.max_batch_size if self.max_batch_size > 0 else n
+        spans = [(a, min(a + step, n)) for a in range(0, n, step)]
+        deadline = self.rpc.deadline()
+        if len(spans) == 1:
+            return self._infer_span(feeds, 0, n, deadline)
+        futures = [self.pool.submit(self._infer_span, feeds, a, b, deadline) for a, b in spans]
+        try:
+            parts = [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()  # the ones already running end by their deadline
+            raise
+        return {name: np.concatenate([p[name] for p in parts]) for name in self.output_names}
+
+    def _infer_span(self, feeds: dict[str, np.ndarray], a: int, b: int, deadline: float) -> dict[str, np.ndarray]:
+        inputs = []
+        for name, array in feeds.items():
+            part = array[a:b]
+            inp = grpcclient.InferInput(name, list(part.shape), "FP32")
+            inp.set_data_from_numpy(part)
+            inputs.append(inp)
+        result = self.rpc.call(
+            lambda t: self.rpc.client.infer(self.model, inputs, self.version, outputs=self._outputs, client_timeout=t),
+            deadline,
+            f"inference on {self.model}",
+        )
+        return {name: result.as_numpy(name) for name in self.output_names}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.rpc.close()
+
+
+def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Liveness, readiness, the repository's models and versions, and the
+    batching statistics of each loaded version (batch size -> executions)."""
+    rpc = Rpc(url, timeout)
+    try:
+        deadline = rpc.deadline()
+        c = rpc.client
+        live = rpc.call(lambda t: c.is_server_live(client_timeout=t), deadline, "liveness check")
+        ready = rpc.call(lambda t: c.is_server_ready(client_timeout=t), deadline, "readiness check")
+        meta = rpc.call(lambda t: c.get_server_metadata(as_json=True, client_timeout=t), deadline, "metadata request")
+        index = rpc.call(lambda t: c.get_model_repository_index(as_json=True, client_timeout=t), deadline, "model list")
+        stats = rpc.call(lambda t: c.get_inference_statistics(as_json=True, client_timeout=t), deadline, "statistics request")
+    finally:
+        rpc.close()
+    models = [
+        {"name": m.get("name", ""), "version": m.get("version", ""), "state": m.get("state", ""), "reason": m.get("reason", "")}
+        for m in index.get("models", [])
+    ]
+    statistics = []
+    for s in stats.get("model_stats", []):
+        # int64 fields arrive as strings (protobuf JSON); durations in ns
+        batches = []
+        for b in s.get("batch_stats", []):
+            compute = b.get("compute_infer", {})
+            count = int(compute.get("count", 0))
+            batches.append({
+                "batch_size": int(b.get("batch_size", 0)),
+                "executions": count,
+                "compute_ms_mean": int(compute.get("ns", 0)) / count / 1e6 if count else 0.0,
+            })
+        inferences, executions = int(s.get("inference_count", 0)), int(s.get("execution_count", 0))
+        statistics.append({
+            "name": s.get("name", ""),
+            "version": s.get("version", ""),
+            "inference_count": inferences,
+            "execution_count": executions,
+            "mean_batch": inferences / executions if executions else 0.0,
+            "batches": sorted(batches, key=lambda b: b["batch_size"]),
+        })
+    return {
+        "url": url,
+        "live": bool(live),
+        "ready": bool(ready),
+        "server": {"name": meta.get("name", ""), "version": meta.get("version", "")},
+        "models": models,
+        "statistics": statistics,
+    }
