@@ -1,7 +1,57 @@
-"""CLI commands of this piece (registered by infogan.cli)."""
+"""CLI commands of this piece (registered by infogan.cli): `infogan serve`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Callable
 
 import typer
 
 
+def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000,
+          metrics_port: int = 8002, timeout: float = 120.0, echo: Callable[[str], None] = print,
+          stop: threading.Event | None = None) -> None:
+    """Serve the repository until `stop` is set, SIGTERM or Ctrl-C; then stop cleanly."""
+    from infogan.serve.server import TritonServer
+
+    stop = stop or threading.Event()
+    server = TritonServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port, host=host)
+    # SIGTERM and SIGINT both end the wait; the server is stopped below either way
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start(timeout)
+        echo(f"Triton is serving {server.repository}")
+        echo(f"  gRPC     {server.grpc_url}")
+        echo(f"  HTTP     http://{server.http_url}")
+        echo(f"  metrics  {server.metrics_url}")
+        echo(f"  models   {', '.join(server.models)}")
+        echo("Ctrl-C or SIGTERM stops it.")
+        while not stop.wait(0.5):
+            if not server.is_running():
+                raise RuntimeError(f"tritonserver exited unexpectedly:\n{server.logs()[-3000:]}")
+        echo("stopping...")
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    echo("stopped")
+
+
+def serve_command(
+    repository: Annotated[Path, typer.Option(envvar="INFOGAN_MODEL_REPOSITORY", help="Triton model repository (written by `infogan export`)")] = Path("model_repository"),
+    host: Annotated[str, typer.Option(help="address to listen on; 0.0.0.0 exposes the server to the network")] = "127.0.0.1",
+    grpc_port: Annotated[int, typer.Option(help="gRPC port")] = 8001,
+    http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
+) -> None:
+    """Start a local Triton Inference Server (no Docker) on the model repository; Ctrl-C stops it."""
+    serve(repository, host, grpc_port, http_port, metrics_port, echo=lambda line: typer.echo(line))
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("serve")(serve_command)

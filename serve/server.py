@@ -32,6 +32,7 @@ cannot load or unload any.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -145,6 +146,9 @@ class TritonServer:
         urls += [f"http://{self.http_url}/v2/models/{m}/ready" for m in self.models]
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                failed = _load_failures(self.logs())
+                if failed:  # a model in the repository is broken: the user's input
+                    raise InfoganError(f"repository={self.repository} is invalid: Triton failed to load {failed[0]}")
                 raise RuntimeError(f"tritonserver exited with code {self._proc.returncode} while starting:\n{self._log_tail()}")
             if all(_http_ok(u) for u in urls):
                 return
@@ -185,6 +189,12 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _load_failures(log: str) -> list[str]:
+    """Each model Triton failed to load, as "<model> version <n>: <reason>"."""
+    found = re.findall(r"failed to load '([^']+)' version (\d+): (.*?)(?:\\n|\"$)", log, flags=re.M)
+    return [f"{m} version {v}: {why.strip()}" for m, v, why in found]
 
 
 def _http_ok(url: str) -> bool:

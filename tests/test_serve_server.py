@@ -1,0 +1,234 @@
+"""The real bundled Triton on a toy repository: answers, batching, errors, clean stop."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from infogan.contract import (
+    ENCODER_MODEL,
+    GENERATOR_MODEL,
+    IMAGE,
+    InfoganError,
+    LatentTemplate,
+    encoder_inputs,
+    encoder_outputs,
+    generator_inputs,
+    generator_outputs,
+    sample_latent,
+)
+from infogan.serve.server import TritonServer, check_port, check_repository, free_port
+from infogan.serve.toy_repository import write_toy_repository
+
+grpcclient = pytest.importorskip("tritonclient.grpc")
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+TEMPLATE = LatentTemplate()
+
+
+def start_server(repository) -> TritonServer:
+    return TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()).start(60)
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    write_toy_repository(repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(repository):
+    s = start_server(repository)
+    yield s
+    s.stop()
+
+
+@pytest.fixture()
+def client(server):
+    c = grpcclient.InferenceServerClient(server.grpc_url)
+    yield c
+    c.close()
+
+
+def infer_inputs(arrays: dict[str, np.ndarray], dtype: str = "FP32") -> list:
+    out = []
+    for name, a in arrays.items():
+        i = grpcclient.InferInput(name, list(a.shape), dtype)
+        i.set_data_from_numpy(a)
+        out.append(i)
+    return out
+
+
+def latent_batch(n: int, seed: int) -> dict[str, np.ndarray]:
+    lat = sample_latent(TEMPLATE, n, np.random.default_rng(seed))
+    return {s.name: lat[s.name] for s in generator_inputs(TEMPLATE)}
+
+
+def in_process(repository, model: str, arrays: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(repository / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    return session.run(outputs, arrays)
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Every process whose command line carries the marker (Triton and its stubs carry the shm prefix)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass  # exited while we looked
+    return pids
+
+
+@pytest.mark.slow
+def test_both_models_answer_over_grpc_as_in_process_onnxruntime(server, client, repository):
+    latent = latent_batch(5, seed=1)
+    image = client.infer(GENERATOR_MODEL, infer_inputs(latent)).as_numpy(IMAGE)
+    (expected,) = in_process(repository, GENERATOR_MODEL, latent, [IMAGE])
+    assert image.shape == (5, *generator_outputs(TEMPLATE)[0].shape)
+    np.testing.assert_allclose(image, expected, atol=1e-5, rtol=0)
+
+    names = [s.name for s in encoder_outputs(TEMPLATE)]
+    result = client.infer(ENCODER_MODEL, infer_inputs({encoder_inputs(TEMPLATE)[0].name: image}))
+    for name, want in zip(names, in_process(repository, ENCODER_MODEL, {IMAGE: image}, names)):
+        np.testing.assert_allclose(result.as_numpy(name), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_requested_outputs_only_are_returned(client):
+    probs = encoder_outputs(TEMPLATE)[0].name
+    image = np.full((2, *encoder_inputs(TEMPLATE)[0].shape), 0.5, np.float32)
+    result = client.infer(ENCODER_MODEL, infer_inputs({IMAGE: image}), outputs=[grpcclient.InferRequestedOutput(probs)])
+    assert result.as_numpy(probs).shape == (2, TEMPLATE.categorical_dim)
+    assert [o.name for o in result.get_response().outputs] == [probs]
+
+
+def send_concurrently(client, batches: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """Fire every request before waiting for any; the images in sending order."""
+    done: queue.Queue = queue.Queue()
+    for i, arrays in enumerate(batches):
+        client.async_infer(GENERATOR_MODEL, infer_inputs(arrays), callback=lambda result, error, i=i: done.put((i, result, error)))
+    answers = {}
+    for _ in batches:
+        i, result, error = done.get(timeout=60)
+        assert error is None, error
+        answers[i] = result.as_numpy(IMAGE)
+    return [answers[i] for i in range(len(batches))]
+
+
+def counts(client, model: str) -> tuple[int, int]:
+    stats = client.get_inference_statistics(model, as_json=True)["model_stats"][0]
+    return int(stats.get("inference_count", 0)), int(stats.get("execution_count", 0))
+
+
+@pytest.mark.slow
+def test_many_concurrent_small_requests_are_batched_by_the_server(client, repository):
+    before = counts(client, GENERATOR_MODEL)
+    batches = [latent_batch(1, seed=100 + i) for i in range(200)]
+    images = send_concurrently(client, batches)
+    inferences, executions = (a - b for a, b in zip(counts(client, GENERATOR_MODEL), before))
+
+    assert inferences == 200
+    assert inferences / executions > 1, f"{inferences} samples in {executions} executions: no batching"
+    # batching must not mix up whose image is whose
+    for arrays, image in zip(batches[:20], images[:20]):
+        np.testing.assert_allclose(image, in_process(repository, GENERATOR_MODEL, arrays, [IMAGE])[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_malformed_requests_fail_alone_while_concurrent_good_ones_succeed(client, repository):
+    good = [latent_batch(1, seed=300 + i) for i in range(40)]
+    bad = {
+        "wrong dtype": {k: v.astype(np.float64) for k, v in latent_batch(1, seed=0).items()},
+        "wrong shape": {**latent_batch(1, seed=0), generator_inputs(TEMPLATE)[0].name: np.zeros((1, 5), np.float32)},
+        "missing input": dict(list(latent_batch(1, seed=0).items())[:2]),
+    }
+    done: queue.Queue = queue.Queue()
+    requests = [(f"good {i}", infer_inputs(a)) for i, a in enumerate(good[:20])]
+    requests.append(("wrong dtype", infer_inputs(bad["wrong dtype"], "FP64")))
+    requests += [(k, infer_inputs(bad[k])) for k in ("wrong shape", "missing input")]
+    requests += [(f"good {i}", infer_inputs(a)) for i, a in enumerate(good[20:], start=20)]
+    for tag, inputs in requests:
+        client.async_infer(GENERATOR_MODEL, inputs, callback=lambda result, error, tag=tag: done.put((tag, result, error)))
+    answers = dict((tag, (r, e)) for tag, r, e in (done.get(timeout=60) for _ in requests))
+
+    for tag in bad:
+        result, error = answers[tag]
+        assert result is None and isinstance(error, InferenceServerException), tag
+        assert "INVALID_ARGUMENT" in str(error.status()), (tag, error)
+    for i, arrays in enumerate(good):
+        result, error = answers[f"good {i}"]
+        assert error is None, error
+        np.testing.assert_allclose(result.as_numpy(IMAGE), in_process(repository, GENERATOR_MODEL, arrays, [IMAGE])[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_clients_cannot_load_or_unload_models(client):
+    with pytest.raises(InferenceServerException, match="explicit model load / unload is not allowed"):
+        client.unload_model(GENERATOR_MODEL)
+    assert client.is_model_ready(GENERATOR_MODEL)
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_refused_before_launch(server, repository):
+    port = int(server.grpc_url.rsplit(":", 1)[1])
+    with pytest.raises(InfoganError, match=f"grpc_port={port} is invalid: port is taken"):
+        TritonServer(repository, grpc_port=port, http_port=free_port(), metrics_port=free_port()).start(30)
+
+
+def test_a_port_something_listens_on_is_refused():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(InfoganError, match=f"http_port={port} is invalid: port is taken on 127.0.0.1"):
+            check_port("http_port", "127.0.0.1", port)
+
+
+def test_empty_repository_is_refused_with_run_make_export_first(tmp_path):
+    with pytest.raises(InfoganError, match="holds no models.*run make export first"):
+        check_repository(tmp_path)
+    with pytest.raises(InfoganError, match="no such folder; run make export first"):
+        TritonServer(tmp_path / "missing", grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()).start(10)
+
+
+def test_model_without_version_is_refused_with_run_make_export_first(tmp_path):
+    write_toy_repository(tmp_path)
+    for f in (tmp_path / GENERATOR_MODEL / "1").iterdir():
+        f.unlink()
+    with pytest.raises(InfoganError, match=f"model {GENERATOR_MODEL} has no version folder.*run make export first"):
+        check_repository(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_model_triton_cannot_load_is_refused_with_its_reason(tmp_path):
+    write_toy_repository(tmp_path)
+    config = tmp_path / GENERATOR_MODEL / "config.pbtxt"
+    config.write_text(config.read_text().replace('"noise"', '"noize"'))
+    with pytest.raises(InfoganError, match=f"Triton failed to load {GENERATOR_MODEL} version 1: .*noize.*do not match"):
+        start_server(tmp_path)
+
+
+@pytest.mark.slow
+def test_stop_leaves_no_process_and_nothing_in_dev_shm(repository):
+    server = start_server(repository)
+    marker = server.shm_prefix
+    running = marked_processes(marker)
+    # the server and one stub per model instance, each holding a shared memory region
+    assert len(running) >= 3, running
+    assert any(n.startswith(marker) for n in os.listdir("/dev/shm"))
+
+    server.stop()
+    assert not server.is_running()
+    assert marked_processes(marker) == []
+    assert [n for n in os.listdir("/dev/shm") if n.startswith(marker)] == []
+    server.stop()  # a second stop is harmless
