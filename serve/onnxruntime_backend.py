@@ -33,7 +33,7 @@ def _parameter(config: dict, key: str) -> str | None:
 
 
 def _instances_of_kind(config: dict, kind: str) -> int:
-    groups = [g for g in config.get("instance_group", ()) if g.get("kind", "KIND_CPU") == f"KIND_{kind}"]
+    groups = [g for g in config.get("instance_group", ()) if g.get("kind", "KIND_AUTO") in (f"KIND_{kind}", "KIND_AUTO")]
     return max(1, sum(int(g.get("count", 1)) for g in groups))
 
 

@@ -29,7 +29,8 @@ from infogan.contract import (
 
 
 def config_pbtxt(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], max_batch_size: int = 1024) -> str:
-    """The minimal config export writes: ONNX platform, batch axis, dynamic batching."""
+    """The config's shape as export writes it: ONNX platform, batch axis, one
+    instance (KIND_AUTO: CPU here, GPU where there is one), dynamic batching."""
 
     def tensors(kind: str, specs: list[TensorSpec]) -> str:
         body = ",\n".join(
@@ -41,7 +42,8 @@ def config_pbtxt(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec],
         f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {max_batch_size}\n'
         + tensors("input", inputs)
         + tensors("output", outputs)
-        + "dynamic_batching { max_queue_delay_microseconds: 2000 }\n"
+        + "instance_group [ { count: 1 kind: KIND_AUTO } ]\n"
+        + "dynamic_batching { max_queue_delay_microseconds: 500 }\n"
     )
 
 

@@ -232,3 +232,15 @@ def test_stop_leaves_no_process_and_nothing_in_dev_shm(repository):
     assert marked_processes(marker) == []
     assert [n for n in os.listdir("/dev/shm") if n.startswith(marker)] == []
     server.stop()  # a second stop is harmless
+
+
+@pytest.mark.slow
+def test_backend_stub_processes_load_no_torch(server, client):
+    client.infer(GENERATOR_MODEL, infer_inputs(latent_batch(1, seed=0)))  # the backend has run
+    stubs = [p for p in marked_processes(server.shm_prefix) if b"triton_python_backend_stub" in open(f"/proc/{p}/cmdline", "rb").read()]
+    assert stubs
+    for pid in stubs:
+        with open(f"/proc/{pid}/maps") as f:
+            maps = f.read()
+        assert "onnxruntime" in maps  # the probe sees what the stub loaded
+        assert "libtorch" not in maps
