@@ -46,8 +46,8 @@ class LatentTemplate:
         self.validate()
 
     def validate(self) -> None:
-        if self.noise_dim < 0:
-            raise InfoganError(f"noise_dim={self.noise_dim} is invalid: must be >= 0")
+        if self.noise_dim < 1:
+            raise InfoganError(f"noise_dim={self.noise_dim} is invalid: must be >= 1")
         if not self.categorical and not self.continuous:
             raise InfoganError("latent template has no codes: give at least one categorical or continuous code")
         for i, k in enumerate(self.categorical):

@@ -10,6 +10,7 @@ A checkpoint is a dict saved with torch.save:
   config          the resolved training configuration (dict)
   rng             {"torch": ByteTensor, "numpy": bit_generator state}
   evaluation      the latest evaluation dict, or None
+  discriminator_calibrated   (final checkpoint) D with batch-norm statistics of real images
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
     g, d = Generator(template), Discriminator(template, slope)
     try:
         g.load_state_dict(ckpt["generator"])
-        d.load_state_dict(ckpt["discriminator"])
+        # the encoder's batch norm recalibrated on real images, where training saved it
+        d.load_state_dict(ckpt.get("discriminator_calibrated", ckpt["discriminator"]))
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise InfoganError(f"checkpoint weights do not fit latent template {template.to_json()}: {first}") from None

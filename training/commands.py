@@ -5,12 +5,14 @@ torch is imported inside the commands, so the client's commands stay torch-free.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 DATA_DIR = typer.Option("--data-dir", envvar="INFOGAN_DATA_DIR", help="Folder holding the datasets.")
+RUNS_DIR = typer.Option("--runs-dir", envvar="INFOGAN_RUNS_DIR", help="Folder holding training runs.")
 
 
 def data(
@@ -25,5 +27,85 @@ def data(
     typer.echo(f"{dataset}: 4 files verified in {folder}")
 
 
+def _parse_template(categorical: Optional[str], continuous: Optional[str], noise_dim: Optional[int]):
+    """'10' or '10,5' for categorical sizes; '-1:1,-1:1' for continuous ranges."""
+    from infogan.contract import InfoganError, LatentTemplate
+
+    if categorical is None and continuous is None and noise_dim is None:
+        return None
+    base = LatentTemplate()
+    try:
+        cats = base.categorical if categorical is None else tuple(int(k) for k in categorical.split(",") if k.strip())
+    except ValueError:
+        raise InfoganError(f"categorical={categorical!r} is invalid: give sizes like '10' or '10,4'") from None
+    try:
+        conts = base.continuous if continuous is None else tuple(
+            tuple(float(x) for x in r.split(":")) for r in continuous.split(",") if r.strip())
+        if any(len(r) != 2 for r in conts):
+            raise ValueError
+    except ValueError:
+        raise InfoganError(f"continuous={continuous!r} is invalid: give ranges like '-1:1,-1:1' (low:high)") from None
+    return LatentTemplate(categorical=cats, continuous=conts, noise_dim=base.noise_dim if noise_dim is None else noise_dim)
+
+
+def train(
+    preset: Annotated[str, typer.Option(help="default (2-core CPU), paper (original schedule), original (paper recipe as published), smoke (seconds)")] = "default",
+    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
+    seed: Annotated[int, typer.Option(help="Seed: a run is deterministic on CPU for a given seed.")] = 0,
+    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
+    runs_dir: Annotated[Path, RUNS_DIR] = Path("runs"),
+    run_name: Annotated[Optional[str], typer.Option(help="Name of the run folder (default: dataset-preset-seed-time).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder (e.g. runs/latest) from its checkpoint.")] = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="A few steps on a small slice, in seconds (the smoke preset).")] = False,
+    epochs: Annotated[Optional[int], typer.Option(help="Override: epochs of steps_per_epoch updates.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Override: batch size.")] = None,
+    lambda_cat: Annotated[Optional[float], typer.Option(help="Override: weight of the categorical information term.")] = None,
+    lambda_cont: Annotated[Optional[float], typer.Option(help="Override: weight of the continuous information term.")] = None,
+    categorical: Annotated[Optional[str], typer.Option(help="Latent template: categorical code sizes, e.g. '10' or '10,4'.")] = None,
+    continuous: Annotated[Optional[str], typer.Option(help="Latent template: continuous ranges, e.g. '-1:1,-1:1'.")] = None,
+    noise_dim: Annotated[Optional[int], typer.Option(help="Latent template: noise variables.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
+    from infogan.training.config import resolve
+    from infogan.training.train import train as run_training
+
+    template = _parse_template(categorical, continuous, noise_dim)
+    cfg = resolve("smoke" if smoke else preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
+                  out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
+                  lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision)
+    run = run_training(cfg, resume=resume, progress=progress, epochs=epochs if resume else None)
+    ev = json.loads((run / "evaluation.json").read_text())
+    typer.echo(f"run: {run}")
+    typer.echo(f"Q test accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "
+               f"{ev['labels_with_own_category']}/{len(ev['label_names'])} labels with a category of their own")
+    typer.echo(f"category -> label: {ev['category_to_label']}")
+
+
+def evaluate(
+    run: Annotated[Path, typer.Option(help="Run folder (default: the latest).")] = Path("runs/latest"),
+    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+) -> None:
+    """Q as an unsupervised classifier on the test set: accuracy, mapping, confusion."""
+    from infogan.training.runs import evaluate_run
+
+    ev = evaluate_run(run, data_dir)
+    if as_json:
+        typer.echo(json.dumps(ev, indent=2))
+        return
+    names = ev["label_names"]
+    typer.echo(f"Q test accuracy: {100 * ev['accuracy']:.2f}% ({ev['n_images']} images)")
+    typer.echo("confusion (rows: true label, columns: category):")
+    typer.echo("      " + "".join(f"{c:>6}" for c in range(len(ev["category_to_label"]))))
+    for lbl, row in enumerate(ev["confusion"]):
+        typer.echo(f"{names[lbl][:5]:>5} " + "".join(f"{v:>6}" for v in row))
+    typer.echo("category -> label: " + ", ".join(
+        f"{c}->{names[l] if l >= 0 else '-'}" for c, l in enumerate(ev["category_to_label"])))
+
+
 def register(app: typer.Typer) -> None:
     app.command("data")(data)
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

@@ -211,7 +211,7 @@ def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
     size = int(np.prod(dims))
     if len(raw) != header + size:
         raise InfoganError(f"{path} holds {len(raw) - header} data bytes, its header promises {size}: the file is truncated or corrupted")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()  # writable
 
 
 def load_split(data_dir: str | Path, name: str, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,101 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, LatentTemplate, sample_latent
+from infogan.training.checkpoint import build_models, load_checkpoint, save_checkpoint
+from infogan.training.config import resolve
+from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
+from infogan.training.model import Discriminator, Encoder, Generator
+
+
+def _latent(t, n):
+    z = sample_latent(t, n, np.random.default_rng(0))
+    return [torch.from_numpy(z[k]) for k in (NOISE, CATEGORICAL, CONTINUOUS)]
+
+
+@pytest.mark.parametrize("n", [1, 7])
+def test_model_shapes(n):
+    t = LatentTemplate(categorical=(10, 3), continuous=((-1, 1),) * 3, noise_dim=20)
+    g, d = Generator(t).eval(), Discriminator(t).eval()
+    img = g(*_latent(t, n))
+    assert img.shape == (n, 1, 28, 28)
+    assert img.min() >= 0 and img.max() <= 1
+    logit, cat, cont = d(img)
+    assert logit.shape == (n, 1) and cat.shape == (n, 13) and cont.shape == (n, 3)
+    probs, mean, real = Encoder(d)(img)
+    assert torch.allclose(probs[:, :10].sum(1), torch.ones(n)) and torch.allclose(probs[:, 10:].sum(1), torch.ones(n))
+    assert real.shape == (n, 1) and ((real > 0) & (real < 1)).all()
+
+
+def test_the_papers_layers_are_there():
+    g, d = Generator(LatentTemplate()), Discriminator(LatentTemplate())
+    assert [m.out_features for m in g.fc if isinstance(m, torch.nn.Linear)] == [1024, 6272]
+    convs = [m for m in d.trunk.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(64, (4, 4), (2, 2)), (128, (4, 4), (2, 2))]
+    assert [m.negative_slope for m in d.trunk.net if isinstance(m, torch.nn.LeakyReLU)] == [0.1, 0.1, 0.1]
+
+
+def test_d_loss_on_fixed_logits():
+    # D undecided (logit 0) on both: 2 ln 2
+    assert d_loss(torch.zeros(4, 1), torch.zeros(4, 1)).item() == pytest.approx(2 * math.log(2))
+    # D right and confident: near 0; G's loss then large
+    assert d_loss(torch.full((4, 1), 20.0), torch.full((4, 1), -20.0)).item() < 1e-6
+    assert g_adversarial_loss(torch.full((4, 1), -20.0)).item() == pytest.approx(20.0, abs=1e-6)
+
+
+def test_info_loss_bound_reaches_the_code_entropy_when_q_recovers_the_code():
+    t = LatentTemplate()
+    idx = torch.arange(10)[:, None]
+    cont = torch.rand(10, 2) * 2 - 1
+    perfect = torch.full((10, 10), -30.0).scatter(1, idx, 30.0)
+    loss, l_i = info_loss(t, perfect, cont.clone(), idx, cont, 1.0, 0.5)
+    assert l_i.item() == pytest.approx(math.log(10), abs=1e-5) and loss.item() == pytest.approx(0.0, abs=1e-5)
+    # Q knows nothing: uniform logits give CE = ln 10, so the bound is 0
+    loss, l_i = info_loss(t, torch.zeros(10, 10), torch.zeros(10, 2), idx, cont, 1.0, 0.0)
+    assert l_i.item() == pytest.approx(0.0, abs=1e-6) and loss.item() == pytest.approx(math.log(10), abs=1e-6)
+    # continuous term: lambda * half the squared error summed over codes
+    err = torch.tensor([[1.0, 2.0]])
+    loss, _ = info_loss(t, perfect[:1], err, idx[:1], torch.zeros(1, 2), 0.0, 0.5)
+    assert loss.item() == pytest.approx(0.5 * 0.5 * 5.0)
+
+
+def test_checkpoint_round_trip_rebuilds_identical_models(tmp_path):
+    t = LatentTemplate(categorical=(10,), continuous=((-1, 1),), noise_dim=5)
+    g, d = Generator(t), Discriminator(t)
+    save_checkpoint(tmp_path / "c.pt", {"template": t.to_dict(), "model": {"leaky_slope": 0.1},
+                                        "generator": g.state_dict(), "discriminator": d.state_dict(), "step": 3})
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+    g2, d2 = build_models(load_checkpoint(tmp_path / "c.pt"))
+    for a, b in [(g, g2), (d, d2)]:
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_corrupted_and_incompatible_checkpoints_give_one_line(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InfoganError, match="corrupted"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(InfoganError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    t = LatentTemplate()
+    g, d = Generator(t), Discriminator(t)
+    other = LatentTemplate(categorical=(5,))
+    save_checkpoint(tmp_path / "c.pt", {"template": other.to_dict(), "generator": g.state_dict(), "discriminator": d.state_dict()})
+    with pytest.raises(InfoganError, match="do not fit latent template"):
+        build_models(load_checkpoint(tmp_path / "c.pt"))
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    ({"preset": "huge"}, "preset='huge'"),
+    ({"dataset": "cifar"}, "dataset='cifar'"),
+    ({"batch_size": 0}, "batch_size=0"),
+    ({"lambda_cont": -0.1}, "lambda_cont=-0.1"),
+    ({"epochs": -1}, "epochs=-1"),
+])
+def test_bad_configuration_is_refused_before_any_work(overrides, needle):
+    with pytest.raises(InfoganError, match=needle):
+        resolve(**overrides)

@@ -1,0 +1,86 @@
+"""The Q-head as an unsupervised classifier: labels are used here only, never in training."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from infogan.training.model import Discriminator
+
+
+@torch.no_grad()
+def calibrate_batchnorm(d: Discriminator, real: torch.Tensor, batch_size: int = 500) -> Discriminator:
+    """A copy of D whose batch-norm statistics are those of real images alone.
+
+    During training D's running statistics average real and generated batches;
+    the encoder is used on real images, so it gets statistics measured on them
+    (a cumulative average over `real`, in train mode, weights untouched).
+    """
+    d = copy.deepcopy(d)
+    bns = [m for m in d.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    d.train()
+    for i in range(0, len(real), batch_size):
+        d(real[i:i + batch_size])
+    for m in bns:
+        m.momentum = 0.1
+    return d.eval()
+
+
+@torch.no_grad()
+def predict_categories(d: Discriminator, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+    """argmax of the first categorical code for each image, in eval mode."""
+    was_training = d.training
+    d.eval()
+    k = d.q_head.template.categorical[0]
+    out = []
+    for i in range(0, len(images), batch_size):
+        _, cat_logits, _ = d(images[i:i + batch_size])
+        out.append(cat_logits[:, :k].argmax(1))
+    d.train(was_training)
+    return torch.cat(out).cpu().numpy()
+
+
+def cluster_accuracy(pred: np.ndarray, labels: np.ndarray, n_categories: int, n_labels: int) -> dict:
+    """Assign categories to labels one-to-one (Hungarian method, maximum matches).
+
+    confusion[label, category] counts images; category_to_label[c] is the label
+    category c stands for (-1 where there are more categories than labels).
+    """
+    confusion = np.zeros((n_labels, n_categories), np.int64)
+    np.add.at(confusion, (labels, pred), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    category_to_label = [-1] * n_categories
+    for r, c in zip(rows, cols):
+        category_to_label[c] = int(r)
+    correct = int(confusion[rows, cols].sum())
+    # a digit "has a category of its own" when its assigned category's images are mostly that digit
+    owned = sum(1 for r, c in zip(rows, cols) if confusion[:, c].sum() and confusion[r, c] / confusion[:, c].sum() > 0.5)
+    return {
+        "accuracy": correct / len(labels),
+        "category_to_label": category_to_label,
+        "confusion": confusion.tolist(),
+        "labels_with_own_category": owned,
+        "category_share_max": float(confusion.sum(0).max() / len(labels)),
+    }
+
+
+def evaluate(d: Discriminator, images: torch.Tensor, labels: np.ndarray, label_names: list[str],
+             calibration_images: torch.Tensor | None = None) -> tuple[dict, Discriminator]:
+    """Accuracy, mapping and confusion of Q on labelled images; returns the D used.
+
+    With calibration_images, D's batch norm is recalibrated on those real
+    images first (the encoder that export publishes); labels never touch it.
+    """
+    if calibration_images is not None:
+        d = calibrate_batchnorm(d, calibration_images)
+    pred = predict_categories(d, images)
+    result = cluster_accuracy(pred, labels, d.q_head.template.categorical[0], len(label_names))
+    result["label_names"] = list(label_names)
+    result["n_images"] = int(len(labels))
+    return result, d

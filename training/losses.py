@@ -1,0 +1,48 @@
+"""The InfoGAN losses, on logits (never on a softmax: see PyTorch-GAN issue 84)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from infogan.contract import LatentTemplate
+
+
+def d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """-[log D(x) + log(1 - D(G(z)))], averaged."""
+    return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+
+
+def g_adversarial_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss -log D(G(z))."""
+    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+def info_loss(
+    template: LatentTemplate,
+    cat_logits: torch.Tensor,
+    cont_mean: torch.Tensor,
+    cat_index: torch.Tensor,
+    cont: torch.Tensor,
+    lambda_cat: float,
+    lambda_cont: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lambda-weighted information loss, L_I bound of the categorical codes in nats).
+
+    Categorical: cross-entropy of Q(c|x) against the sampled code; the bound is
+    L_I = H(c) - CE, which approaches H(c) = ln K as Q recovers the code.
+    Continuous: Gaussian NLL with std fixed at 1 = half the squared error (+ const).
+    """
+    ce = cat_logits.new_zeros(())
+    for j, sl in enumerate(template.categorical_slices):
+        ce = ce + F.cross_entropy(cat_logits[:, sl], cat_index[:, j])
+    mse = 0.5 * ((cont_mean - cont) ** 2).sum(dim=1).mean() if template.n_continuous else ce.new_zeros(())
+    l_i = template.entropy() - ce.detach()
+    return lambda_cat * ce + lambda_cont * mse, l_i
+
+
+def entropy_nats(k: int) -> float:
+    return math.log(k)

@@ -1,0 +1,92 @@
+"""Training pictures: sample grids in the paper's layout and the curves of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sample_latent
+
+
+def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
+    """[rows*cols, 1, H, W] in [0, 1] -> one uint8 picture with a grey gutter."""
+    _, _, h, w = images.shape
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 128, np.uint8)
+    for i, img in enumerate(images[: rows * cols]):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        out[y:y + h, x:x + w] = np.clip(img[0] * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+@torch.no_grad()
+def traversal_images(g: torch.nn.Module, template: LatentTemplate, code: int = 0, cols: int = 10,
+                     span: float = 1.0, seed: int = 0, device: str = "cpu") -> np.ndarray:
+    """The paper's figure: a row per category of the first categorical code, a
+    column per value of continuous code `code` swept over [-span, span]; the
+    noise and the other codes are fixed per row."""
+    k = template.categorical[0]
+    rng = np.random.default_rng(seed)
+    base = sample_latent(template, k, rng, categories=np.arange(k)[:, None].repeat(len(template.categorical), 1) % np.array(template.categorical))
+    rep = lambda a: np.repeat(a, cols, axis=0)  # noqa: E731  (k*cols rows, row-major)
+    noise, cat = rep(base[NOISE]), rep(base[CATEGORICAL])
+    cont = np.zeros((k * cols, template.n_continuous), np.float32)
+    if template.n_continuous:
+        cont[:, code] = np.tile(np.linspace(-span, span, cols, dtype=np.float32), k)
+    was_training = g.training
+    g.eval()
+    out = g(*(torch.from_numpy(a).to(device) for a in (noise, cat, cont))).float().cpu().numpy()
+    g.train(was_training)
+    return out
+
+
+def save_png(pixels: np.ndarray, path: Path, scale: int = 2) -> None:
+    img = Image.fromarray(pixels)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    tmp = path.with_suffix(".tmp.png")
+    img.save(tmp)
+    tmp.replace(path)
+
+
+def save_sample_grid(g: torch.nn.Module, template: LatentTemplate, path: Path, device: str = "cpu") -> None:
+    """One grid per continuous code, stacked side by side."""
+    k, cols = template.categorical[0] if template.categorical else 1, 10
+    panels = [tile(traversal_images(g, template, code=j, cols=cols, device=device), k, cols)
+              for j in range(max(template.n_continuous, 1))]
+    gap = np.full((panels[0].shape[0], 8), 255, np.uint8)
+    save_png(np.concatenate([p for pair in zip(panels, [gap] * len(panels)) for p in pair][:-1], axis=1), path)
+
+
+def plot_curves(metrics_path: Path, out_path: Path, entropy: float) -> None:
+    """Losses, L_I and test accuracy against images seen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    train = [r for r in rows if r.get("kind") == "train"]
+    evals = [r for r in rows if r.get("kind") == "eval"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    if train:
+        x = [r["images_seen"] for r in train]
+        axes[0].plot(x, [r["loss_d"] for r in train], label="D loss")
+        axes[0].plot(x, [r["loss_g"] for r in train], label="G loss (adversarial)")
+        axes[0].set_xlabel("images seen"); axes[0].legend(); axes[0].set_title("losses")
+        axes[1].plot(x, [r["l_i"] for r in train], label="L_I (categorical)")
+        axes[1].axhline(entropy, color="grey", ls="--", label=f"H(c) = {entropy:.3f}")
+        axes[1].set_xlabel("images seen"); axes[1].legend(); axes[1].set_title("mutual-information bound (nats)")
+    if evals:
+        axes[2].plot([r["images_seen"] for r in evals], [100 * r["accuracy"] for r in evals], marker="o")
+        axes[2].set_ylim(0, 100); axes[2].grid(alpha=0.3)
+        axes[2].set_xlabel("images seen"); axes[2].set_title("Q test accuracy (%)")
+    fig.tight_layout()
+    tmp = out_path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(out_path)

@@ -1,0 +1,37 @@
+"""Working with finished runs: find them, re-evaluate them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from infogan.contract import InfoganError
+from infogan.training.checkpoint import build_models, load_checkpoint
+from infogan.training.data import dataset_spec, load_split
+from infogan.training.evaluate import evaluate
+
+
+def resolve_run(run: str | Path) -> Path:
+    run = Path(run)
+    if not (run / "checkpoint.pt").is_file():
+        raise InfoganError(f"run={run} holds no checkpoint.pt: train first (make train) or pass runs/<name>")
+    return run.resolve()
+
+
+def evaluate_run(run: str | Path, data_dir: str | Path = "data") -> dict:
+    """Re-evaluate a run's encoder on the full test set and save evaluation.json."""
+    run = resolve_run(run)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    dataset = ckpt.get("config", {}).get("dataset", "mnist")
+    _, d = build_models(ckpt)
+    images, labels = load_split(data_dir, dataset, "test")
+    x = torch.from_numpy(images.copy()).float().div_(255.0)
+    ev, _ = evaluate(d, x, labels, list(dataset_spec(dataset).label_names))
+    ev.update({"dataset": dataset, "step": ckpt["step"], "images_seen": ckpt["images_seen"]})
+    tmp = run / "evaluation.json.tmp"
+    tmp.write_text(json.dumps(ev, indent=2))
+    os.replace(tmp, run / "evaluation.json")
+    return ev

@@ -1,0 +1,293 @@
+"""The InfoGAN training loop: seeded, resumable, with metrics, checkpoints and pictures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
+from infogan.training.checkpoint import load_checkpoint, save_checkpoint
+from infogan.training.config import TrainConfig
+from infogan.training.data import dataset_spec, fetch, load_split
+from infogan.training.evaluate import evaluate
+from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
+from infogan.training.model import Discriminator, Generator
+from infogan.training.pictures import plot_curves, save_sample_grid
+
+__all__ = ["TrainConfig", "train", "train_step", "select_precision"]
+
+
+def select_precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the hardware runs it natively (CUDA, or CPUs with
+    AMX/AVX512-BF16); fp32 elsewhere. bf16 keeps fp32's range, so GAN losses
+    need no scaler."""
+    if cfg.precision == "fp32":
+        return None
+    if cfg.precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return torch.bfloat16 if (" amx_bf16" in flags or " avx512_bf16" in flags) else None
+
+
+def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
+    """D's Adam trains the trunk and the D head (and, in the original code's
+    wiring, Q); G's Adam trains G (and Q in the paper-text wiring)."""
+    betas = (cfg.beta1, cfg.beta2)
+    d_groups = [{"params": [*d.trunk.parameters(), *d.d_head.parameters()], "lr": cfg.lr_d}]
+    g_groups = [{"params": list(g.parameters()), "lr": cfg.lr_g}]
+    (d_groups if cfg.info_in_d_step else g_groups).append({"params": list(d.q_head.parameters()), "lr": cfg.lr_q})
+    return torch.optim.Adam(d_groups, betas=betas), torch.optim.Adam(g_groups, betas=betas)
+
+
+def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
+               real: torch.Tensor, latent: dict[str, torch.Tensor], autocast) -> dict[str, float]:
+    t = cfg.template
+    noise, cat, cont, cat_index = latent[NOISE], latent[CATEGORICAL], latent[CONTINUOUS], latent["category_index"]
+
+    # (1) D step: maximise log D(x) + log(1 - D(G(z, c)))
+    #     [original wiring: minus lambda * L_I on the same generated images]
+    with autocast():
+        fake = g(noise, cat, cont)
+        d_real, _, _ = d(real)
+        d_fake, q_cat, q_cont = d(fake.detach())
+    loss_d = d_loss(d_real.float(), d_fake.float())
+    if cfg.info_in_d_step:
+        info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
+        loss_d = loss_d + info_d
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    # (2) G (and Q) step: non-saturating adversarial loss + lambda * L_I.
+    #     D's weights take no gradient here unless Q trains in this step, so
+    #     backward computes only what G needs.
+    frozen = list(d.parameters()) if cfg.info_in_d_step else [*d.trunk.parameters(), *d.d_head.parameters()]
+    for p in frozen:
+        p.requires_grad_(False)
+    with autocast():
+        d_fake, q_cat, q_cont = d(fake)
+    loss_adv = g_adversarial_loss(d_fake.float())
+    info, l_i = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
+    opt_g.zero_grad(set_to_none=True)
+    (loss_adv + info).backward()
+    opt_g.step()
+    for p in frozen:
+        p.requires_grad_(True)
+    return {"loss_d": loss_d.detach(), "loss_g": loss_adv.detach(), "l_i": l_i, "info": info.detach()}
+
+
+class BatchStream:
+    """Deterministic batches: pass p over the data is permutation p of a
+    generator seeded by (seed, p), so step s always sees the same images and
+    latents, whether the run was resumed or not."""
+
+    def __init__(self, cfg: TrainConfig, images: torch.Tensor):
+        self.cfg, self.images = cfg, images
+        self.steps_per_pass = max(len(images) // cfg.batch_size, 1)
+        self._pass, self._perm = -1, None
+
+    def real(self, step: int) -> torch.Tensor:
+        p, i = divmod(step, self.steps_per_pass)
+        if p != self._pass:
+            self._pass, self._perm = p, np.random.default_rng([self.cfg.seed, 1, p]).permutation(len(self.images))
+        idx = self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
+        return self.images[torch.from_numpy(idx)]
+
+    def latent(self, step: int, device) -> dict[str, torch.Tensor]:
+        z = sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
+        return {k: torch.from_numpy(v).to(device) for k, v in z.items()}
+
+
+def _to_float_images(u8: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(u8)).to(device=device, dtype=torch.float32).div_(255.0)
+
+
+def _new_run_dir(cfg: TrainConfig) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name = cfg.run_name or f"{cfg.dataset}-{cfg.preset}-s{cfg.seed}-{stamp}"
+    run = Path(cfg.out_dir) / name
+    if (run / "checkpoint.pt").exists():
+        raise InfoganError(f"run_name={name!r} already holds a run: pass --resume to continue it, or another name")
+    (run / "samples").mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def _point_latest(run: Path) -> None:
+    latest = run.parent / "latest"
+    tmp = run.parent / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run.name)
+    os.replace(tmp, latest)
+
+
+def _rewind_metrics(path: Path, step: int) -> None:
+    """On resume, drop rows logged after the checkpoint so the log reads as one run."""
+    if path.exists():
+        rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
+        path.write_text("".join(r + "\n" for r in rows))
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
+          epochs: int | None = None) -> Path:
+    """Train (or resume) a run; returns the run directory.
+
+    resume: a run directory; training continues from its checkpoint with its own
+    saved configuration, to `epochs` epochs where given (extending the run).
+    """
+    cfg.validate()
+    if resume is not None:
+        run = Path(resume)
+        if not (run / "config.json").is_file():
+            raise InfoganError(f"resume={run} is not a run directory (no config.json): pass runs/<name> or runs/latest")
+        run = run.resolve()
+        cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+        if epochs is not None:
+            cfg.epochs = epochs
+            cfg.validate()
+            (run / "config.json").write_text(cfg.to_json())
+    else:
+        run = _new_run_dir(cfg)
+        (run / "config.json").write_text(cfg.to_json())
+    _point_latest(run)
+
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp_dtype = select_precision(cfg, device)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+
+    fetch(cfg.data_dir, cfg.dataset)
+    spec = dataset_spec(cfg.dataset)
+    train_u8, _ = load_split(cfg.data_dir, cfg.dataset, "train")
+    test_u8, test_labels = load_split(cfg.data_dir, cfg.dataset, "test")
+    if cfg.train_subset:
+        train_u8 = train_u8[: cfg.train_subset]
+    if cfg.eval_subset:
+        test_u8, test_labels = test_u8[: cfg.eval_subset], test_labels[: cfg.eval_subset]
+    train_images = _to_float_images(train_u8, device)
+    test_images = _to_float_images(test_u8, device)
+    calib_images = train_images[:5000]  # real images, no labels: for batch-norm statistics
+
+    g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
+    opt_d, opt_g = make_optimizers(cfg, g, d)
+    step, evaluation = 0, None
+    ckpt_path = run / "checkpoint.pt"
+    if resume is not None:
+        ckpt = load_checkpoint(ckpt_path)
+        g.load_state_dict(ckpt["generator"])
+        d.load_state_dict(ckpt["discriminator"])
+        opt_g.load_state_dict(ckpt["opt_g"])
+        opt_d.load_state_dict(ckpt["opt_d"])
+        step, evaluation = ckpt["step"], ckpt.get("evaluation")
+    metrics_path = run / "metrics.jsonl"
+    _rewind_metrics(metrics_path, step)
+
+    stream = BatchStream(cfg, train_images)
+    log = MetricsLog(metrics_path, cfg, progress)
+
+    def checkpoint(calibrated: Discriminator | None = None) -> None:
+        state = {
+            "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope},
+            "generator": g.state_dict(), "discriminator": d.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "step": step, "images_seen": step * cfg.batch_size,
+            "config": cfg.to_dict(), "evaluation": evaluation,
+        }
+        if calibrated is not None:
+            state["discriminator_calibrated"] = calibrated.state_dict()
+        save_checkpoint(ckpt_path, state)
+
+    def run_evaluation() -> Discriminator:
+        nonlocal evaluation
+        evaluation, calibrated = evaluate(d, test_images, test_labels, list(spec.label_names), calib_images)
+        evaluation.update({"dataset": cfg.dataset, "step": step, "images_seen": step * cfg.batch_size})
+        log.evaluation(step, evaluation)
+        return calibrated
+
+    g.train(), d.train()
+    with log:
+        while step < cfg.total_steps:
+            out = train_step(cfg, g, d, opt_d, opt_g, stream.real(step), stream.latent(step, device), autocast)
+            step += 1
+            log.step(step, out)
+            if step % cfg.steps_per_epoch == 0 or step == cfg.total_steps:
+                epoch = -(-step // cfg.steps_per_epoch)
+                last = step == cfg.total_steps
+                if epoch % cfg.eval_every == 0 or last:
+                    calibrated = run_evaluation()
+                if epoch % cfg.samples_every == 0 or last:
+                    save_sample_grid(g, cfg.template, run / "samples" / f"epoch_{epoch:03d}.png", device=str(device))
+                if epoch % cfg.checkpoint_every == 0 and not last:
+                    checkpoint()
+    calibrated = run_evaluation() if evaluation is None or evaluation["step"] != step else calibrated
+    checkpoint(calibrated)
+    tmp = run / "evaluation.json.tmp"
+    tmp.write_text(json.dumps(evaluation, indent=2))
+    os.replace(tmp, run / "evaluation.json")
+    plot_curves(metrics_path, run / "curves.png", cfg.template.entropy())
+    return run
+
+
+class MetricsLog:
+    """The one place that logs: JSON lines to the run, and a progress bar."""
+
+    def __init__(self, path: Path, cfg: TrainConfig, progress: bool, every: int = 10):
+        self.path, self.cfg, self.every, self.enabled = path, cfg, every, progress
+        self.sums: dict[str, float] = {}
+        self.n, self.t0, self.t_last, self.images_last = 0, time.perf_counter(), time.perf_counter(), None
+        self.bar = self.task = None
+        self.last_acc = float("nan")
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn(), TextColumn("{task.description}"))
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=self.cfg.total_steps)
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def _write(self, row: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def step(self, step: int, out: dict) -> None:
+        for k, v in out.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        self.n += 1
+        if step % self.every and step != self.cfg.total_steps:
+            return
+        now = time.perf_counter()
+        row = {"kind": "train", "step": step, "images_seen": step * self.cfg.batch_size,
+               **{k: v / self.n for k, v in self.sums.items()},
+               "images_per_s": self.n * self.cfg.batch_size / (now - self.t_last), "elapsed_s": now - self.t0}
+        self._write(row)
+        self.sums, self.n, self.t_last = {}, 0, now
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, description=(
+                f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  L_I {row['l_i']:.3f}/{self.cfg.template.entropy():.3f}"
+                f"  acc {100 * self.last_acc:.1f}%  {row['images_per_s']:.0f} img/s"))
+
+    def evaluation(self, step: int, ev: dict) -> None:
+        self.last_acc = ev["accuracy"]
+        self._write({"kind": "eval", "step": step, "images_seen": step * self.cfg.batch_size,
+                     "elapsed_s": time.perf_counter() - self.t0,
+                     **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label")}})
