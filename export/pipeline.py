@@ -1,0 +1,197 @@
+"""export_run: a training run directory -> checked ONNX models published into a Triton repository.
+
+Everything that can fail (reading the run, building the graphs, onnx's checker,
+parity, the variants) happens before the repository is touched; publishing is
+then a handful of renames under a lock (export.repository).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+
+from infogan.contract import (
+    ENCODER_MODEL,
+    GENERATOR_MODEL,
+    META_CATEGORY_TO_DIGIT,
+    META_CHECKPOINT_SHA256,
+    META_LABEL_NAMES,
+    META_METRICS,
+    META_PRECISION,
+    META_TEMPLATE,
+    META_VERSION,
+    InfoganError,
+    LatentTemplate,
+    encoder_inputs,
+    encoder_outputs,
+    generator_inputs,
+    generator_outputs,
+)
+from infogan.export import onnx_export, parity, quantize
+from infogan.export.repository import DEFAULT_KEEP_VERSIONS, StagedModel, model_config, publish
+
+PRECISIONS = ("fp32", "fp16", "int8")
+HEADLINE_METRICS = ("accuracy", "dataset", "images_seen", "step")
+
+
+def model_name(base: str, precision: str) -> str:
+    """fp32 models carry the contract's names; variants are separate models beside them."""
+    return base if precision == "fp32" else f"{base}_{precision}"
+
+
+@dataclass
+class ExportResult:
+    version: int
+    repository: Path
+    models: list[str]
+    parity: list[parity.ParityReport]
+    quality: dict[str, dict] = field(default_factory=dict)  # precision -> quality dict
+
+
+def _package_version() -> str:
+    try:
+        return importlib_metadata.version("infogan")
+    except importlib_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def read_evaluation(run_dir: Path, ckpt: dict, template: LatentTemplate) -> dict:
+    """evaluation.json beside the checkpoint (or the one the checkpoint carries), checked against the template."""
+    path = run_dir / "evaluation.json"
+    if path.is_file():
+        try:
+            ev = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InfoganError(f"evaluation={path} is invalid: not JSON ({e}); re-evaluate the run") from None
+    elif isinstance(ckpt.get("evaluation"), dict):
+        ev = ckpt["evaluation"]
+    else:
+        raise InfoganError(f"evaluation={path} does not exist: evaluate the run first (its category-to-digit mapping is part of the export)")
+    mapping, names = ev.get("category_to_label"), ev.get("label_names")
+    k = template.categorical[0] if template.categorical else 0
+    ok = (
+        isinstance(mapping, list) and isinstance(names, list) and len(mapping) == k
+        and all(isinstance(i, int) and 0 <= i < len(names) for i in mapping)
+    )
+    if not ok:
+        raise InfoganError(
+            f"evaluation={path} is invalid: category_to_label must list a label index (< {len(names or [])}) "
+            f"for each of the {k} categories of the first code"
+        )
+    return ev
+
+
+def _load_run(run_dir: Path):
+    # torch enters here, not at import: `infogan --help` stays quick
+    from infogan.training.checkpoint import build_models, checkpoint_template, file_sha256, load_checkpoint
+
+    if not run_dir.is_dir():
+        raise InfoganError(f"run={run_dir} does not exist: train first (make train) or pass --run runs/<name>")
+    path = run_dir / "checkpoint.pt"
+    ckpt = load_checkpoint(path)
+    template = checkpoint_template(ckpt)
+    g, d = build_models(ckpt)
+    return ckpt, template, g.eval(), d.eval(), file_sha256(path)
+
+
+def _test_set(ckpt: dict, ev: dict, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The labelled test images as float32 [N, 1, 28, 28] in [0, 1], or None where they are not on disk."""
+    from infogan.training.data import load_split
+
+    data_dir = data_dir or Path(ckpt.get("config", {}).get("data_dir", "data"))
+    try:
+        images, labels = load_split(data_dir, ev.get("dataset", "mnist"), "test")
+    except (InfoganError, OSError):
+        return None
+    return images.astype(np.float32) / 255.0, labels
+
+
+def export_run(
+    run_dir: str | Path,
+    repository: str | Path,
+    precisions: tuple[str, ...] = ("fp32",),
+    keep_versions: int = DEFAULT_KEEP_VERSIONS,
+    tensorrt: bool = False,
+    force: bool = False,
+    data_dir: str | Path | None = None,
+    on_step: Callable[[str], None] = lambda _: None,
+    log: Callable[[str], None] = lambda _: None,
+) -> ExportResult:
+    """Export the run's generator and encoder in each precision and publish them as one new version."""
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        raise InfoganError(f"precision={','.join(bad) or '(none)'} is invalid: choose from {', '.join(PRECISIONS)}")
+    if keep_versions < 1:
+        raise InfoganError(f"keep_versions={keep_versions} is invalid: keep at least 1 version")
+    run_dir, repository = Path(run_dir), Path(repository)
+
+    on_step("reading the run")
+    ckpt, template, g, d, sha = _load_run(run_dir)
+    ev = read_evaluation(run_dir, ckpt, template)
+
+    on_step("writing ONNX graphs")
+    fp32 = {GENERATOR_MODEL: onnx_export.generator_onnx(g, template), ENCODER_MODEL: onnx_export.encoder_onnx(d, template)}
+    on_step("checking parity with PyTorch")
+    raw = {k: m.SerializeToString() for k, m in fp32.items()}
+    reports = [parity.generator_parity(raw[GENERATOR_MODEL], g, template),
+               parity.encoder_parity(raw[ENCODER_MODEL], d, g, template)]
+    for name, rep in zip(fp32, reports):
+        parity.require(rep, name)
+        log(f"parity {name}: max |onnxruntime - PyTorch| = {rep.worst:.2g} over batches {parity.PARITY_BATCHES}")
+
+    metrics = {k: ev[k] for k in HEADLINE_METRICS if k in ev}
+    metrics["parity_max_abs_diff"] = max(r.worst for r in reports)
+    metrics["run"] = run_dir.resolve().name
+    common = {
+        META_TEMPLATE: template.to_json(),
+        META_CATEGORY_TO_DIGIT: json.dumps(ev["category_to_label"]),
+        META_LABEL_NAMES: json.dumps(ev["label_names"]),
+        META_CHECKPOINT_SHA256: sha,
+        META_VERSION: _package_version(),
+    }
+    variants = {"fp32": fp32}
+    quality: dict[str, dict] = {}
+    test_set = None
+    for precision in [p for p in precisions if p != "fp32"]:
+        on_step(f"making and measuring the {precision} variant")
+        variants[precision] = {k: quantize.make_variant(m, precision) for k, m in fp32.items()}
+        if test_set is None:
+            test_set = _test_set(ckpt, ev, Path(data_dir) if data_dir else None) or ()
+        quality[precision] = quantize.quality(
+            template, (raw[GENERATOR_MODEL], raw[ENCODER_MODEL]),
+            tuple(variants[precision][k].SerializeToString() for k in (GENERATOR_MODEL, ENCODER_MODEL)),
+            ev["category_to_label"], test_set or None,
+        )
+        log(quantize.describe(precision, quality[precision]))
+
+    on_step("publishing")
+    specs = {GENERATOR_MODEL: (generator_inputs(template), generator_outputs(template)),
+             ENCODER_MODEL: (encoder_inputs(template), encoder_outputs(template))}
+    staged = []
+    for precision in precisions:
+        meta = dict(common, **{
+            META_PRECISION: precision,
+            META_METRICS: json.dumps(dict(metrics, **({"quality": quality[precision]} if precision in quality else {})),
+                                     sort_keys=True),
+        })
+        for base, model in variants[precision].items():
+            onnx_export.attach_metadata(model, meta)
+            onnx_export.check(model)
+            name = model_name(base, precision)
+            cfg = model_config(name, *specs[base], parameters=meta,
+                               tensorrt=tensorrt and precision != "int8", tensorrt_fp16=precision == "fp16")
+            staged.append(StagedModel(name, model.SerializeToString(), cfg))
+    version = publish(repository, staged, keep_versions=keep_versions, force=force)
+    log(f"published version {version} of {', '.join(m.name for m in staged)} into {repository}")
+    return ExportResult(version, repository, [m.name for m in staged], reports, quality)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata_props of an ONNX file, as a dict."""
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
