@@ -30,14 +30,15 @@ class Backend(str, Enum):
 BackendOpt = Annotated[Backend, typer.Option("--backend", envvar="INFOGAN_BACKEND", help="triton: the server at --url; onnx: onnxruntime in this process on --repository.")]
 UrlOpt = Annotated[str, typer.Option("--url", envvar="INFOGAN_TRITON_URL", help="Triton's gRPC endpoint, host:port.")]
 RepoOpt = Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (for --backend onnx).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Serve this model instead of the contract's, e.g. a variant such as infogan_generator_int8.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="INFOGAN_TIMEOUT", help="Deadline in seconds for each call to the server, retries included.")]
 
 
-def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float):
+def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float, model: str | None = None):
     """A Generator or Encoder on the chosen backend."""
     if Backend(backend) is Backend.onnx:
-        return cls.from_repository(repository)
-    return cls.from_triton(url, timeout=timeout)
+        return cls.from_repository(repository, model=model)
+    return cls.from_triton(url, model=model, timeout=timeout)
 
 
 # ---------------------------------------------------------------- plain functions
@@ -150,13 +151,14 @@ def generate(
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
     timeout: TimeoutOpt = 10.0,
+    model: ModelOpt = None,
 ) -> None:
     """Generate n images for a category (or a digit) and given continuous codes."""
     from infogan.client import Generator
 
     outs = check_outputs(out or [Path("generated.png")])
     values = parse_continuous(continuous)
-    with open_client(Generator, backend, url, repository, timeout) as gen:
+    with open_client(Generator, backend, url, repository, timeout, model) as gen:
         images = gen.generate(n, category=category, digit=digit, continuous=values, seed=seed)
     for p in write_images(images, outs, columns, scale):
         typer.echo(f"wrote {p} ({len(images)} images)")
@@ -174,13 +176,14 @@ def traverse(
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
     timeout: TimeoutOpt = 10.0,
+    model: ModelOpt = None,
 ) -> None:
     """The paper's figure: a row per category, columns sweeping one continuous code over [-2, 2]."""
     from infogan.client import Generator
 
     if out.suffix.lower() != ".png":
         raise InfoganError(f"out={out} is invalid: traverse writes a .png")
-    with open_client(Generator, backend, url, repository, timeout) as gen:
+    with open_client(Generator, backend, url, repository, timeout, model) as gen:
         images, rows = traverse_images(gen, code, steps, low, high, seed)
     write_images(images, [out], steps, scale)
     typer.echo(f"wrote {out} ({len(rows)} rows x {steps} columns, code {code} over [{low:g}, {high:g}])")
@@ -194,6 +197,7 @@ def encode(
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
     timeout: TimeoutOpt = 10.0,
+    model: ModelOpt = None,
 ) -> None:
     """Category (and digit), its probability and the continuous codes of each image."""
     from infogan.client import Encoder
@@ -203,7 +207,7 @@ def encode(
         raise InfoganError(f"limit={limit} is invalid: give at least 1")
     batch, sources = load_images(images)
     batch, sources = batch[:limit], sources[:limit]
-    with open_client(Encoder, backend, url, repository, timeout) as enc:
+    with open_client(Encoder, backend, url, repository, timeout, model) as enc:
         rows = enc.encode(batch).rows()
     if as_json:
         typer.echo(json.dumps([{"image": s, **r} for s, r in zip(sources, rows)], indent=1))

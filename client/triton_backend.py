@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, triton_to_np_dtype
 
 from infogan.client.info import ModelInfo
 from infogan.contract import InfoganError
@@ -125,6 +125,8 @@ class TritonBackend:
         self.info = ModelInfo.from_properties(props, f"{rpc.url}/{model}")
         self.max_batch_size = int(config.get("max_batch_size", 0))
         self.input_names = [i["name"] for i in config.get("input", [])]
+        # "TYPE_FP32" -> "FP32": the wire type the model declares for each input
+        self._datatypes = {i["name"]: i.get("data_type", "TYPE_FP32").removeprefix("TYPE_") for i in config.get("input", [])}
         self.output_names = [o["name"] for o in config.get("output", [])]
         self._outputs = [grpcclient.InferRequestedOutput(n) for n in self.output_names]
 
@@ -147,8 +149,9 @@ class TritonBackend:
     def _infer_span(self, feeds: dict[str, np.ndarray], a: int, b: int, deadline: float) -> dict[str, np.ndarray]:
         inputs = []
         for name, array in feeds.items():
-            part = array[a:b]
-            inp = grpcclient.InferInput(name, list(part.shape), "FP32")
+            datatype = self._datatypes.get(name, "FP32")
+            part = array[a:b] if datatype == "FP32" else array[a:b].astype(triton_to_np_dtype(datatype))
+            inp = grpcclient.InferInput(name, list(part.shape), datatype)
             inp.set_data_from_numpy(part)
             inputs.append(inp)
         result = self.rpc.call(

@@ -164,3 +164,11 @@ def test_cli_refuses_unparsable_continuous_values(repo):
     from infogan.client.commands import parse_continuous
 
     refused(lambda: parse_continuous("1.0,abc"), "continuous='1.0,abc'", "comma-separated")
+
+
+def test_unknown_model_in_the_repository_is_refused(repo):
+    refused(lambda: Generator.from_repository(repo, model="infogan_generator_fp8"), "no model 'infogan_generator_fp8'", "make export")
+
+
+def test_missing_version_lists_the_versions_there_are(repo):
+    refused(lambda: Generator.from_repository(repo, version=4), "version=4", "have [1]")
