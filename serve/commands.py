@@ -18,13 +18,26 @@ def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http
 
     stop = stop or threading.Event()
     server = TritonServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port, host=host)
-    # SIGTERM and SIGINT both end the wait; the server is stopped below either way
+    starting = True
+
+    def on_signal(*_):
+        nonlocal starting
+        stop.set()
+        if starting:  # abandon start(), which stops what it launched; only once, so that stop runs through
+            starting = False
+            raise KeyboardInterrupt
+
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, on_signal)
     try:
-        server.start(timeout)
+        try:
+            server.start(timeout)
+        except KeyboardInterrupt:
+            echo("interrupted while starting")
+            return
+        starting = False
         echo(f"Triton is serving {server.repository}")
         echo(f"  gRPC     {server.grpc_url}")
         echo(f"  HTTP     http://{server.http_url}")

@@ -31,12 +31,15 @@ cannot load or unload any.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -98,7 +101,8 @@ class TritonServer:
     @property
     def _client_host(self) -> str:
         # a server bound to every interface is reached through loopback
-        return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"[{host}]" if ":" in host else host
 
     @property
     def grpc_url(self) -> str:
@@ -111,6 +115,11 @@ class TritonServer:
     @property
     def metrics_url(self) -> str:
         return f"http://{self._client_host}:{self.ports['metrics_port']}/metrics"
+
+    @property
+    def workdir(self) -> Path | None:
+        """The temporary folder holding the backend copies and the log while running."""
+        return Path(self._workdir.name) if self._workdir is not None else None
 
     # ------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 120.0) -> "TritonServer":
@@ -132,7 +141,8 @@ class TritonServer:
             # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
             # and the stub processes can be found (and killed) as one group
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=server_environment(), start_new_session=True)
+                                          env=server_environment(), start_new_session=True,
+                                          preexec_fn=_die_with_parent())
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -203,6 +213,17 @@ def _http_ok(url: str) -> bool:
             return r.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def _die_with_parent():
+    """A preexec hook: Triton gets SIGTERM if we die without stopping it (a test
+    runner killed by a timeout). Linux ties this to the forking thread, so only
+    the main thread, which lives as long as the process, arms it."""
+    if threading.current_thread() is not threading.main_thread() or not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    return lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _kill_group(pgid: int) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,31 @@ def test_serve_prints_endpoints_and_stops_cleanly_on_signal(tmp_path, stop_signa
     assert out.strip().splitlines()[-1] == "stopped"
     assert processes_of(proc.pid) == []
     assert [n for n in os.listdir("/dev/shm") if n.startswith(f"infogan_triton_{proc.pid}_")] == []
+
+
+@pytest.mark.slow
+def test_a_killed_owner_takes_its_server_down_with_it(tmp_path):
+    """SIGKILL gives the owner no chance to stop Triton; Triton must not outlive it."""
+    write_toy_repository(tmp_path)
+    owner = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from infogan.serve.server import TritonServer, free_port\n"
+         f"s = TritonServer({str(tmp_path)!r}, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()).start(60)\n"
+         "print(s.workdir, flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        workdir = Path(owner.stdout.readline().strip())  # printed once ready
+        assert workdir.is_dir() and processes_of(owner.pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    # Triton receives SIGTERM and unloads its models; wait for it, bounded by the deadline
+    deadline = time.monotonic() + 60
+    while processes_of(owner.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_of(owner.pid) == []
+    assert [n for n in os.listdir("/dev/shm") if n.startswith(f"infogan_triton_{owner.pid}_")] == []
+    shutil.rmtree(workdir)  # the one thing a killed owner cannot clean up
