@@ -1,9 +1,10 @@
-"""A model repository for the client tests: the paper's networks with random
-weights, exported to ONNX with the contract in their metadata_props and in
-config.pbtxt's parameters, laid out as Triton reads it:
+"""A model repository for the client tests, made by export's own pipeline:
+the paper's networks with random weights, saved as a training run
+(checkpoint.pt + evaluation.json) and published with infogan.export's
+export_run, so the client reads exactly what `make export` writes:
 
-    <repo>/<model>/config.pbtxt
-    <repo>/<model>/<version>/model.onnx
+    <repo>/<model>/config.pbtxt            (the contract in its parameters)
+    <repo>/<model>/<version>/model.onnx    (the contract in its metadata_props)
 
 The other client test modules import make_repository from here. The tests in
 this file pin down that the repository carries what the client reads.
@@ -14,20 +15,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
     META_CATEGORY_TO_DIGIT,
-    META_LABEL_NAMES,
     META_TEMPLATE,
     LatentTemplate,
-    TensorSpec,
-    encoder_inputs,
-    encoder_outputs,
-    generator_inputs,
-    generator_outputs,
 )
 
 # evaluation found category c drawing digit CATEGORY_TO_DIGIT[c]: a permutation,
@@ -36,56 +29,34 @@ CATEGORY_TO_DIGIT = [3, 0, 7, 1, 9, 2, 8, 5, 4, 6]
 LABEL_NAMES = [str(d) for d in range(10)]
 
 
-def contract_properties(template: LatentTemplate) -> dict[str, str]:
-    return {
-        META_TEMPLATE: template.to_json(),
-        META_CATEGORY_TO_DIGIT: json.dumps(CATEGORY_TO_DIGIT),
-        META_LABEL_NAMES: json.dumps(LABEL_NAMES),
-    }
-
-
-def config_text(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], max_batch_size: int, props: dict[str, str]) -> str:
-    def tensors(kind: str, specs: list[TensorSpec]) -> str:
-        body = ",\n".join(f'  {{ name: "{s.name}" data_type: TYPE_{s.dtype} dims: [ {", ".join(map(str, s.shape))} ] }}' for s in specs)
-        return f"{kind} [\n{body}\n]\n"
-
-    # json.dumps of an ASCII string is a valid protobuf text-format string literal
-    params = "".join(f"parameters {{ key: {json.dumps(k)} value: {{ string_value: {json.dumps(v)} }} }}\n" for k, v in props.items())
-    return (f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {max_batch_size}\n'
-            + tensors("input", inputs) + tensors("output", outputs)
-            + "dynamic_batching { max_queue_delay_microseconds: 2000 }\n" + params)
-
-
-def make_repository(root: str | Path, max_batch_size: int = 8, seed: int = 0, versions: tuple[int, ...] = (1,)) -> Path:
-    """Export the generator and encoder with random weights into root (as each version)."""
-    import onnx
+def make_run(run_dir: str | Path, seed: int = 0) -> Path:
+    """A training run as training leaves it, with random weights."""
     import torch
 
-    from infogan.training.model import Discriminator, Encoder, Generator
+    from infogan.training.checkpoint import save_checkpoint
+    from infogan.training.model import Discriminator, Generator
+
+    run_dir = Path(run_dir)
+    template = LatentTemplate()
+    torch.manual_seed(seed)
+    g, d = Generator(template).eval(), Discriminator(template).eval()
+    save_checkpoint(run_dir / "checkpoint.pt", {
+        "template": template.to_dict(), "model": {"leaky_slope": 0.1},
+        "generator": g.state_dict(), "discriminator": d.state_dict(), "step": 0, "images_seen": 0,
+    })
+    (run_dir / "evaluation.json").write_text(json.dumps({"category_to_label": CATEGORY_TO_DIGIT, "label_names": LABEL_NAMES}))
+    return run_dir
+
+
+def make_repository(root: str | Path, seed: int = 0, versions: int = 1, precisions: tuple[str, ...] = ("fp32",)) -> Path:
+    """Export one random-weight run into <root>/repository, `versions` times (versions 1..N)."""
+    from infogan.export.pipeline import export_run
 
     root = Path(root)
-    template = LatentTemplate()
-    props = contract_properties(template)
-    torch.manual_seed(seed)
-    g = Generator(template).eval()
-    e = Encoder(Discriminator(template)).eval()
-    gen_args = tuple(torch.rand(2, s.shape[0]) for s in generator_inputs(template))
-    enc_args = (torch.rand(2, *encoder_inputs(template)[0].shape),)
-    for name, module, args, ins, outs in (
-        (GENERATOR_MODEL, g, gen_args, generator_inputs(template), generator_outputs(template)),
-        (ENCODER_MODEL, e, enc_args, encoder_inputs(template), encoder_outputs(template)),
-    ):
-        for version in versions:
-            path = root / name / str(version) / "model.onnx"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            names = [s.name for s in ins + outs]
-            torch.onnx.export(module, args, str(path), input_names=[s.name for s in ins], output_names=[s.name for s in outs],
-                              dynamic_axes={n: {0: "N"} for n in names}, opset_version=17, dynamo=False)
-            model = onnx.load(str(path))
-            onnx.helper.set_model_props(model, props)
-            onnx.save(model, str(path))
-        (root / name / "config.pbtxt").write_text(config_text(name, ins, outs, max_batch_size, props))
-    return root
+    run = make_run(root / "run", seed)
+    for _ in range(versions):
+        export_run(run, root / "repository", precisions=precisions, keep_versions=versions)
+    return root / "repository"
 
 
 def test_exported_models_carry_the_contract_in_metadata_and_config(tmp_path):
@@ -97,15 +68,5 @@ def test_exported_models_carry_the_contract_in_metadata_and_config(tmp_path):
         assert LatentTemplate.from_json(meta[META_TEMPLATE]) == LatentTemplate()
         assert json.loads(meta[META_CATEGORY_TO_DIGIT]) == CATEGORY_TO_DIGIT
         config = (repo / model / "config.pbtxt").read_text()
-        assert META_TEMPLATE in config and "max_batch_size: 8" in config
+        assert META_TEMPLATE in config and "max_batch_size" in config
 
-
-def test_exported_generator_takes_any_batch_size(tmp_path):
-    import onnxruntime as ort
-
-    repo = make_repository(tmp_path)
-    sess = ort.InferenceSession(str(repo / GENERATOR_MODEL / "1" / "model.onnx"))
-    t = LatentTemplate()
-    feeds = {s.name: np.zeros((5, s.shape[0]), np.float32) for s in generator_inputs(t)}
-    (image,) = sess.run(None, feeds)
-    assert image.shape == (5, 1, 28, 28)

@@ -17,14 +17,11 @@ from typer.testing import CliRunner
 from infogan.cli import app
 from infogan.client import Encoder, Generator
 from infogan.client.triton_backend import server_status
-from infogan.contract import GENERATOR_MODEL, InfoganError
+from infogan.contract import GENERATOR_MODEL, InfoganError, LatentTemplate
 from infogan.serve.server import TritonServer, free_port
-from test_client_support import make_repository
+from test_client_support import CATEGORY_TO_DIGIT, make_repository
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-MAX_BATCH = 8  # small, so that modest requests must be split
-
 
 def start_server(repo) -> TritonServer:
     return TritonServer(repo, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()).start()
@@ -32,7 +29,7 @@ def start_server(repo) -> TritonServer:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("repo"), max_batch_size=MAX_BATCH)
+    return make_repository(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +56,9 @@ def inferences(url: str, model: str) -> int:
 
 
 def test_triton_reads_the_contract_from_the_config_parameters(gen):
-    local_template = gen.template
-    assert gen.backend.max_batch_size == MAX_BATCH
-    assert gen.info.category_to_digit is not None and len(gen.info.category_to_digit) == local_template.categorical[0]
+    assert gen.template == LatentTemplate()
+    assert gen.backend.max_batch_size > 0
+    assert gen.info.category_to_digit == tuple(CATEGORY_TO_DIGIT)
 
 
 def test_generate_over_grpc_equals_onnxruntime(repo, gen):
@@ -80,7 +77,8 @@ def test_encode_over_grpc_equals_onnxruntime(repo, gen, enc):
 
 
 def test_request_larger_than_max_batch_size_is_split(repo, server, gen):
-    z = gen.latent(3 * MAX_BATCH + 3, seed=4)
+    max_batch = gen.backend.max_batch_size
+    z = gen.latent(2 * max_batch + 3, seed=4)
     # the server itself refuses such a batch in one request ...
     raw = grpcclient.InferenceServerClient(server.grpc_url)
     inputs = []
@@ -95,9 +93,9 @@ def test_request_larger_than_max_batch_size_is_split(repo, server, gen):
     images = gen.run(z["noise"], z["categorical"], z["continuous"])
     local = Generator.from_repository(repo).run(z["noise"], z["categorical"], z["continuous"])
     np.testing.assert_allclose(images, local, atol=1e-5, rtol=0)
-    assert inferences(server.grpc_url, GENERATOR_MODEL) - before == 3 * MAX_BATCH + 3
+    assert inferences(server.grpc_url, GENERATOR_MODEL) - before == 2 * max_batch + 3
     for s in server_status(server.grpc_url)["statistics"]:
-        assert all(b["batch_size"] <= MAX_BATCH for b in s["batches"])
+        assert all(b["batch_size"] <= max_batch for b in s["batches"])
 
 
 def test_bad_input_sends_nothing_to_the_server(server, gen, enc):
@@ -137,7 +135,7 @@ def test_cli_status_and_generate_on_the_triton_backend(server, tmp_path):
 def test_server_killed_mid_run_fails_clearly_within_the_deadline(repo):
     """A server of its own, killed (SIGKILL, no goodbye) while requests are in flight."""
     server = start_server(repo)
-    timeout = 5.0
+    timeout = 10.0
     outcome: dict = {}
     try:
         gen = Generator.from_triton(server.grpc_url, timeout=timeout)
@@ -146,7 +144,7 @@ def test_server_killed_mid_run_fails_clearly_within_the_deadline(repo):
         def keep_generating():
             try:
                 while True:
-                    gen.generate(8 * MAX_BATCH, seed=0)
+                    gen.generate(gen.backend.max_batch_size + 1, seed=0)  # two requests in flight
                     started.set()
             except Exception as e:  # what the app would see
                 outcome["error"], outcome["at"] = e, time.monotonic()
@@ -177,7 +175,7 @@ def test_frozen_server_fails_with_the_deadline_never_hangs(repo):
         try:
             began = time.monotonic()
             with pytest.raises(InfoganError, match=r"timeout=3 was exceeded"):
-                gen.generate(3 * MAX_BATCH, seed=0)
+                gen.generate(gen.backend.max_batch_size + 1, seed=0)
             elapsed = time.monotonic() - began
         finally:
             os.killpg(server._proc.pid, signal.SIGCONT)
