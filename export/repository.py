@@ -202,27 +202,38 @@ def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DE
         raise InfoganError(f"keep_versions={keep_versions} is invalid: keep at least 1 version")
     created_repo = not repository.exists()
     repository.mkdir(parents=True, exist_ok=True)
-    undo: list = []
     try:
         with repository_lock(repository, lock_timeout_s):
             check_compatible(repository, staged, force)
             before = {m.name: current_template(repository / m.name) for m in staged}
             version = 1 + max([0] + [v for m in staged for v in versions(repository / m.name)])
+            undo: list = []
+            try:
+                for m in staged:
+                    _publish_one(repository / m.name, m, version, undo)
+            except BaseException:
+                for step in reversed(undo):  # still under the lock: no other export sees the half state
+                    step()
+                raise
             for m in staged:
-                _publish_one(repository / m.name, m, version, undo)
-            undo.clear()  # every model is in place: from here on nothing is rolled back
-            for m in staged:
+                _clear_leftovers(repository / m.name)
                 # a forced template change leaves no older version the new config would misdescribe
                 keep = 1 if before[m.name] not in (None, m.template_json) else keep_versions
                 for old in versions(repository / m.name)[:-keep]:
                     _remove_tree_atomic(repository / m.name / str(old))
         return version
     except BaseException:
-        for step in reversed(undo):
-            step()
         if created_repo and repository.is_dir() and not any(repository.iterdir()):
             repository.rmdir()
         raise
+
+
+def _clear_leftovers(model_dir: Path) -> None:
+    """Staging and trash dot-folders of an export that was killed: under the lock no live export owns them."""
+    if model_dir.is_dir():
+        for p in model_dir.iterdir():
+            if p.is_dir() and p.name.startswith((".staging-", ".trash-")):
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _publish_one(model_dir: Path, m: StagedModel, version: int, undo: list) -> None:
