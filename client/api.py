@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infogan.client.info import ModelInfo
+from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo
 from infogan.contract import (
     CATEGORICAL,
     CATEGORICAL_PROBS,
@@ -32,8 +32,6 @@ from infogan.contract import (
     LatentTemplate,
     sample_latent,
 )
-
-DEFAULT_REPOSITORY = "model_repository"
 
 
 def _is_int(x) -> bool:
@@ -90,8 +88,8 @@ class _Client:
         return cls(_open_onnx(path, threads))
 
     @classmethod
-    def from_triton(cls, url: str = "127.0.0.1:8001", model: str | None = None, version: int | None = None,
-                    timeout: float = 10.0, retries: int = 3, in_flight: int = 4):
+    def from_triton(cls, url: str = DEFAULT_URL, model: str | None = None, version: int | None = None,
+                    timeout: float = DEFAULT_TIMEOUT_S, retries: int = 3, in_flight: int = 4):
         """A Triton server over gRPC; `timeout` bounds every call, retries included."""
         return cls(_open_triton(url, model or cls.MODEL, version, timeout, retries, in_flight))
 

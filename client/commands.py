@@ -16,10 +16,8 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL
 from infogan.contract import InfoganError
-
-DEFAULT_URL = "127.0.0.1:8001"
-DEFAULT_REPOSITORY = "model_repository"
 
 
 class Backend(str, Enum):
@@ -150,7 +148,7 @@ def generate(
     backend: BackendOpt = Backend.triton,
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
-    timeout: TimeoutOpt = 10.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
     """Generate n images for a category (or a digit) and given continuous codes."""
@@ -175,7 +173,7 @@ def traverse(
     backend: BackendOpt = Backend.triton,
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
-    timeout: TimeoutOpt = 10.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
     """The paper's figure: a row per category, columns sweeping one continuous code over [-2, 2]."""
@@ -196,7 +194,7 @@ def encode(
     backend: BackendOpt = Backend.triton,
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
-    timeout: TimeoutOpt = 10.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
     """Category (and digit), its probability and the continuous codes of each image."""

@@ -22,6 +22,11 @@ from infogan.contract import (
 
 EXPORT_HINT = "export one with `make export` (infogan export)"
 
+# where the client looks by default (the CLI's --url and --repository, the API's arguments)
+DEFAULT_URL = "127.0.0.1:8001"  # Triton's gRPC port on this machine, as `make serve` starts it
+DEFAULT_REPOSITORY = "model_repository"
+DEFAULT_TIMEOUT_S = 10.0
+
 
 @dataclass(frozen=True)
 class ModelInfo:

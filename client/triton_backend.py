@@ -18,12 +18,11 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException, triton_to_np_dtype
 
-from infogan.client.info import ModelInfo
+from infogan.client.info import DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo
 from infogan.contract import InfoganError
 
-DEFAULT_URL = "127.0.0.1:8001"
-DEFAULT_TIMEOUT_S = 10.0
-SERVE_HINT = "start one with `make serve` (or `infogan serve`), or use --backend onnx"
+SERVE_HINT = "start one with `make serve` (or `infogan serve`)"
+BACKEND_HINT = ", or use --backend onnx"  # where the caller can run the model in-process instead
 
 T = TypeVar("T")
 
@@ -31,14 +30,15 @@ T = TypeVar("T")
 class Rpc:
     """One gRPC client with the deadline/retry policy every call goes through."""
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 3, backoff_s: float = 0.1):
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 3, backoff_s: float = 0.1,
+                 hint: str = SERVE_HINT + BACKEND_HINT):
         if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
             raise InfoganError(f"timeout={timeout} is invalid: give a positive number of seconds")
         if retries < 0:
             raise InfoganError(f"retries={retries} is invalid: must be >= 0")
         if not url or "/" in url:
             raise InfoganError(f"url={url!r} is invalid: give host:port of Triton's gRPC endpoint, e.g. {DEFAULT_URL}")
-        self.url, self.timeout, self.retries, self.backoff_s = url, float(timeout), retries, backoff_s
+        self.url, self.timeout, self.retries, self.backoff_s, self.hint = url, float(timeout), retries, backoff_s, hint
         self.client = grpcclient.InferenceServerClient(url)
 
     def deadline(self) -> float:
@@ -74,7 +74,7 @@ class Rpc:
         if "UNAVAILABLE" in status:
             return InfoganError(
                 f"url={self.url} is unreachable ({what}: UNAVAILABLE after {tries} tries): "
-                f"no Triton server answers there; {SERVE_HINT}"
+                f"no Triton server answers there; {self.hint}"
             )
         if "DEADLINE_EXCEEDED" in status:
             return self._timeout_error(what)
@@ -169,7 +169,7 @@ class TritonBackend:
 def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """Liveness, readiness, the repository's models and versions, and the
     batching statistics of each loaded version (batch size -> executions)."""
-    rpc = Rpc(url, timeout)
+    rpc = Rpc(url, timeout, hint=SERVE_HINT)
     try:
         deadline = rpc.deadline()
         c = rpc.client
