@@ -133,17 +133,16 @@ class TritonServer:
 
         self._workdir = tempfile.TemporaryDirectory(prefix="infogan-triton-")
         work = Path(self._workdir.name)
-        backends = backend_directory(work / "backends")
-        argv = server_command(self.repository, backends, self.host, **self.ports,
-                              shm_prefix=self.shm_prefix, log_verbose=self.log_verbose)
         self._log_path = work / "tritonserver.log"
-        with open(self._log_path, "wb") as log:
-            # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
-            # and the stub processes can be found (and killed) as one group
-            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=server_environment(), start_new_session=True,
-                                          preexec_fn=_die_with_parent())
         try:
+            argv = server_command(self.repository, backend_directory(work / "backends"), self.host, **self.ports,
+                                  shm_prefix=self.shm_prefix, log_verbose=self.log_verbose)
+            with open(self._log_path, "wb") as log:
+                # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
+                # and the stub processes can be found (and killed) as one group
+                self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                              env=server_environment(), start_new_session=True,
+                                              preexec_fn=_die_with_parent())
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
