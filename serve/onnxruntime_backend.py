@@ -95,7 +95,8 @@ class TritonPythonModel:
             try:
                 validate_request(got, self.spec)
             except RequestError as e:
-                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{self.name}: {e}"))
+                error = pb_utils.TritonError(f"{self.name}: {e}", pb_utils.TritonError.INVALID_ARG)
+                responses[i] = pb_utils.InferenceResponse(error=error)
                 continue
             good.append(i)
             arrays.append(got)
@@ -123,7 +124,9 @@ class TritonPythonModel:
 
     def _response(self, request, outputs):
         if isinstance(outputs, Exception):
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{self.name}: inference failed: {outputs}"))
+            # it failed alone, so its values are the likely cause
+            error = pb_utils.TritonError(f"{self.name}: inference failed: {outputs}", pb_utils.TritonError.INVALID_ARG)
+            return pb_utils.InferenceResponse(error=error)
         wanted = request.requested_output_names() or self.output_names
         tensors = [pb_utils.Tensor(n, outputs[n]) for n in self.output_names if n in wanted]
         return pb_utils.InferenceResponse(output_tensors=tensors)
