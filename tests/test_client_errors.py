@@ -143,7 +143,8 @@ def test_unreachable_server_names_the_command_that_starts_one():
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         url = f"127.0.0.1:{s.getsockname()[1]}"
-    refused(lambda: Generator.from_triton(url, timeout=3.0), f"url={url}", "unreachable", "make serve")
+    # retried with backoff (3 retries: 4 tries), then refused with the command that starts a server
+    refused(lambda: Generator.from_triton(url, timeout=3.0, retries=3), f"url={url}", "unreachable", "after 4 tries", "make serve")
     refused(lambda: server_status(url, timeout=3.0), "make serve")
 
 

@@ -183,3 +183,19 @@ def test_frozen_server_fails_with_the_deadline_never_hangs(repo):
     finally:
         server.stop()
     assert elapsed < timeout + 2.0
+
+
+def test_unavailable_is_retried_until_a_late_server_answers(repo):
+    """The server comes up while the client is backing off: the call succeeds."""
+    ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
+    server = TritonServer(repo, **ports)
+    starter = threading.Timer(0.3, server.start)
+    starter.start()
+    try:
+        # backoff 0.1 s doubling: 8 retries wait up to 25 s, well inside the 60 s deadline
+        gen = Generator.from_triton(server.grpc_url, timeout=60.0, retries=8)
+        assert gen.generate(2, seed=0).shape == (2, 1, 28, 28)
+        gen.close()
+    finally:
+        starter.join()
+        server.stop()
