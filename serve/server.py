@@ -220,9 +220,9 @@ def _die_with_parent():
     the main thread, which lives as long as the process, arms it."""
     if threading.current_thread() is not threading.main_thread() or not sys.platform.startswith("linux"):
         return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_PDEATHSIG = 1
-    return lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+    PR_SET_PDEATHSIG, SIGTERM = 1, int(signal.SIGTERM)
+    return lambda: prctl(PR_SET_PDEATHSIG, SIGTERM)
 
 
 def _kill_group(pgid: int) -> None:
