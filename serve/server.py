@@ -32,6 +32,7 @@ cannot load or unload any.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 import signal
@@ -65,7 +66,9 @@ def check_port(param: str, host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as e:
-            raise InfoganError(f"{param}={port} is invalid: port is taken on {host} ({e.strerror}); choose a free port") from None
+            if e.errno == errno.EADDRINUSE:
+                raise InfoganError(f"{param}={port} is invalid: port is taken on {host} ({e.strerror}); choose a free port") from None
+            raise InfoganError(f"host={host} is invalid: cannot listen there ({e.strerror}); use 127.0.0.1, 0.0.0.0 or an address of this machine") from None
 
 
 def check_repository(repository: str | Path) -> list[str]:

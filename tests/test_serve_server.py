@@ -194,6 +194,12 @@ def test_a_port_something_listens_on_is_refused():
             check_port("http_port", "127.0.0.1", port)
 
 
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"])
+def test_a_host_we_cannot_listen_on_is_refused(host):
+    with pytest.raises(InfoganError, match=f"host={host} is invalid: cannot listen there"):
+        check_port("grpc_port", host, free_port())
+
+
 def test_empty_repository_is_refused_with_run_make_export_first(tmp_path):
     with pytest.raises(InfoganError, match="holds no models.*run make export first"):
         check_repository(tmp_path)
