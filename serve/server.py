@@ -76,9 +76,15 @@ def check_repository(repository: str | Path) -> list[str]:
     repo = Path(repository)
     if not repo.is_dir():
         raise InfoganError(f"repository={repo} is invalid: no such folder; run make export first")
-    models = sorted(p.name for p in repo.iterdir() if (p / "config.pbtxt").is_file())
+    folders = sorted(p for p in repo.iterdir() if p.is_dir())
+    models = [p.name for p in folders if (p / "config.pbtxt").is_file()]
     if not models:
         raise InfoganError(f"repository={repo} is invalid: it holds no models (no <model>/config.pbtxt); run make export first")
+    # Triton loads every folder, hidden ones too, and without auto-complete a
+    # folder without config fails the whole start
+    strays = [p.name for p in folders if p.name not in models]
+    if strays:
+        raise InfoganError(f"repository={repo} is invalid: folder {strays[0]} is not a model (no config.pbtxt); move it out of the repository")
     for m in models:
         versions = [v for v in (repo / m).iterdir() if v.is_dir() and v.name.isdigit() and any(v.iterdir())]
         if not versions:

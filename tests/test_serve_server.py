@@ -215,6 +215,14 @@ def test_model_without_version_is_refused_with_run_make_export_first(tmp_path):
         check_repository(tmp_path)
 
 
+@pytest.mark.parametrize("stray", ["notes", ".trash-old"])
+def test_a_folder_that_is_not_a_model_is_refused_before_triton_fails_on_it(tmp_path, stray):
+    write_toy_repository(tmp_path)
+    (tmp_path / stray).mkdir()
+    with pytest.raises(InfoganError, match=f"folder {stray} is not a model"):
+        check_repository(tmp_path)
+
+
 @pytest.mark.slow
 def test_a_model_triton_cannot_load_is_refused_with_its_reason(tmp_path):
     write_toy_repository(tmp_path)
