@@ -90,7 +90,9 @@ class _Client:
     @classmethod
     def from_triton(cls, url: str = DEFAULT_URL, model: str | None = None, version: int | None = None,
                     timeout: float = DEFAULT_TIMEOUT_S, retries: int = 3, in_flight: int = 4):
-        """A Triton server over gRPC; `timeout` bounds every call, retries included."""
+        """A Triton server over gRPC. `timeout` is the deadline in seconds of each request
+        (at most the model's max_batch_size samples), retries of UNAVAILABLE included;
+        `in_flight` requests are sent at once when a batch is split."""
         return cls(_open_triton(url, model or cls.MODEL, version, timeout, retries, in_flight))
 
     def close(self) -> None:

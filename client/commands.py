@@ -29,7 +29,7 @@ BackendOpt = Annotated[Backend, typer.Option("--backend", envvar="INFOGAN_BACKEN
 UrlOpt = Annotated[str, typer.Option("--url", envvar="INFOGAN_TRITON_URL", help="Triton's gRPC endpoint, host:port.")]
 RepoOpt = Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (for --backend onnx).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Serve this model instead of the contract's, e.g. a variant such as infogan_generator_int8.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="INFOGAN_TIMEOUT", help="Deadline in seconds for each call to the server, retries included.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="INFOGAN_TIMEOUT", help="Deadline in seconds of each request to the server, retries included.")]
 
 
 def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float, model: str | None = None):

@@ -1,9 +1,10 @@
 """Inference on a Triton Inference Server over gRPC.
 
-Every RPC runs under one deadline per call (the `timeout`), UNAVAILABLE is
-retried with exponential backoff a bounded number of times inside that
-deadline, batches larger than the model's max_batch_size are split and the
-pieces stay in flight together on a small thread pool. Whatever goes wrong
+Every request to the server runs under a deadline (the `timeout`: a request
+holds at most max_batch_size samples, so the deadline does not have to grow
+with the batch), UNAVAILABLE is retried with exponential backoff a bounded
+number of times inside that deadline, batches larger than max_batch_size are
+split and the pieces stay in flight together on a small thread pool. Whatever goes wrong
 ends as one InfoganError line, never a hang and never a gRPC traceback.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -134,19 +135,24 @@ class TritonBackend:
         n = len(next(iter(feeds.values())))
         step = self.max_batch_size if self.max_batch_size > 0 else n
         spans = [(a, min(a + step, n)) for a in range(0, n, step)]
-        deadline = self.rpc.deadline()
         if len(spans) == 1:
-            return self._infer_span(feeds, 0, n, deadline)
-        futures = [self.pool.submit(self._infer_span, feeds, a, b, deadline) for a, b in spans]
+            return self._infer_span(feeds, 0, n)
+        futures = [self.pool.submit(self._infer_span, feeds, a, b) for a, b in spans]
         try:
+            # the first failure ends the call at once, not after the requests before it
+            wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+            if failed:
+                raise failed[0].exception()
             parts = [f.result() for f in futures]
         except BaseException:
             for f in futures:
-                f.cancel()  # the ones already running end by their deadline
+                f.cancel()  # the ones already sent end by their own deadline
             raise
         return {name: np.concatenate([p[name] for p in parts]) for name in self.output_names}
 
-    def _infer_span(self, feeds: dict[str, np.ndarray], a: int, b: int, deadline: float) -> dict[str, np.ndarray]:
+    def _infer_span(self, feeds: dict[str, np.ndarray], a: int, b: int) -> dict[str, np.ndarray]:
+        """One request of samples a..b; its deadline starts when it is sent."""
         inputs = []
         for name, array in feeds.items():
             datatype = self._datatypes.get(name, "FP32")
@@ -156,7 +162,7 @@ class TritonBackend:
             inputs.append(inp)
         result = self.rpc.call(
             lambda t: self.rpc.client.infer(self.model, inputs, self.version, outputs=self._outputs, client_timeout=t),
-            deadline,
+            self.rpc.deadline(),
             f"inference on {self.model}",
         )
         return {name: result.as_numpy(name) for name in self.output_names}
