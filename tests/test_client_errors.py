@@ -173,3 +173,17 @@ def test_unknown_model_in_the_repository_is_refused(repo):
 
 def test_missing_version_lists_the_versions_there_are(repo):
     refused(lambda: Generator.from_repository(repo, version=4), "version=4", "have [1]")
+
+
+def test_model_without_a_template_names_the_export_command():
+    from infogan.client.info import ModelInfo
+
+    refused(lambda: ModelInfo.from_properties({}, "old.onnx"), "model=old.onnx", "infogan.latent_template", "make export")
+
+
+def test_digit_on_a_model_without_a_mapping_asks_for_a_category():
+    from infogan.client.info import ModelInfo
+    from infogan.contract import META_TEMPLATE, LatentTemplate
+
+    info = ModelInfo.from_properties({META_TEMPLATE: LatentTemplate().to_json()}, "bare.onnx")
+    refused(lambda: info.category_of_digit(3), "digit=3", "lacks", "pass a category")
