@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
+from typing import TYPE_CHECKING
 
 from infogan.contract import META_TEMPLATE, InfoganError, TensorSpec
+
+if TYPE_CHECKING:
+    from tritonclient.grpc import model_config_pb2 as mc
 
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "config.pbtxt"
@@ -51,6 +53,7 @@ def model_config(
     model, each sized for the whole machine; one instance with dynamic batching uses
     the cores better.
     """
+    from tritonclient.grpc import model_config_pb2 as mc  # here, not at import: the CLI starts faster
     cfg = mc.ModelConfig(name=name, platform="onnxruntime_onnx", max_batch_size=MAX_BATCH_SIZE)
     for spec, target in [(s, cfg.input) for s in inputs] + [(s, cfg.output) for s in outputs]:
         target.add(name=spec.name, data_type=mc.DataType.Value(f"TYPE_{spec.dtype}"), dims=list(spec.shape))
@@ -77,6 +80,8 @@ CONFIG_HEADER = "# Written by `infogan export` from infogan.contract; rewritten 
 
 
 def config_text(cfg: mc.ModelConfig) -> str:
+    from google.protobuf import text_format
+
     text = text_format.MessageToString(cfg)
     # protobuf leaves out enum defaults; spell KIND_AUTO (0) out for the reader, it parses the same
     text = text.replace("instance_group {\n  count: 1\n}", "instance_group {\n  count: 1\n  kind: KIND_AUTO\n}")
@@ -84,6 +89,9 @@ def config_text(cfg: mc.ModelConfig) -> str:
 
 
 def read_config(path: Path) -> mc.ModelConfig:
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
     try:
         return text_format.Parse(path.read_text(), mc.ModelConfig())
     except (text_format.ParseError, UnicodeDecodeError) as e:
