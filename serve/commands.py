@@ -5,19 +5,20 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import Annotated, Callable, Optional
 
 import typer
 
 
 def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000,
-          metrics_port: int = 8002, timeout: float = 120.0, echo: Callable[[str], None] = print,
-          stop: threading.Event | None = None) -> None:
+          metrics_port: int = 8002, log_file: Path | None = None, timeout: float = 120.0,
+          echo: Callable[[str], None] = print, stop: threading.Event | None = None) -> None:
     """Serve the repository until `stop` is set, SIGTERM or Ctrl-C; then stop cleanly."""
     from infogan.serve.server import TritonServer
 
     stop = stop or threading.Event()
-    server = TritonServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port, host=host)
+    server = TritonServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port, host=host,
+                          log_file=log_file)
     starting = True
 
     def on_signal(*_):
@@ -43,6 +44,8 @@ def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http
         echo(f"  HTTP     http://{server.http_url}")
         echo(f"  metrics  {server.metrics_url}")
         echo(f"  models   {', '.join(server.models)}")
+        if log_file:
+            echo(f"  log      {server.log_file}")
         echo("Ctrl-C or SIGTERM stops it.")
         while not stop.wait(0.5):
             if not server.is_running():
@@ -61,9 +64,14 @@ def serve_command(
     grpc_port: Annotated[int, typer.Option(help="gRPC port")] = 8001,
     http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
+    log_file: Annotated[Optional[Path], typer.Option(help="write Triton's own log there (kept after it stops)")] = None,
 ) -> None:
     """Start a local Triton Inference Server (no Docker) on the model repository; Ctrl-C stops it."""
-    serve(repository, host, grpc_port, http_port, metrics_port, echo=lambda line: typer.echo(line))
+    try:
+        serve(repository, host, grpc_port, http_port, metrics_port, log_file, echo=lambda line: typer.echo(line))
+    except RuntimeError as e:  # Triton failed for a reason outside the user's input: show its log, no traceback
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ Interface (torch-free; needs the `serve` extra, nvidia-pytriton, for the binary)
     # process and no /dev/shm region is left behind.
 
     TritonServer(repository, grpc_port=8001, http_port=8000, metrics_port=8002,
-                 host="127.0.0.1", log_verbose=0)
+                 host="127.0.0.1", log_verbose=0, log_file=None)   # log_file: keep Triton's log there
     .start(timeout=120.0) -> self   waits until the server and every model are ready;
                                     raises InfoganError for bad input (empty repository,
                                     port taken) and RuntimeError with the server's log
@@ -94,11 +94,13 @@ def check_repository(repository: str | Path) -> list[str]:
 
 class TritonServer:
     def __init__(self, repository: str | Path, grpc_port: int = 8001, http_port: int = 8000,
-                 metrics_port: int = 8002, host: str = "127.0.0.1", log_verbose: int = 0):
+                 metrics_port: int = 8002, host: str = "127.0.0.1", log_verbose: int = 0,
+                 log_file: str | Path | None = None):
         self.repository = Path(repository).resolve()
         self.host = host
         self.ports = {"grpc_port": grpc_port, "http_port": http_port, "metrics_port": metrics_port}
         self.log_verbose = log_verbose
+        self.log_file = Path(log_file).resolve() if log_file else None
         self.models: list[str] = []
         self._proc: subprocess.Popen | None = None
         self._workdir: tempfile.TemporaryDirectory | None = None
@@ -139,10 +141,12 @@ class TritonServer:
             raise InfoganError(f"ports={sorted(self.ports.values())} is invalid: gRPC, HTTP and metrics need three different ports")
         for param, port in self.ports.items():
             check_port(param, self.host, port)
+        if self.log_file and not self.log_file.parent.is_dir():
+            raise InfoganError(f"log_file={self.log_file} is invalid: folder {self.log_file.parent} does not exist")
 
         self._workdir = tempfile.TemporaryDirectory(prefix="infogan-triton-")
         work = Path(self._workdir.name)
-        self._log_path = work / "tritonserver.log"
+        self._log_path = self.log_file or work / "tritonserver.log"
         try:
             argv = server_command(self.repository, backend_directory(work / "backends"), self.host, **self.ports,
                                   shm_prefix=self.shm_prefix, log_verbose=self.log_verbose)

@@ -200,6 +200,12 @@ def test_a_host_we_cannot_listen_on_is_refused(host):
         check_port("grpc_port", host, free_port())
 
 
+def test_a_log_file_in_a_missing_folder_is_refused(repository, tmp_path):
+    with pytest.raises(InfoganError, match="log_file=.* is invalid: folder .* does not exist"):
+        TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(),
+                     log_file=tmp_path / "missing" / "triton.log").start(10)
+
+
 def test_empty_repository_is_refused_with_run_make_export_first(tmp_path):
     with pytest.raises(InfoganError, match="holds no models.*run make export first"):
         check_repository(tmp_path)
@@ -233,8 +239,10 @@ def test_a_model_triton_cannot_load_is_refused_with_its_reason(tmp_path):
 
 
 @pytest.mark.slow
-def test_stop_leaves_no_process_and_nothing_in_dev_shm(repository):
-    server = start_server(repository)
+def test_stop_leaves_no_process_and_nothing_in_dev_shm(repository, tmp_path):
+    log = tmp_path / "triton.log"
+    server = TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(),
+                          log_file=log).start(60)
     marker = server.shm_prefix
     running = marked_processes(marker)
     # the server and one stub per model instance, each holding a shared memory region
@@ -245,6 +253,8 @@ def test_stop_leaves_no_process_and_nothing_in_dev_shm(repository):
     assert not server.is_running()
     assert marked_processes(marker) == []
     assert [n for n in os.listdir("/dev/shm") if n.startswith(marker)] == []
+    # Triton shut down by itself on SIGTERM (nothing needed killing) and its log stays
+    assert f"successfully unloaded '{GENERATOR_MODEL}'" in log.read_text()
     server.stop()  # a second stop is harmless
 
 
