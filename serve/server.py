@@ -22,11 +22,13 @@ Interface (torch-free; needs the `serve` extra, nvidia-pytriton, for the binary)
     .stop(timeout=30.0)             idempotent
     .is_running() -> bool
     .logs() -> str                  the server's output so far
+    .shm_prefix, .workdir           what marks this server's stubs, /dev/shm regions, temp folder
     free_port() -> int              a port free on 127.0.0.1 right now (for tests)
     check_repository(path) -> list[str]   model names, or InfoganError ("run make export first")
 
 Model control mode is `none`: the models found at start are served and clients
-cannot load or unload any.
+cannot load or unload any. Started from the main thread, Triton also gets SIGTERM
+when its owner dies without stopping it (even by SIGKILL).
 """
 
 from __future__ import annotations
