@@ -28,13 +28,16 @@ class LatentTemplate:
 
     categorical: the size of each categorical code (one one-hot block each).
     continuous:  the (low, high) range of each continuous code, sampled uniformly.
-    noise_dim:   the number of incompressible noise variables z ~ U(-1, 1).
+    noise_dim:   the number of incompressible noise variables z ~ U(-s, s).
+    noise_scale: s; 1 in the paper. A smaller scale makes the codes weigh more
+                 in G's input (ClusterGAN's idea), see the README's recipe notes.
     The paper's MNIST template is the default: Cat(10), two U(-1, 1), 62 noise.
     """
 
     categorical: tuple[int, ...] = (10,)
     continuous: tuple[tuple[float, float], ...] = ((-1.0, 1.0), (-1.0, 1.0))
     noise_dim: int = 62
+    noise_scale: float = 1.0
 
     def __post_init__(self) -> None:
         # normalise lists (from JSON or the CLI) to tuples so templates compare equal
@@ -43,11 +46,14 @@ class LatentTemplate:
             self, "continuous", tuple((float(lo), float(hi)) for lo, hi in self.continuous)
         )
         object.__setattr__(self, "noise_dim", int(self.noise_dim))
+        object.__setattr__(self, "noise_scale", float(self.noise_scale))
         self.validate()
 
     def validate(self) -> None:
         if self.noise_dim < 1:
             raise InfoganError(f"noise_dim={self.noise_dim} is invalid: must be >= 1")
+        if not (math.isfinite(self.noise_scale) and self.noise_scale > 0):
+            raise InfoganError(f"noise_scale={self.noise_scale} is invalid: must be a finite number > 0")
         if not self.categorical and not self.continuous:
             raise InfoganError("latent template has no codes: give at least one categorical or continuous code")
         for i, k in enumerate(self.categorical):
@@ -89,6 +95,7 @@ class LatentTemplate:
             "categorical": list(self.categorical),
             "continuous": [list(r) for r in self.continuous],
             "noise_dim": self.noise_dim,
+            "noise_scale": self.noise_scale,
         }
 
     def to_json(self) -> str:
@@ -96,13 +103,14 @@ class LatentTemplate:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LatentTemplate":
-        unknown = set(d) - {"categorical", "continuous", "noise_dim"}
+        unknown = set(d) - {"categorical", "continuous", "noise_dim", "noise_scale"}
         if unknown:
-            raise InfoganError(f"latent template has unknown keys {sorted(unknown)}: allowed are categorical, continuous, noise_dim")
+            raise InfoganError(f"latent template has unknown keys {sorted(unknown)}: allowed are categorical, continuous, noise_dim, noise_scale")
         return cls(
             categorical=tuple(d.get("categorical", ())),
             continuous=tuple(tuple(r) for r in d.get("continuous", ())),
             noise_dim=d.get("noise_dim", 0),
+            noise_scale=d.get("noise_scale", 1.0),
         )
 
     @classmethod
@@ -134,7 +142,8 @@ def sample_latent(
     """
     if n < 1:
         raise InfoganError(f"n={n} is invalid: the batch must hold at least 1 sample")
-    noise = rng.uniform(-1.0, 1.0, size=(n, template.noise_dim)).astype(np.float32)
+    s = template.noise_scale
+    noise = rng.uniform(-s, s, size=(n, template.noise_dim)).astype(np.float32)
 
     n_cat = len(template.categorical)
     if categories is None:
