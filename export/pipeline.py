@@ -130,6 +130,8 @@ def export_run(
     if keep_versions < 1:
         raise InfoganError(f"keep_versions={keep_versions} is invalid: keep at least 1 version")
     run_dir, repository = Path(run_dir), Path(repository)
+    if repository.exists() and not repository.is_dir():
+        raise InfoganError(f"repository={repository} is invalid: it is a file; give a folder (created if missing)")
 
     on_step("reading the run")
     ckpt, template, g, d, sha = _load_run(run_dir)
@@ -157,16 +159,17 @@ def export_run(
     }
     variants = {"fp32": fp32}
     quality: dict[str, dict] = {}
-    test_set = None
-    for precision in [p for p in precisions if p != "fp32"]:
+    lossy = [p for p in precisions if p != "fp32"]
+    test_set = _test_set(ckpt, ev, Path(data_dir) if data_dir else None) if lossy else None
+    if lossy and test_set is None:
+        log("the test set is not on disk: variants are measured on generated images only")
+    for precision in lossy:
         on_step(f"making and measuring the {precision} variant")
         variants[precision] = {k: quantize.make_variant(m, precision) for k, m in fp32.items()}
-        if test_set is None:
-            test_set = _test_set(ckpt, ev, Path(data_dir) if data_dir else None) or ()
         quality[precision] = quantize.quality(
             template, (raw[GENERATOR_MODEL], raw[ENCODER_MODEL]),
             tuple(variants[precision][k].SerializeToString() for k in (GENERATOR_MODEL, ENCODER_MODEL)),
-            ev["category_to_label"], test_set or None,
+            ev["category_to_label"], test_set,
         )
         log(quantize.describe(precision, quality[precision]))
 

@@ -104,3 +104,10 @@ def test_the_cli_prints_one_error_line_and_exits_2(tmp_path):
     assert proc.stderr.strip().splitlines() == [f"error: run={tmp_path / 'missing'} does not exist: "
                                                 "train first (make train) or pass --run runs/<name>"]
     assert not repo.exists()
+
+
+def test_a_repository_path_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "repo").write_text("not a folder")
+    with pytest.raises(InfoganError, match="repository=.*is a file"):
+        export_run(tmp_path / "never_read", tmp_path / "repo")
+    assert (tmp_path / "repo").read_text() == "not a folder"
