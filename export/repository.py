@@ -19,7 +19,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from infogan.contract import META_TEMPLATE, InfoganError, TensorSpec
+from infogan.contract import META_TEMPLATE, InfoganError, LatentTemplate, TensorSpec
 
 if TYPE_CHECKING:
     from tritonclient.grpc import model_config_pb2 as mc
@@ -184,12 +184,22 @@ def current_template(model_dir: Path) -> str | None:
     return cfg.parameters[META_TEMPLATE].string_value if META_TEMPLATE in cfg.parameters else ""
 
 
+def same_template(published: str | None, new: str) -> bool:
+    """Compare templates, not strings: JSON written by an older version may spell the same template differently."""
+    if published is None:
+        return True  # nothing published yet
+    try:
+        return LatentTemplate.from_json(published) == LatentTemplate.from_json(new)
+    except InfoganError:
+        return False
+
+
 def check_compatible(repository: Path, staged: list[StagedModel], force: bool) -> None:
     """Refuse a template change: clients cache the template and kept versions would
     no longer fit the config. --force publishes anyway and drops the older versions."""
     for m in staged:
         have = current_template(repository / m.name)
-        if have is None or have == m.template_json or force:
+        if force or same_template(have, m.template_json):
             continue
         raise InfoganError(
             f"template={m.template_json} is invalid for repository={repository}: {m.name} serves "
@@ -226,7 +236,7 @@ def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DE
             for m in staged:
                 _clear_leftovers(repository / m.name)
                 # a forced template change leaves no older version the new config would misdescribe
-                keep = 1 if before[m.name] not in (None, m.template_json) else keep_versions
+                keep = keep_versions if same_template(before[m.name], m.template_json) else 1
                 for old in versions(repository / m.name)[:-keep]:
                     _remove_tree_atomic(repository / m.name / str(old))
         return version

@@ -237,3 +237,15 @@ def test_leftovers_of_a_killed_publish_are_cleared_by_the_next_export(run, tmp_p
     (repo / GENERATOR_MODEL / ".staging-dead" / "model.onnx").write_bytes(b"half")
     export_run(run, repo)
     assert sorted(p.name for p in (repo / GENERATOR_MODEL).iterdir()) == ["1", "2", "config.pbtxt"]
+
+
+def test_the_same_template_spelled_differently_by_an_older_export_is_compatible(run, tmp_path):
+    repo = tmp_path / "repo"
+    export_run(run, repo)
+    path = repo / GENERATOR_MODEL / "config.pbtxt"
+    cfg = read_config(path)
+    older = {k: v for k, v in LatentTemplate().to_dict().items() if k != "noise_scale"}  # before noise_scale existed
+    cfg.parameters[META_TEMPLATE].string_value = json.dumps(older, indent=1)
+    path.write_text(text_format.MessageToString(cfg))
+    assert export_run(run, repo).version == 2
+    assert repository.versions(repo / GENERATOR_MODEL) == [1, 2]
