@@ -1,0 +1,118 @@
+"""What a result was measured on: the machine, the versions, the commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return sorted(f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8") if f in flags)
+    except OSError:
+        pass
+    return []
+
+
+def gpus() -> list[dict]:
+    """CUDA devices as torch sees them, with the driver from nvidia-smi where it is installed."""
+    out = []
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                p = torch.cuda.get_device_properties(i)
+                out.append({"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1)})
+    except ImportError:
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            text = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                  capture_output=True, text=True, timeout=10).stdout
+            for i, line in enumerate(l for l in text.splitlines() if l.strip()):
+                name, driver = [s.strip() for s in line.split(",", 1)]
+                if i < len(out):
+                    out[i]["driver"] = driver
+                else:
+                    out.append({"index": i, "name": name, "driver": driver})
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
+    return out
+
+
+def machine() -> dict:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "memory_gib": _memory_gib(),
+        "gpus": gpus(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load: above the core count means others shared the CPU."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def versions() -> dict:
+    out = {}
+    for dist in ("infogan", "torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "tritonclient", "nvidia-pytriton"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit(root: Path | None = None) -> dict:
+    root = root or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}

@@ -1,0 +1,253 @@
+"""The results as one table, the targets beside the figures, and the JSON files.
+
+Targets are shown with pass/miss and recorded in the JSON; nothing asserts them.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+# ---------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    op: str  # ">=", ">" or "<="
+    threshold: float
+    unit: str = ""  # "x", "%", " ms" or ""
+
+    def check(self, value: float | None) -> bool | None:
+        if value is None:
+            return None
+        return {">=": operator.ge, ">": operator.gt, "<=": operator.le}[self.op](value, self.threshold)
+
+    def text(self) -> str:
+        return f"{self.op} {fmt(self.threshold, self.unit)}"
+
+
+SPEEDUP = Target(">=", 1.8, "x")
+COMPUTE_FRACTION = Target(">=", 0.80, "%")
+API_OVER_RAW = Target(">=", 0.95, "%")
+API_OVER_TORCH = Target(">=", 1.2, "x")
+TRITON_B1_C16_FRACTION = Target(">=", 0.60, "%")
+TRITON_B1_C16_P99 = Target("<=", 10.0, " ms")
+TRITON_B1_C16_BATCH = Target(">", 4.0)
+TRITON_B64_C4_FRACTION = Target(">=", 0.85, "%")
+API_TARGET_BATCH = 256  # where the API's overhead target applies (the brief's working batch)
+COMPUTE_TARGET_BATCHES = (256, 1024)  # latency-bound small batches are shown, not judged
+
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if unit == "%":
+        return f"{100 * value:.0f}%"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == " ms":
+        return f"{value:.2f} ms"
+    if unit == "ms":  # the latency columns: the header names the unit
+        return f"{value:.2f}"
+    if isinstance(value, float) and abs(value) >= 100:
+        return f"{value:,.0f}"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+# ---------------------------------------------------------------- rows
+
+
+@dataclass
+class Row:
+    section: str
+    case: str
+    images_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    figure: str = ""
+    value: float | str | None = None
+    unit: str = ""
+    target: Target | None = None
+
+    @property
+    def ok(self) -> bool | None:
+        return self.target.check(self.value) if self.target and not isinstance(self.value, str) else None
+
+    def to_dict(self) -> dict:
+        return {"section": self.section, "case": self.case, "figure": self.figure, "value": self.value,
+                "target": self.target.text() if self.target else None, "pass": self.ok}
+
+
+def _timed(section: str, case: str, s: dict, **kw) -> Row:
+    return Row(section, case, s.get("images_per_s"), s.get("p50_ms"), s.get("p99_ms"), **kw)
+
+
+def training_rows(t: dict) -> list[Row]:
+    sec = f"training (batch {t['batch_size']})"
+    bf16 = t.get("matmul_bf16_gflops")
+    return [
+        Row(sec, f"ours ({t['precision']})", t["ours_images_per_s"], figure="speedup vs naive",
+            value=t["speedup"], unit="x", target=SPEEDUP),
+        Row(sec, "naive eager fp32", t["naive_images_per_s"]),
+        Row(sec, "work per image", figure="FLOPs / image (naive step)", value=f"{t['flops_per_image'] / 1e6:.0f} MFLOP"),
+        Row(sec, "matmul rate", figure="fp32 / bf16 GFLOP/s",
+            value=f"{t['matmul_fp32_gflops']:.0f} / {bf16:.0f}" if bf16 else f"{t['matmul_fp32_gflops']:.0f} / -"),
+        Row(sec, "ours vs compute limit", figure="effective FLOP rate / fp32 matmul",
+            value=t["ours_fraction_of_fp32_matmul"], unit="%", target=COMPUTE_FRACTION),
+    ]
+
+
+def generation_rows(g: dict) -> list[Row]:
+    rows = []
+    mm = g["matmul_gflops"]
+    provider = (g.get("providers") or ["?"])[0].removesuffix("ExecutionProvider")
+    rows.append(Row(f"generation ({provider})", "matmul rate", figure="fp32 GFLOP/s: onnxruntime / torch",
+                    value=f"{mm['onnxruntime']:.0f} / {mm['torch']:.0f}"))
+    for model in ("generator", "encoder"):
+        flops = g["flops_per_image"][model]
+        api_name = "generate()" if model == "generator" else "encode()"
+        for batch in g["batches"]:
+            f = g[model][str(batch)]
+            sec = f"{model}, {flops / 1e6:.1f} MFLOP/img"
+            case = f"b={batch}"
+            rows += [
+                _timed(sec, f"{case} api {api_name}", f["api"], figure="api / raw", value=f["api_over_raw"], unit="%",
+                       target=API_OVER_RAW if batch == API_TARGET_BATCH else None),
+                _timed(sec, f"{case} api run()", f["api_run"], figure="api run() / raw", value=f["api_run_over_raw"], unit="%"),
+                _timed(sec, f"{case} raw session", f["raw"], figure=f"{f['raw_gflops']:.0f} GFLOP/s / matmul",
+                       value=f["raw_fraction_of_matmul"], unit="%",
+                       target=COMPUTE_FRACTION if batch in COMPUTE_TARGET_BATCHES else None),
+                _timed(sec, f"{case} torch eager", f["torch"], figure="api / torch", value=f["api_over_torch"], unit="x",
+                       target=API_OVER_TORCH),
+            ]
+    return rows
+
+
+def variant_rows(v: dict) -> list[Row]:
+    rows = []
+    for precision, r in v.items():
+        sec = f"variant {precision} (raw session)"
+        for kind in ("generator", "encoder"):
+            if kind in r:
+                rows.append(_timed(sec, f"{kind} b={r[kind]['batch']}", r[kind], figure="vs fp32",
+                                   value=r[kind]["over_fp32"], unit="x"))
+        q = r.get("quality") or {}
+        if q:
+            if "q_accuracy" in q:
+                rows.append(Row(sec, "quality", figure="Q accuracy (fp32)",
+                                value=f"{q['q_accuracy']:.4f} ({q['q_accuracy_fp32']:.4f})"))
+            rows.append(Row(sec, "quality", figure="category kept (fp32)",
+                            value=f"{q['category_kept']:.3f} ({q['category_kept_fp32']:.3f})"))
+            rows.append(Row(sec, "quality", figure="encoder agrees with fp32 / max image diff",
+                            value=f"{q['argmax_agreement']:.3f} / {q['image_max_abs_diff']:.2g}"))
+    return rows
+
+
+def gpu_rows(gpu: dict | None) -> list[Row]:
+    if not gpu:
+        return [Row("gpu", "no GPU", figure="CUDA not available to torch")]
+    rows = [Row(f"gpu: {gpu['device']}", "matmul rate", figure="fp32 GFLOP/s", value=f"{gpu['matmul_gflops_fp32']:.0f}")]
+    for model in ("generator", "encoder"):
+        for batch, cases in gpu[model].items():
+            for name, s in cases.items():
+                rows.append(_timed(f"gpu: {gpu['device']}", f"{model} b={batch} {name}", s))
+    return rows
+
+
+TRITON_TARGETS: dict[str, list[tuple[str, str, str, Target]]] = {
+    # setting -> (result key, figure, unit, target)
+    "b1_c16": [("p99_ms", "p99 latency", " ms", TRITON_B1_C16_P99),
+               ("mean_executed_batch", "mean executed batch", "", TRITON_B1_C16_BATCH)],
+}
+TRITON_FRACTION_TARGETS = {"b1_c16": TRITON_B1_C16_FRACTION, "b64_c4": TRITON_B64_C4_FRACTION}
+
+
+def triton_rows(t: dict) -> list[Row]:
+    sec = f"triton {t['server']['version']} gRPC ({t['model']})"
+    rows = []
+    for key, r in t["settings"].items():
+        case = f"b={r['batch']} x c={r['concurrency']}"
+        rows.append(_timed(sec, case, r, figure=f"of in-process b={r['total_batch']}", value=r["fraction_of_in_process"],
+                           unit="%", target=TRITON_FRACTION_TARGETS.get(key)))
+        extra = TRITON_TARGETS.get(key, [])
+        if not any(k == "mean_executed_batch" for k, *_ in extra):
+            rows.append(Row(sec, case, figure="mean executed batch", value=r["mean_executed_batch"]))
+        for k, figure, unit, target in extra:
+            rows.append(Row(sec, case, figure=figure, value=r[k], unit=unit, target=target))
+    return rows
+
+
+def all_rows(results: dict) -> list[Row]:
+    s = results["sections"]
+    rows: list[Row] = []
+    makers: list[tuple[str, Callable[[dict], list[Row]]]] = [("training", training_rows), ("generation", generation_rows),
+                                                            ("triton", triton_rows)]
+    for name, make in makers:
+        if name not in s:
+            continue
+        if "error" in s[name]:
+            rows.append(Row(name, "failed", figure=s[name]["error"].splitlines()[0][:100]))
+            continue
+        rows += make(s[name])
+        if name == "generation":
+            rows += variant_rows(s[name].get("variants") or {})
+            rows += gpu_rows(s[name].get("gpu"))
+    return rows
+
+
+# ---------------------------------------------------------------- output
+
+
+def _cell(row: Row) -> tuple[str, str]:
+    value = row.value if isinstance(row.value, str) else fmt(row.value, row.unit)
+    status = {True: "[green]pass[/]", False: "[red]miss[/]", None: ""}[row.ok]
+    return value, status
+
+
+def render(results: dict, console: Console | None = None) -> None:
+    console = console or Console(width=160)
+    m, v, c = results["machine"], results["versions"], results["git"]
+    gpu = ", ".join(g["name"] for g in m["gpus"]) or "no GPU"
+    console.print(f"[bold]infogan benchmarks[/] {results['started']}  mode={results['mode']}  "
+                  f"commit {str(c['commit'])[:10]}{' (dirty)' if c['dirty'] else ''}")
+    console.print(f"{m['cpu']}, {m['usable_cores']} cores ({', '.join(m['cpu_flags'])}), {gpu}; "
+                  f"load average {results['load_average']['start']} -> {results['load_average']['end']}")
+    console.print("  ".join(f"{k} {val}" for k, val in v.items()))
+    if results.get("model"):
+        console.print(f"model: {results['model']['source']}")
+    table = Table(show_lines=False, header_style="bold")
+    for col, just in (("section", "left"), ("case", "left"), ("img/s", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
+                      ("figure", "left"), ("value", "right"), ("target", "left"), ("", "left")):
+        table.add_column(col, justify=just)
+    last = (None, None)
+    for row in all_rows(results):
+        if last[0] is not None and row.section != last[0]:
+            table.add_section()
+        value, status = _cell(row)
+        # a section's name and a case's label are written once, on their first row
+        table.add_row(row.section if row.section != last[0] else "", row.case if (row.section, row.case) != last else "",
+                      fmt(row.images_per_s), fmt(row.p50_ms, "ms"), fmt(row.p99_ms, "ms"), row.figure, value,
+                      row.target.text() if row.target else "", status)
+        last = (row.section, row.case)
+    console.print(table)
+
+
+def write_json(results: dict, out_dir: Path) -> Path:
+    """bench_results/<UTC timestamp>.json and a copy as latest.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = dict(results, targets=[r.to_dict() for r in all_rows(results) if r.target])
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(results, indent=2, default=str)
+    path = out_dir / f"{stamp}.json"
+    path.write_text(text)
+    (out_dir / "latest.json").write_text(text)
+    return path

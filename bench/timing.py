@@ -1,0 +1,78 @@
+"""Timing helpers shared by the sections: timed blocks, interleaved rounds, percentiles.
+
+Every measurement is a block of back-to-back calls under a time budget. Cases
+that are compared with each other run interleaved in rounds (A, B, C, A, B, C,
+...), so a neighbour's burst on this shared machine hits every case alike; the
+ratios are the figures that count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Timing:
+    """Calls of one case at one batch size, accumulated over rounds."""
+
+    batch: int
+    seconds: list[float] = field(default_factory=list)  # per call
+    wall_s: float = 0.0  # the blocks' wall time, loop overhead included
+
+    @property
+    def calls(self) -> int:
+        return len(self.seconds)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch * self.calls / self.wall_s if self.wall_s else 0.0
+
+    def summary(self) -> dict:
+        ms = np.asarray(self.seconds) * 1e3
+        return {
+            "batch": self.batch,
+            "calls": self.calls,
+            "images_per_s": self.images_per_s,
+            "p50_ms": percentile(ms, 50),
+            "p99_ms": percentile(ms, 99),
+        }
+
+
+def percentile(values, q: float) -> float | None:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def timed_block(fn: Callable[[], object], timing: Timing, budget_s: float, min_calls: int = 3) -> None:
+    """Call fn back to back for budget_s seconds (at least min_calls times), adding to timing."""
+    start = time.perf_counter()
+    end = start + budget_s
+    n = 0
+    while n < min_calls or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        fn()
+        timing.seconds.append(time.perf_counter() - t0)
+        n += 1
+    timing.wall_s += time.perf_counter() - start
+
+
+def interleaved(cases: dict[str, Callable[[], object]], batch: int, budget_s: float, rounds: int = 3,
+                warmup: int = 2, min_calls: int = 2, into: dict[str, Timing] | None = None) -> dict[str, Timing]:
+    """Each case warmed up, then timed in `rounds` blocks of budget_s / rounds, interleaved;
+    added to the timings `into` where given."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    out = into if into is not None else {name: Timing(batch) for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            timed_block(fn, out[name], budget_s / rounds, min_calls)
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None

@@ -1,0 +1,134 @@
+"""Triton over gRPC on loopback: the local server (infogan.serve) against in-process onnxruntime.
+
+Each setting keeps `concurrency` client threads busy, each with its own
+Generator.from_triton client (one gRPC channel each), sending requests of
+`batch` images back to back. After a warm-up, the server's statistics are read
+at both ends of a fixed window: the calls that finish inside it give the
+throughput and latencies, the deltas of inference_count / execution_count give
+the batch size Triton actually executed. The reference is the raw in-process
+onnxruntime session at the same total batch (batch x concurrency), measured in
+this process just before and just after each window while the server idles.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+from infogan.bench.generation import latent_feeds, raw_session
+from infogan.bench.timing import Timing, interleaved, percentile, ratio
+from infogan.client import Generator
+from infogan.contract import CATEGORICAL, CONTINUOUS, GENERATOR_MODEL, NOISE
+from infogan.serve.server import TritonServer, free_port
+
+SETTINGS = ((1, 1), (1, 4), (1, 16), (64, 1), (64, 4))  # (batch per request, concurrency)
+
+
+def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, int]:
+    stats = client.get_inference_statistics(model_name=model, as_json=True)["model_stats"]
+    # int64 fields arrive as strings (protobuf JSON), absent when zero
+    return (sum(int(s.get("inference_count", 0)) for s in stats), sum(int(s.get("execution_count", 0)) for s in stats))
+
+
+def _setting(url: str, stats_client, feeds: dict[str, np.ndarray], batch: int, concurrency: int,
+             warmup_s: float, window_s: float) -> dict:
+    clients = [Generator.from_triton(url, timeout=30.0) for _ in range(concurrency)]
+    calls: list[list[tuple[float, float]]] = [[] for _ in clients]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    args = (feeds[NOISE][:batch], feeds[CATEGORICAL][:batch], feeds[CONTINUOUS][:batch])
+
+    def worker(i: int) -> None:
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                clients[i].run(*args)
+                calls[i].append((t0, time.perf_counter()))
+        except BaseException as e:  # reported after the window; the others stop too
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(warmup_s)
+        inf0, exe0 = _counts(stats_client, GENERATOR_MODEL)
+        w0 = time.perf_counter()
+        time.sleep(window_s)
+        inf1, exe1 = _counts(stats_client, GENERATOR_MODEL)
+        w1 = time.perf_counter()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        for c in clients:
+            c.close()
+    if errors:
+        raise errors[0]
+    finished = [b for per in calls for a, b in per if w0 <= b <= w1]
+    inside_ms = [(b - a) * 1e3 for per in calls for a, b in per if a >= w0 and b <= w1]
+    executions = exe1 - exe0
+    return {
+        "batch": batch,
+        "concurrency": concurrency,
+        "total_batch": batch * concurrency,
+        "calls": len(finished),
+        "images_per_s": batch * len(finished) / (w1 - w0),
+        "p50_ms": percentile(inside_ms, 50),
+        "p99_ms": percentile(inside_ms, 99),
+        "server_inferences": inf1 - inf0,
+        "server_executions": executions,
+        "mean_executed_batch": (inf1 - inf0) / executions if executions else None,
+    }
+
+
+def _in_process(raw, feeds: dict[str, np.ndarray], total: int, seconds: float, timing: Timing | None) -> Timing:
+    f = {k: v[:total] for k, v in feeds.items()}
+    return interleaved({"raw": lambda: raw.run(None, f)}, total, seconds, rounds=1, warmup=1 if timing is None else 0,
+                       into={"raw": timing} if timing else None)["raw"]
+
+
+def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = None,
+        settings: tuple[tuple[int, int], ...] = SETTINGS) -> dict:
+    window_s = window_s or (1.5 if quick else 6.0)
+    warmup_s = min(window_s / 3, 1.0)
+    template = Generator.from_onnx(prep.generator).template
+    feeds = latent_feeds(template, max(b * c for b, c in settings))
+    raw = raw_session(prep.generator)
+
+    log("starting Triton")
+    t0 = time.perf_counter()
+    server = TritonServer(prep.repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
+    with server:
+        start_s = time.perf_counter() - t0
+        stats_client = grpcclient.InferenceServerClient(server.grpc_url)
+        try:
+            meta = stats_client.get_server_metadata(as_json=True)
+            results, reference = [], {}
+            for batch, concurrency in settings:
+                log(f"Triton: batch {batch} x concurrency {concurrency}")
+                # the in-process reference brackets the window (the server idles meanwhile),
+                # so a neighbour's burst on a shared machine hits both alike
+                total = batch * concurrency
+                ref = _in_process(raw, feeds, total, window_s / 4, reference.get(total))
+                r = _setting(server.grpc_url, stats_client, feeds, batch, concurrency, warmup_s, window_s)
+                reference[total] = _in_process(raw, feeds, total, window_s / 4, ref)
+                results.append(r)
+        finally:
+            stats_client.close()
+
+    for r in results:
+        r["in_process_images_per_s"] = reference[r["total_batch"]].images_per_s
+        r["fraction_of_in_process"] = ratio(r["images_per_s"], r["in_process_images_per_s"])
+    return {
+        "server": {"name": meta.get("name"), "version": meta.get("version")},
+        "start_s": start_s,
+        "model": GENERATOR_MODEL,
+        "window_s": window_s,
+        "settings": {f"b{r['batch']}_c{r['concurrency']}": r for r in results},
+        "in_process": {str(k): t.summary() for k, t in sorted(reference.items())},
+    }

@@ -1,0 +1,168 @@
+"""The benchmark suite's machinery: timing, targets, the table and the JSON files.
+
+No test here asserts a speed: figures depend on the machine. The slow test runs
+the generation and Triton sections on a tiny budget against a random-weight
+repository made by export's own pipeline, and checks that every figure the
+table needs is there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from infogan.bench import machine, report
+from infogan.bench.timing import Timing, interleaved, percentile
+
+
+def _timed(batch: int, ips: float) -> dict:
+    return {"batch": batch, "calls": 10, "images_per_s": ips, "p50_ms": 1.0, "p99_ms": 2.0}
+
+
+def fake_results() -> dict:
+    """A result dict shaped as run_suite returns it, with made-up figures."""
+    per_batch = {
+        "api": _timed(256, 950.0), "api_run": _timed(256, 990.0), "raw": _timed(256, 1000.0), "torch": _timed(256, 500.0),
+        "api_over_raw": 0.95, "api_run_over_raw": 0.99, "api_over_torch": 1.9, "raw_gflops": 26.0,
+        "raw_fraction_of_matmul": 0.5,
+    }
+    setting = {"batch": 1, "concurrency": 16, "total_batch": 16, "calls": 100, "images_per_s": 700.0, "p50_ms": 3.0,
+               "p99_ms": 12.0, "server_inferences": 100, "server_executions": 20, "mean_executed_batch": 5.0,
+               "in_process_images_per_s": 1000.0, "fraction_of_in_process": 0.7}
+    return {
+        "started": "2026-01-01T00:00:00+00:00", "mode": "quick", "machine": machine.machine(), "versions": machine.versions(),
+        "git": {"commit": "abc", "dirty": False}, "load_average": {"start": [0.1, 0.1, 0.1], "end": [0.2, 0.1, 0.1]},
+        "model": {"source": "test"}, "seconds": {"total": 1.0},
+        "sections": {
+            "training": {"batch_size": 128, "precision": "bf16", "ours_images_per_s": 2000.0, "naive_images_per_s": 1000.0,
+                         "speedup": 2.0, "flops_per_image": 3e8, "matmul_fp32_gflops": 100.0, "matmul_bf16_gflops": 800.0,
+                         "ours_fraction_of_fp32_matmul": 0.6, "naive_fraction_of_fp32_matmul": 0.3},
+            "generation": {"batches": [256], "flops_per_image": {"generator": 2.6e7, "encoder": 2.6e7},
+                           "providers": ["CPUExecutionProvider"],
+                           "matmul_gflops": {"onnxruntime": 100.0, "torch": 90.0, "limit": 100.0},
+                           "generator": {"256": per_batch}, "encoder": {"256": per_batch}, "variants": {}, "gpu": None},
+            "triton": {"server": {"name": "triton", "version": "2.51.0"}, "model": "infogan_generator", "window_s": 1.0,
+                       "settings": {"b1_c16": setting}, "in_process": {"16": _timed(16, 1000.0)}},
+        },
+    }
+
+
+def test_interleaved_runs_every_case_in_every_round_after_its_warmup():
+    calls = {"a": 0, "b": 0}
+
+    def case(name):
+        def fn():
+            calls[name] += 1
+        return fn
+
+    out = interleaved({"a": case("a"), "b": case("b")}, batch=4, budget_s=0.01, rounds=3, warmup=2, min_calls=5)
+    for name in ("a", "b"):
+        assert out[name].calls >= 15  # 3 rounds x at least 5 calls
+        assert calls[name] == out[name].calls + 2  # the warm-up calls are not timed
+        s = out[name].summary()
+        assert s["batch"] == 4 and s["p50_ms"] <= s["p99_ms"] and s["images_per_s"] > 0
+
+
+def test_timings_add_up_across_blocks_and_empty_ones_have_no_percentiles():
+    t = Timing(batch=2)
+    interleaved({"x": lambda: None}, 2, 0.001, rounds=1, warmup=0, min_calls=3, into={"x": t})
+    interleaved({"x": lambda: None}, 2, 0.001, rounds=1, warmup=0, min_calls=3, into={"x": t})
+    assert t.calls >= 6
+    assert percentile([], 99) is None and Timing(1).images_per_s == 0.0
+
+
+def test_targets_are_judged_pass_or_miss_and_never_raise():
+    assert report.SPEEDUP.check(1.8) is True and report.SPEEDUP.check(1.79) is False
+    assert report.TRITON_B1_C16_P99.check(10.0) is True and report.TRITON_B1_C16_P99.check(10.1) is False
+    assert report.TRITON_B1_C16_BATCH.check(4.0) is False  # "average batch > 4" is strict
+    assert report.SPEEDUP.check(None) is None
+
+
+def test_every_target_of_the_brief_appears_beside_its_figure():
+    rows = [r for r in report.all_rows(fake_results()) if r.target]
+    judged = {(r.section.split(",")[0].split(" (")[0], r.figure, r.ok) for r in rows}
+    assert ("training", "speedup vs naive", True) in judged
+    assert ("training", "effective FLOP rate / fp32 matmul", False) in judged  # 60% < 80%
+    assert ("generator", "api / raw", True) in judged  # 95% at batch 256
+    assert ("generator", "api / torch", True) in judged
+    assert ("encoder", "26 GFLOP/s / matmul", False) in judged
+    triton = {r.figure: r.ok for r in rows if r.section.startswith("triton")}
+    assert triton == {"of in-process b=16": True, "p99 latency": False, "mean executed batch": True}
+
+
+def test_the_table_shows_machine_versions_figures_and_no_gpu():
+    buf = io.StringIO()
+    report.render(fake_results(), Console(file=buf, width=200, color_system=None))
+    text = buf.getvalue()
+    for expected in ("training", "speedup vs naive", "2.00x", "miss", "pass", "no GPU", "b=1 x c=16", "torch"):
+        assert expected in text, expected
+
+
+def test_a_failed_section_shows_its_error_and_the_others_stay(tmp_path):
+    results = fake_results()
+    results["sections"]["triton"] = {"error": "RuntimeError: tritonserver exited", "traceback": "..."}
+    rows = report.all_rows(results)
+    assert any(r.section == "triton" and "exited" in r.figure for r in rows)
+    assert any(r.section.startswith("training") for r in rows)
+    report.write_json(results, tmp_path)
+
+
+def test_json_is_written_with_a_timestamp_and_as_latest_with_the_targets(tmp_path):
+    path = report.write_json(fake_results(), tmp_path / "bench_results")
+    latest = tmp_path / "bench_results" / "latest.json"
+    assert path.parent == latest.parent and path.name != "latest.json"
+    assert path.read_text() == latest.read_text()
+    data = json.loads(latest.read_text())
+    assert data["sections"]["training"]["speedup"] == 2.0
+    assert {"figure", "value", "target", "pass"} <= set(data["targets"][0])
+
+
+def test_machine_names_the_cpu_the_versions_and_the_commit():
+    m = machine.machine()
+    assert m["cpu"] and m["usable_cores"] >= 1 and isinstance(m["gpus"], list)
+    assert "onnxruntime" in machine.versions()
+    assert set(machine.git_commit()) == {"commit", "dirty"}
+
+
+def test_cli_refuses_an_unknown_section():
+    from typer.testing import CliRunner
+
+    from infogan.bench.__main__ import app
+
+    result = CliRunner().invoke(app, ["--only", "everything"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_generation_and_triton_sections_on_a_tiny_budget(tmp_path, data_dir):
+    from infogan.bench import generation, triton
+    from infogan.bench.repository import throwaway_repository
+    from test_client_support import make_run
+
+    run = make_run(tmp_path / "run")
+    with throwaway_repository(run, ("fp32",), data_dir) as prep:
+        assert prep.generator.is_file() and prep.source.startswith("run ")
+        gen = generation.run(prep, quick=True, budget_s=0.02, batches=(1, 8))
+        tri = triton.run(prep, quick=True, window_s=0.3, settings=((1, 1), (1, 4)))
+    assert not Path(prep.repository).exists()  # the throwaway repository is gone
+
+    assert 2.0e7 < gen["flops_per_image"]["generator"] < 3.0e7  # the paper's generator: about 26 MFLOP
+    for model in ("generator", "encoder"):
+        for batch in ("1", "8"):
+            f = gen[model][batch]
+            assert {"api", "api_run", "raw", "torch"} <= set(f)
+            assert f["raw"]["calls"] > 0 and f["api_over_raw"] > 0 and f["raw_fraction_of_matmul"] > 0
+    import torch
+
+    assert gen["variants"] == {} and (gen["gpu"] is None) == (not torch.cuda.is_available())
+
+    assert tri["server"]["version"]
+    for key in ("b1_c1", "b1_c4"):
+        s = tri["settings"][key]
+        assert s["calls"] > 0 and s["server_executions"] > 0 and s["mean_executed_batch"] >= 1
+        assert s["fraction_of_in_process"] > 0
