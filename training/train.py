@@ -48,7 +48,9 @@ def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
     d_groups = [{"params": [*d.trunk.parameters(), *d.d_head.parameters()], "lr": cfg.lr_d}]
     g_groups = [{"params": list(g.parameters()), "lr": cfg.lr_g}]
     (d_groups if cfg.info_in_d_step else g_groups).append({"params": list(d.q_head.parameters()), "lr": cfg.lr_q})
-    return torch.optim.Adam(d_groups, betas=betas), torch.optim.Adam(g_groups, betas=betas)
+    # fused: one pass over each parameter instead of a dozen elementwise ops;
+    # the unfused update took a third of a CPU step (profiled)
+    return torch.optim.Adam(d_groups, betas=betas, fused=True), torch.optim.Adam(g_groups, betas=betas, fused=True)
 
 
 def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
