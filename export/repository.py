@@ -142,7 +142,10 @@ def repository_lock(repository: Path, timeout_s: float = LOCK_TIMEOUT_S):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EACCES) or time.monotonic() > deadline:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise InfoganError(f"repository={repository} is invalid: it cannot be locked ({e.strerror}); "
+                                       "use a folder on a local file system") from None
+                if time.monotonic() > deadline:
                     raise InfoganError(
                         f"repository={repository} is invalid: another export holds its lock after {timeout_s:.0f}s; "
                         "wait for it to finish"
