@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from infogan.export.repository import DEFAULT_KEEP_VERSIONS
+from infogan.export.repository import DEFAULT_KEEP_VERSIONS, PRECISIONS
 
+Precision = Enum("Precision", {p: p for p in PRECISIONS}, type=str)
 PRECISION_HELP = "fp32 (the default), fp16 (GPU serving) or int8 (CPU serving); repeat to publish several"
 
 
@@ -16,7 +18,7 @@ def export_command(
     run: Annotated[Path, typer.Option("--run", help="training run directory")] = Path("runs/latest"),
     repository: Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY",
                                              help="Triton model repository to publish into")] = Path("model_repository"),
-    precision: Annotated[Optional[list[str]], typer.Option("--precision", help=PRECISION_HELP)] = None,
+    precision: Annotated[Optional[list[Precision]], typer.Option("--precision", help=PRECISION_HELP)] = None,
     keep_versions: Annotated[int, typer.Option("--keep-versions", help="published versions kept per model")] = DEFAULT_KEEP_VERSIONS,
     tensorrt: Annotated[bool, typer.Option("--tensorrt", help="ask Triton for the TensorRT accelerator on GPUs")] = False,
     force: Annotated[bool, typer.Option("--force", help="publish even if the latent template differs from the served one")] = False,
@@ -27,7 +29,7 @@ def export_command(
 
     from infogan.export.pipeline import export_run
 
-    precisions = tuple(precision or ("fp32",))
+    precisions = tuple(p.value for p in precision) if precision else ("fp32",)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("export", total=None)
         result = export_run(run, repository, precisions, keep_versions=keep_versions, tensorrt=tensorrt, force=force,

@@ -34,15 +34,9 @@ from infogan.contract import (
     generator_outputs,
 )
 from infogan.export import onnx_export, parity, quantize
-from infogan.export.repository import DEFAULT_KEEP_VERSIONS, StagedModel, model_config, publish
+from infogan.export.repository import PRECISIONS, DEFAULT_KEEP_VERSIONS, StagedModel, model_config, model_name, publish
 
-PRECISIONS = ("fp32", "fp16", "int8")
 HEADLINE_METRICS = ("accuracy", "dataset", "images_seen", "step")
-
-
-def model_name(base: str, precision: str) -> str:
-    """fp32 models carry the contract's names; variants are separate models beside them."""
-    return base if precision == "fp32" else f"{base}_{precision}"
 
 
 @dataclass
@@ -190,7 +184,8 @@ def export_run(
             cfg = model_config(name, *specs[base], parameters=meta,
                                tensorrt=tensorrt and precision != "int8", tensorrt_fp16=precision == "fp16")
             staged.append(StagedModel(name, model.SerializeToString(), cfg))
-    version = publish(repository, staged, keep_versions=keep_versions, force=force)
+    family = tuple(model_name(b, p) for b in (GENERATOR_MODEL, ENCODER_MODEL) for p in PRECISIONS)
+    version = publish(repository, staged, keep_versions=keep_versions, force=force, family=family)
     log(f"published version {version} of {', '.join(m.name for m in staged)} into {repository}")
     return ExportResult(version, repository, [m.name for m in staged], reports, quality)
 

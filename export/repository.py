@@ -24,6 +24,7 @@ from infogan.contract import META_TEMPLATE, InfoganError, LatentTemplate, Tensor
 if TYPE_CHECKING:
     from tritonclient.grpc import model_config_pb2 as mc
 
+PRECISIONS = ("fp32", "fp16", "int8")  # fp32 models carry the contract's names, the others a suffix
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "config.pbtxt"
 MAX_BATCH_SIZE = 1024
@@ -159,6 +160,11 @@ def repository_lock(repository: Path, timeout_s: float = LOCK_TIMEOUT_S):
 # ---------------------------------------------------------------- versions and publishing
 
 
+def model_name(base: str, precision: str) -> str:
+    """infogan_generator (fp32), infogan_generator_fp16, infogan_generator_int8: variants are separate models."""
+    return base if precision == "fp32" else f"{base}_{precision}"
+
+
 def versions(model_dir: Path) -> list[int]:
     if not model_dir.is_dir():
         return []
@@ -211,8 +217,10 @@ def check_compatible(repository: Path, staged: list[StagedModel], force: bool) -
 
 
 def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DEFAULT_KEEP_VERSIONS,
-            force: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S) -> int:
-    """Publish every staged model as version N+1 (one N for all: they come from one checkpoint).
+            force: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S, family: tuple[str, ...] = ()) -> int:
+    """Publish every staged model as version N+1, N the newest version among the staged
+    models and the `family` (models published by other exports, e.g. other precisions):
+    one N per export, so equal version numbers mean the same checkpoint.
 
     Per model: write <model>/.staging-*/model.onnx, fsync, rename it to <model>/<N+1>,
     then replace config.pbtxt atomically. Should any step fail, the steps already done
@@ -227,7 +235,8 @@ def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DE
         with repository_lock(repository, lock_timeout_s):
             check_compatible(repository, staged, force)
             before = {m.name: current_template(repository / m.name) for m in staged}
-            version = 1 + max([0] + [v for m in staged for v in versions(repository / m.name)])
+            names = {m.name for m in staged} | set(family)
+            version = 1 + max([0] + [v for name in names for v in versions(repository / name)])
             undo: list = []
             try:
                 for m in staged:

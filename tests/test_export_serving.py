@@ -18,7 +18,8 @@ from infogan.contract import (
     LatentTemplate,
 )
 from infogan.export import parity
-from infogan.export.pipeline import export_run, model_name
+from infogan.export.pipeline import export_run
+from infogan.export.repository import model_name
 from test_export_support import CATEGORY_TO_DIGIT, make_run
 
 grpcclient = pytest.importorskip("tritonclient.grpc")

@@ -14,7 +14,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_METRICS, META_PRECISION, LatentTemplate
 from infogan.export import parity
-from infogan.export.pipeline import export_run, model_name, read_metadata
+from infogan.export.pipeline import export_run, read_metadata
+from infogan.export.repository import model_name
 from test_export_support import make_run
 
 QUALITY_KEYS = {"argmax_agreement", "category_kept", "category_kept_fp32", "image_max_abs_diff", "samples"}
@@ -82,3 +83,13 @@ def test_with_the_test_set_on_disk_the_variants_report_q_accuracy(tmp_path, data
     assert q["test_images"] == 10000
     assert 0.0 <= q["q_accuracy"] <= 1.0 and 0.0 <= q["q_accuracy_fp32"] <= 1.0
     assert result.models == [model_name(GENERATOR_MODEL, "int8"), model_name(ENCODER_MODEL, "int8")]
+
+
+def test_a_later_export_of_one_precision_takes_the_next_version_of_the_whole_family(tmp_path):
+    run = make_run(tmp_path / "run")
+    repo = tmp_path / "repo"
+    assert export_run(run, repo).version == 1
+    assert export_run(run, repo).version == 2
+    # int8 has no version yet, but version 3 is the repository's next export
+    assert export_run(run, repo, precisions=("int8",), data_dir=tmp_path / "no_data").version == 3
+    assert [p.name for p in (repo / model_name(GENERATOR_MODEL, "int8")).iterdir() if p.name.isdigit()] == ["3"]
