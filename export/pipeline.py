@@ -118,6 +118,7 @@ def export_run(
     log: Callable[[str], None] = lambda _: None,
 ) -> ExportResult:
     """Export the run's generator and encoder in each precision and publish them as one new version."""
+    precisions = tuple(dict.fromkeys(precisions))  # a precision given twice is published once
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad or not precisions:
         raise InfoganError(f"precision={','.join(bad) or '(none)'} is invalid: choose from {', '.join(PRECISIONS)}")
@@ -141,18 +142,7 @@ def export_run(
         parity.require(rep, name)
         log(f"parity {name}: max |onnxruntime - PyTorch| = {rep.worst:.2g} over batches {parity.PARITY_BATCHES}")
 
-    metrics = {k: ev[k] for k in HEADLINE_METRICS if k in ev}
-    metrics["parity_max_abs_diff"] = max(r.worst for r in reports)
-    metrics["run"] = run_dir.resolve().name
-    common = {
-        META_TEMPLATE: template.to_json(),
-        META_CATEGORY_TO_DIGIT: json.dumps(ev["category_to_label"]),
-        META_LABEL_NAMES: json.dumps(ev["label_names"]),
-        META_CHECKPOINT_SHA256: sha,
-        META_VERSION: _package_version(),
-    }
-    variants = {"fp32": fp32}
-    quality: dict[str, dict] = {}
+    variants, quality = {"fp32": fp32}, {}
     lossy = [p for p in precisions if p != "fp32"]
     test_set = _test_set(ckpt, ev, Path(data_dir) if data_dir else None) if lossy else None
     if lossy and test_set is None:
@@ -168,26 +158,44 @@ def export_run(
         log(quantize.describe(precision, quality[precision]))
 
     on_step("publishing")
-    specs = {GENERATOR_MODEL: (generator_inputs(template), generator_outputs(template)),
-             ENCODER_MODEL: (encoder_inputs(template), encoder_outputs(template))}
-    staged = []
-    for precision in precisions:
-        meta = dict(common, **{
-            META_PRECISION: precision,
-            META_METRICS: json.dumps(dict(metrics, **({"quality": quality[precision]} if precision in quality else {})),
-                                     sort_keys=True),
-        })
-        for base, model in variants[precision].items():
-            onnx_export.attach_metadata(model, meta)
-            onnx_export.check(model)
-            name = model_name(base, precision)
-            cfg = model_config(name, *specs[base], parameters=meta,
-                               tensorrt=tensorrt and precision != "int8", tensorrt_fp16=precision == "fp16")
-            staged.append(StagedModel(name, model.SerializeToString(), cfg))
+    metrics = {k: ev[k] for k in HEADLINE_METRICS if k in ev}
+    metrics.update(parity_max_abs_diff=max(r.worst for r in reports), run=run_dir.resolve().name)
+    staged = _stage(template, {p: variants[p] for p in precisions}, _metadata(template, ev, sha), metrics, quality, tensorrt)
     family = tuple(model_name(b, p) for b in (GENERATOR_MODEL, ENCODER_MODEL) for p in PRECISIONS)
     version = publish(repository, staged, keep_versions=keep_versions, force=force, family=family)
     log(f"published version {version} of {', '.join(m.name for m in staged)} into {repository}")
     return ExportResult(version, repository, [m.name for m in staged], reports, quality)
+
+
+def _metadata(template: LatentTemplate, ev: dict, sha: str) -> dict[str, str]:
+    """The contract entries every exported model carries, whatever its precision."""
+    return {
+        META_TEMPLATE: template.to_json(),
+        META_CATEGORY_TO_DIGIT: json.dumps(ev["category_to_label"]),
+        META_LABEL_NAMES: json.dumps(ev["label_names"]),
+        META_CHECKPOINT_SHA256: sha,
+        META_VERSION: _package_version(),
+    }
+
+
+def _stage(template: LatentTemplate, variants: dict[str, dict[str, onnx.ModelProto]], common: dict[str, str],
+           metrics: dict, quality: dict[str, dict], tensorrt: bool) -> list[StagedModel]:
+    """Metadata into each ONNX file, the same entries into its config's parameters."""
+    specs = {GENERATOR_MODEL: (generator_inputs(template), generator_outputs(template)),
+             ENCODER_MODEL: (encoder_inputs(template), encoder_outputs(template))}
+    staged = []
+    for precision, models in variants.items():
+        extra = {"quality": quality[precision]} if precision in quality else {}
+        meta = dict(common, **{META_PRECISION: precision, META_METRICS: json.dumps(dict(metrics, **extra), sort_keys=True)})
+        for base, model in models.items():
+            onnx_export.attach_metadata(model, meta)
+            onnx_export.check(model)
+            name = model_name(base, precision)
+            # TensorRT is for GPUs; int8 is the CPU variant and its quantization ops are not TensorRT's
+            cfg = model_config(name, *specs[base], parameters=meta,
+                               tensorrt=tensorrt and precision != "int8", tensorrt_fp16=precision == "fp16")
+            staged.append(StagedModel(name, model.SerializeToString(), cfg))
+    return staged
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from infogan.contract import InfoganError
+from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL, InfoganError
 from infogan.export.pipeline import export_run
 from test_export_support import make_run, snapshot
 
@@ -111,3 +111,8 @@ def test_a_repository_path_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(InfoganError, match="repository=.*is a file"):
         export_run(tmp_path / "never_read", tmp_path / "repo")
     assert (tmp_path / "repo").read_text() == "not a folder"
+
+
+def test_a_precision_given_twice_is_published_once(tmp_path):
+    result = export_run(make_run(tmp_path / "run"), tmp_path / "repo", precisions=("fp32", "fp32"))
+    assert result.version == 1 and sorted(result.models) == sorted([ENCODER_MODEL, GENERATOR_MODEL])
