@@ -181,7 +181,8 @@ class StagedModel:
     template_json: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.template_json = self.config.parameters[META_TEMPLATE].string_value
+        params = self.config.parameters
+        self.template_json = params[META_TEMPLATE].string_value if META_TEMPLATE in params else ""
 
 
 def current_template(model_dir: Path) -> str | None:
@@ -264,6 +265,8 @@ def _clear_leftovers(model_dir: Path) -> None:
         for p in model_dir.iterdir():
             if p.is_dir() and p.name.startswith((".staging-", ".trash-")):
                 shutil.rmtree(p, ignore_errors=True)
+            elif p.is_file() and p.name.startswith(f".{CONFIG_FILE}.") and p.name.endswith(".tmp"):
+                p.unlink(missing_ok=True)  # write_atomic's temporary file
 
 
 def _publish_one(model_dir: Path, m: StagedModel, version: int, undo: list) -> None:

@@ -235,6 +235,7 @@ def test_leftovers_of_a_killed_publish_are_cleared_by_the_next_export(run, tmp_p
     export_run(run, repo)
     (repo / GENERATOR_MODEL / ".staging-dead").mkdir()
     (repo / GENERATOR_MODEL / ".staging-dead" / "model.onnx").write_bytes(b"half")
+    (repo / GENERATOR_MODEL / ".config.pbtxt.dead.tmp").write_text("half")
     export_run(run, repo)
     assert sorted(p.name for p in (repo / GENERATOR_MODEL).iterdir()) == ["1", "2", "config.pbtxt"]
 
