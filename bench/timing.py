@@ -1,9 +1,9 @@
 """Timing helpers shared by the sections: timed blocks, interleaved rounds, percentiles.
 
 Every measurement is a block of back-to-back calls under a time budget. Cases
-that are compared with each other run interleaved in rounds (A, B, C, A, B, C,
-...), so a neighbour's burst on this shared machine hits every case alike; the
-ratios are the figures that count.
+that are compared with each other run interleaved in rounds (A, B, C, then
+C, A, B, ...), so a neighbour's burst on a shared machine hits every case
+alike; the ratios are the figures that count.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+SETTLE_S = 0.03  # pause before each timed block: the previous case's spinning threads go to sleep
 
 @dataclass
 class Timing:
@@ -63,14 +64,22 @@ def timed_block(fn: Callable[[], object], timing: Timing, budget_s: float, min_c
 def interleaved(cases: dict[str, Callable[[], object]], batch: int, budget_s: float, rounds: int = 3,
                 warmup: int = 2, min_calls: int = 2, into: dict[str, Timing] | None = None) -> dict[str, Timing]:
     """Each case warmed up, then timed in `rounds` blocks of budget_s / rounds, interleaved;
-    added to the timings `into` where given."""
+    added to the timings `into` where given.
+
+    A neighbour's threads keep spinning a while after its last call (OpenMP in
+    PyTorch, onnxruntime's pool), taking cores from whichever case comes next. So
+    every block starts after a short pause, and each round runs the cases in a new
+    (seeded) order, so no case always follows the same neighbour."""
     for fn in cases.values():
         for _ in range(warmup):
             fn()
     out = into if into is not None else {name: Timing(batch) for name in cases}
+    order = np.random.default_rng(len(cases) * 1000 + batch)
+    names = list(cases)
     for _ in range(rounds):
-        for name, fn in cases.items():
-            timed_block(fn, out[name], budget_s / rounds, min_calls)
+        for i in order.permutation(len(names)):
+            time.sleep(SETTLE_S)
+            timed_block(cases[names[i]], out[names[i]], budget_s / rounds, min_calls)
     return out
 
 
