@@ -107,6 +107,7 @@ def test_parity_gate_refuses_a_graph_with_a_changed_weight(exported):
         parity.require(report, "infogan_generator")
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # the torch.onnx exporter's own chatter
 def test_generator_graph_computes_what_torch_onnx_export_computes(exported, tmp_path):
     """The sub-pixel rewrite against the plain exporter's ConvTranspose graph, on one batch."""
     template, g, d, gen, enc = exported
