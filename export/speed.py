@@ -49,19 +49,21 @@ def generator_flops(g: Generator, batch: int) -> float:
     return 2.0 * macs * batch
 
 
-def seconds_per_run(model_bytes: bytes, feeds: dict[str, np.ndarray], repeats: int = 20) -> float:
+def _timer(model_bytes: bytes, feeds: dict[str, np.ndarray]):
+    """A function that times one run of a warmed-up session."""
     sess = session(model_bytes)
     for _ in range(3):
         sess.run(None, feeds)
-    times = []
-    for _ in range(repeats):
+
+    def once() -> float:
         t0 = time.perf_counter()
         sess.run(None, feeds)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        return time.perf_counter() - t0
+
+    return once
 
 
-def matmul_gflops(m: int = 12544, k: int = 1024, n: int = 1024) -> float:
+def _matmul_case(m: int = 12544, k: int = 1024, n: int = 1024):
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
         [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
@@ -70,23 +72,29 @@ def matmul_gflops(m: int = 12544, k: int = 1024, n: int = 1024) -> float:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx_export.OPSET)])
     a = np.random.default_rng(1).random((m, k), np.float32)
-    return 2.0 * m * k * n / seconds_per_run(model.SerializeToString(), {"a": a}) / 1e9
+    return _timer(model.SerializeToString(), {"a": a}), 2.0 * m * k * n
 
 
-def compare(g: Generator, template: LatentTemplate, batch: int = 256) -> dict[str, float]:
+def compare(g: Generator, template: LatentTemplate, batch: int = 256, rounds: int = 8, per_round: int = 3) -> dict[str, float]:
+    """GFLOP/s of the matmul reference, the plain graph and ours, measured in interleaved
+    rounds (the machine is shared: a neighbour's burst then lands on every case alike)."""
     feeds = generator_feeds(template, batch)
-    ours = onnx_export.generator_onnx(g, template).SerializeToString()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plain.onnx"
         plain_generator_onnx(g, template, path)
         plain = path.read_bytes()
     flops = generator_flops(g, batch)
-    out = {"matmul_gflops": matmul_gflops()}
-    for name, model in (("plain", plain), ("ours", ours)):
-        s = seconds_per_run(model, feeds)
-        out[f"{name}_ms"] = s * 1e3
-        out[f"{name}_gflops"] = flops / s / 1e9
-    out["matmul_gflops_after"] = matmul_gflops()  # the machine is shared: bracket the runs
+    cases = {"matmul": _matmul_case(),
+             "plain": (_timer(plain, feeds), flops),
+             "ours": (_timer(onnx_export.generator_onnx(g, template).SerializeToString(), feeds), flops)}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        for name, (once, _) in cases.items():
+            times[name].extend(once() for _ in range(per_round))
+    out = {}
+    for name, (_, work) in cases.items():
+        s = float(np.median(times[name]))
+        out[f"{name}_ms"], out[f"{name}_gflops"] = s * 1e3, work / s / 1e9
     return out
 
 
@@ -104,7 +112,7 @@ def main() -> None:
         template = LatentTemplate()
         g = Generator(template).eval()
     r = compare(g, template, args.batch)
-    rate = (r["matmul_gflops"] + r["matmul_gflops_after"]) / 2
+    rate = r["matmul_gflops"]
     print(f"onnxruntime matmul rate: {rate:.0f} GFLOP/s")
     for name in ("plain", "ours"):
         print(f"{name:>5} generator, batch {args.batch}: {r[name + '_ms']:.1f} ms, "
