@@ -36,7 +36,8 @@ from infogan.contract import (
 from infogan.export import onnx_export, parity, quantize
 from infogan.export.repository import PRECISIONS, DEFAULT_KEEP_VERSIONS, StagedModel, model_config, model_name, publish
 
-HEADLINE_METRICS = ("accuracy", "dataset", "images_seen", "step")
+HEADLINE_METRICS = ("accuracy", "dataset", "n_images", "labels_with_own_category", "category_share_max",
+                    "images_seen", "step")
 
 
 @dataclass
@@ -71,12 +72,12 @@ def read_evaluation(run_dir: Path, ckpt: dict, template: LatentTemplate) -> dict
     k = template.categorical[0] if template.categorical else 0
     ok = (
         isinstance(mapping, list) and isinstance(names, list) and len(mapping) == k
-        and all(isinstance(i, int) and 0 <= i < len(names) for i in mapping)
+        and all(isinstance(i, int) and -1 <= i < len(names) for i in mapping)
     )
     if not ok:
         raise InfoganError(
-            f"evaluation={path} is invalid: category_to_label must list a label index (< {len(names or [])}) "
-            f"for each of the {k} categories of the first code"
+            f"evaluation={path} is invalid: category_to_label must list a label index (< {len(names or [])}, "
+            f"-1 for none) for each of the {k} categories of the first code"
         )
     return ev
 

@@ -116,3 +116,14 @@ def test_a_repository_path_that_is_a_file_is_refused(tmp_path):
 def test_a_precision_given_twice_is_published_once(tmp_path):
     result = export_run(make_run(tmp_path / "run"), tmp_path / "repo", precisions=("fp32", "fp32"))
     assert result.version == 1 and sorted(result.models) == sorted([ENCODER_MODEL, GENERATOR_MODEL])
+
+
+def test_more_categories_than_labels_export_with_unmatched_ones_marked_minus_1(tmp_path):
+    from infogan.contract import META_CATEGORY_TO_DIGIT, LatentTemplate
+    from infogan.export.pipeline import read_metadata
+
+    mapping = [3, 0, 7, 1, 9, 2, 8, 5, 4, 6, -1, -1]
+    run = make_run(tmp_path / "run", LatentTemplate(categorical=(12,)), mapping=mapping)
+    version = export_run(run, tmp_path / "repo").version
+    meta = read_metadata(tmp_path / "repo" / ENCODER_MODEL / str(version) / "model.onnx")
+    assert json.loads(meta[META_CATEGORY_TO_DIGIT]) == mapping
