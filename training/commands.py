@@ -87,11 +87,13 @@ def evaluate(
     run: Annotated[Path, typer.Option(help="Run folder (default: the latest).")] = Path("runs/latest"),
     data_dir: Annotated[Path, DATA_DIR] = Path("data"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+    judge: Annotated[bool, typer.Option(help="Also judge the generated images with a supervised CNN (trained once, cached).")] = True,
 ) -> None:
-    """Q as an unsupervised classifier on the test set: accuracy, mapping, confusion."""
+    """Q as an unsupervised classifier on the test set, and the generator judged:
+    accuracy, confusion, category -> digit, category purity, slant and width."""
     from infogan.training.runs import evaluate_run
 
-    ev = evaluate_run(run, data_dir)
+    ev = evaluate_run(run, data_dir, judge=judge)
     if as_json:
         typer.echo(json.dumps(ev, indent=2))
         return
@@ -103,6 +105,14 @@ def evaluate(
         typer.echo(f"{names[lbl][:5]:>5} " + "".join(f"{v:>6}" for v in row))
     typer.echo("category -> label: " + ", ".join(
         f"{c}->{names[l] if l >= 0 else '-'}" for c, l in enumerate(ev["category_to_label"])))
+    if "generation" in ev:
+        gen = ev["generation"]
+        typer.echo(f"generated images read as their category's label: {100 * gen['purity_mean']:.1f}% "
+                   f"(per category: {', '.join(f'{100 * p:.0f}' for p in gen['purity_per_category'])}); "
+                   f"{gen['digits_generated']}/10 labels generated")
+        for j, c in enumerate(gen["codes"]):
+            typer.echo(f"continuous code {j}: corr with slant {c['slant_corr']:+.2f}, with width {c['width_corr']:+.2f}; "
+                       f"label kept along the sweep {100 * c['digit_kept']:.0f}%")
 
 
 def register(app: typer.Typer) -> None:

@@ -46,6 +46,9 @@ class TrainConfig:
     samples_every: int = 1  # epochs
     checkpoint_every: int = 5  # epochs; and always at the end
     threads: int = 0  # 0: all cores
+    # judge the generator half (category purity, slant/width) with a supervised
+    # MNIST CNN at checkpoints and at the end; evaluation only, labels never train InfoGAN
+    judge: bool = True
 
     @property
     def total_steps(self) -> int:
@@ -103,7 +106,7 @@ PRESETS: dict[str, dict] = {
     # the paper recipe as published, for reference: fp32, Q trained by the G step only
     "original": {"epochs": 50, "info_in_d_step": False, "lambda_cont": 1.0, "precision": "fp32"},
     # seconds, for tests: a few steps on a small slice
-    "smoke": {"batch_size": 32, "epochs": 2, "steps_per_epoch": 4, "train_subset": 512, "eval_subset": 500, "checkpoint_every": 1},
+    "smoke": {"batch_size": 32, "epochs": 2, "steps_per_epoch": 4, "train_subset": 512, "eval_subset": 500, "checkpoint_every": 1, "judge": False},
 }
 
 

@@ -12,6 +12,7 @@ from infogan.contract import InfoganError
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, load_split
 from infogan.training.evaluate import evaluate
+from infogan.training.judge import generation_quality, load_or_train_judge
 
 
 def resolve_run(run: str | Path) -> Path:
@@ -21,16 +22,19 @@ def resolve_run(run: str | Path) -> Path:
     return run.resolve()
 
 
-def evaluate_run(run: str | Path, data_dir: str | Path = "data") -> dict:
-    """Re-evaluate a run's encoder on the full test set and save evaluation.json."""
+def evaluate_run(run: str | Path, data_dir: str | Path = "data", judge: bool = True) -> dict:
+    """Re-evaluate a run on the full test set and save evaluation.json: Q as a
+    classifier, and (judge=True) the generator half, read by a supervised CNN."""
     run = resolve_run(run)
     ckpt = load_checkpoint(run / "checkpoint.pt")
     dataset = ckpt.get("config", {}).get("dataset", "mnist")
-    _, d = build_models(ckpt)
+    g, d = build_models(ckpt)
     images, labels = load_split(data_dir, dataset, "test")
     x = torch.from_numpy(images.copy()).float().div_(255.0)
     ev, _ = evaluate(d, x, labels, list(dataset_spec(dataset).label_names))
     ev.update({"dataset": dataset, "step": ckpt["step"], "images_seen": ckpt["images_seen"]})
+    if judge:
+        ev["generation"] = generation_quality(g, g.template, ev["category_to_label"], load_or_train_judge(data_dir, dataset))
     tmp = run / "evaluation.json.tmp"
     tmp.write_text(json.dumps(ev, indent=2))
     os.replace(tmp, run / "evaluation.json")

@@ -17,6 +17,7 @@ from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.evaluate import evaluate
+from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
 from infogan.training.model import Discriminator, Generator
 from infogan.training.pictures import plot_curves, save_sample_grid
@@ -212,14 +213,19 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             state["discriminator_calibrated"] = calibrated.state_dict()
         save_checkpoint(ckpt_path, state)
 
-    def run_evaluation() -> Discriminator:
+    judge = load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge else None
+
+    def run_evaluation(with_judge: bool = False) -> Discriminator:
         nonlocal evaluation
         evaluation, calibrated = evaluate(d, test_images, test_labels, list(spec.label_names), calib_images)
         evaluation.update({"dataset": cfg.dataset, "step": step, "images_seen": step * cfg.batch_size})
+        if judge is not None and with_judge:
+            evaluation["generation"] = generation_quality(g, cfg.template, evaluation["category_to_label"], judge)
         log.evaluation(step, evaluation)
         return calibrated
 
     g.train(), d.train()
+    calibrated = None
     with log:
         while step < cfg.total_steps:
             out = train_step(cfg, g, d, opt_d, opt_g, stream.real(step), stream.latent(step, device), autocast)
@@ -229,12 +235,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 epoch = -(-step // cfg.steps_per_epoch)
                 last = step == cfg.total_steps
                 if epoch % cfg.eval_every == 0 or last:
-                    calibrated = run_evaluation()
+                    calibrated = run_evaluation(with_judge=epoch % cfg.checkpoint_every == 0 or last)
                 if epoch % cfg.samples_every == 0 or last:
                     save_sample_grid(g, cfg.template, run / "samples" / f"epoch_{epoch:03d}.png", device=str(device))
                 if epoch % cfg.checkpoint_every == 0 and not last:
                     checkpoint()
-    calibrated = run_evaluation() if evaluation is None or evaluation["step"] != step else calibrated
+    if calibrated is None:  # nothing left to train (a finished run resumed)
+        calibrated = run_evaluation(with_judge=True)
     checkpoint(calibrated)
     tmp = run / "evaluation.json.tmp"
     tmp.write_text(json.dumps(evaluation, indent=2))
@@ -290,6 +297,13 @@ class MetricsLog:
 
     def evaluation(self, step: int, ev: dict) -> None:
         self.last_acc = ev["accuracy"]
-        self._write({"kind": "eval", "step": step, "images_seen": step * self.cfg.batch_size,
-                     "elapsed_s": time.perf_counter() - self.t0,
-                     **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label")}})
+        row = {"kind": "eval", "step": step, "images_seen": step * self.cfg.batch_size,
+               "elapsed_s": time.perf_counter() - self.t0,
+               **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label")}}
+        if "generation" in ev:
+            gen = ev["generation"]
+            row.update({"purity": gen["purity_mean"], "digits_generated": gen["digits_generated"],
+                        "digit_kept": [c["digit_kept"] for c in gen["codes"]],
+                        "slant_corr": [c["slant_corr"] for c in gen["codes"]],
+                        "width_corr": [c["width_corr"] for c in gen["codes"]]})
+        self._write(row)

@@ -1,0 +1,118 @@
+"""Judging the generator half: does each category generate one digit, and do
+the continuous codes turn slant and width without changing the digit?
+
+A small supervised CNN (the "judge") trained on the labelled training set
+reads generated images; it is used for evaluation only and never touches
+InfoGAN's training. Slant and width come from image moments: slant is
+mu11 / mu02 (horizontal shift per row), width the horizontal spread sqrt(mu20).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sample_latent
+from infogan.training.data import dataset_dir, load_split
+
+
+def _judge_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # N x 32 x 14 x 14
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # N x 64 x 7 x 7
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> nn.Module:
+    """The judge for a dataset, trained once (seeded) and cached beside the data."""
+    path = dataset_dir(data_dir, dataset) / "judge.pt"
+    net = _judge_net()
+    if path.is_file():
+        net.load_state_dict(torch.load(path, map_location="cpu"))
+        return net.eval()
+    print(f"training the evaluation judge for {dataset} (once; cached in {path})", flush=True)
+    x_u8, y = load_split(data_dir, dataset, "train")
+    x, y = torch.from_numpy(x_u8).float().div_(255.0), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = _judge_net()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), 128):
+            idx = perm[i:i + 128]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = nn.functional.cross_entropy(net(x[idx]).float(), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        torch.save(net.state_dict(), f)
+    os.replace(tmp, path)
+    return net.eval()
+
+
+@torch.no_grad()
+def judge_accuracy(judge: nn.Module, images: torch.Tensor, labels: np.ndarray) -> float:
+    pred = torch.cat([judge(images[i:i + 1000]).argmax(1) for i in range(0, len(images), 1000)])
+    return float((pred.numpy() == labels).mean())
+
+
+def slant_and_width(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image [N, 1, 28, 28]: slant mu11/mu02 and width sqrt(mu20) (pixels)."""
+    w = images[:, 0].astype(np.float64)
+    ys, xs = np.mgrid[0:28, 0:28]
+    m = w.sum((1, 2)) + 1e-8
+    cx, cy = (w * xs).sum((1, 2)) / m, (w * ys).sum((1, 2)) / m
+    dx, dy = xs[None] - cx[:, None, None], ys[None] - cy[:, None, None]
+    mu11, mu02, mu20 = (w * dx * dy).sum((1, 2)) / m, (w * dy * dy).sum((1, 2)) / m, (w * dx * dx).sum((1, 2)) / m
+    return mu11 / (mu02 + 1e-8), np.sqrt(mu20)
+
+
+@torch.no_grad()
+def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label: list[int],
+                       judge: nn.Module, per_category: int = 100, sweep: int = 9, seed: int = 0) -> dict:
+    """purity: share of a category's images the judge reads as its mapped digit;
+    digits_generated: digits that are the judge's majority for some category;
+    per continuous code: correlation of the code with slant and with width over
+    sweeps on [-1, 1] (noise and category fixed), and how often the judged
+    digit stays the same along a sweep."""
+    was_training = g.training
+    g.eval()
+    k = template.categorical[0]
+    rng = np.random.default_rng(seed)
+    n = k * per_category
+    cats = np.repeat(np.arange(k), per_category)
+    z = sample_latent(template, n, rng, categories=cats[:, None] if len(template.categorical) == 1 else None)
+    images = g(*(torch.from_numpy(z[key]) for key in (NOISE, CATEGORICAL, CONTINUOUS)))
+    pred = judge(images).argmax(1).numpy()
+    mapped = np.array(category_to_label)[cats]
+    purity = [float((pred[cats == c] == category_to_label[c]).mean()) for c in range(k)]
+    majority = {int(np.bincount(pred[cats == c], minlength=10).argmax()) for c in range(k)}
+    result = {"purity_mean": float((pred == mapped).mean()), "purity_per_category": purity,
+              "digits_generated": len(majority), "codes": []}
+
+    values = np.linspace(-1, 1, sweep, dtype=np.float32)
+    base = sample_latent(template, per_category, rng)
+    for j in range(template.n_continuous):
+        cont = np.repeat(base[CONTINUOUS], sweep, axis=0)
+        cont[:, j] = np.tile(values, per_category)
+        imgs = g(torch.from_numpy(np.repeat(base[NOISE], sweep, 0)), torch.from_numpy(np.repeat(base[CATEGORICAL], sweep, 0)),
+                 torch.from_numpy(cont)).numpy()
+        slant, width = slant_and_width(imgs)
+        labels = judge(torch.from_numpy(imgs)).argmax(1).numpy().reshape(per_category, sweep)
+        code = cont[:, j]
+        result["codes"].append({
+            "slant_corr": float(np.corrcoef(code, slant)[0, 1]),
+            "width_corr": float(np.corrcoef(code, width)[0, 1]),
+            "digit_kept": float((labels == labels[:, :1]).all(1).mean()),
+        })
+    g.train(was_training)
+    return result
