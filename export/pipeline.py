@@ -179,6 +179,14 @@ def _metadata(template: LatentTemplate, ev: dict, sha: str) -> dict[str, str]:
     }
 
 
+def _describe(specs) -> str:
+    def one(s) -> str:
+        rng = f" in [{s.low:g}, {s.high:g}]" if s.low is not None and s.high is not None else ""
+        return f"{s.name} {s.dtype} [N, {', '.join(map(str, s.shape))}]{rng}"
+
+    return ", ".join(one(s) for s in specs)
+
+
 def _stage(template: LatentTemplate, variants: dict[str, dict[str, onnx.ModelProto]], common: dict[str, str],
            metrics: dict, quality: dict[str, dict], tensorrt: bool) -> list[StagedModel]:
     """Metadata into each ONNX file, the same entries into its config's parameters."""
@@ -190,6 +198,11 @@ def _stage(template: LatentTemplate, variants: dict[str, dict[str, onnx.ModelPro
         meta = dict(common, **{META_PRECISION: precision, META_METRICS: json.dumps(dict(metrics, **extra), sort_keys=True)})
         for base, model in models.items():
             onnx_export.attach_metadata(model, meta)
+            ins, outs = specs[base]
+            model.doc_string = (
+                f"InfoGAN {base} ({precision}): {_describe(ins)} -> {_describe(outs)}. The latent template, "
+                f"category-to-digit mapping and metrics are in metadata_props ({META_TEMPLATE}, ...)."
+            )
             onnx_export.check(model)
             name = model_name(base, precision)
             # TensorRT is for GPUs; int8 is the CPU variant and its quantization ops are not TensorRT's
