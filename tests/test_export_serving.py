@@ -35,11 +35,13 @@ def infer_inputs(arrays: dict[str, np.ndarray]) -> list:
 
 
 @pytest.mark.slow
-def test_every_exported_precision_loads_in_the_local_triton_and_answers_grpc(tmp_path):
+def test_every_exported_precision_loads_in_the_local_triton_and_answers_grpc_even_with_tensorrt_asked(tmp_path):
     from infogan.serve.server import TritonServer, free_port
 
     repo = tmp_path / "model_repository"
-    export_run(make_run(tmp_path / "run"), repo, precisions=("fp32", "fp16", "int8"), data_dir=tmp_path / "no_data")
+    # --tensorrt too: the GPU accelerator option must not stop the CPU server from loading the configs
+    export_run(make_run(tmp_path / "run"), repo, precisions=("fp32", "fp16", "int8"), tensorrt=True,
+               data_dir=tmp_path / "no_data")
     latent = parity.generator_feeds(LatentTemplate(), 3)
     server = TritonServer(repo, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
     with server, grpcclient.InferenceServerClient(server.grpc_url) as client:
