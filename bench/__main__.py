@@ -100,6 +100,8 @@ def main(
     out: Annotated[Path, typer.Option("--out", help="folder for <timestamp>.json and latest.json")] = Path("bench_results"),
     variants: Annotated[Optional[bool], typer.Option("--variants/--no-variants",
                                                      help="export and measure fp16/int8 too (default: on, off with --quick)")] = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="also write the table into this file "
+                                                     "(between its bench markers), e.g. BENCHMARKS.md")] = None,
 ) -> None:
     """Measure training, in-process generation and Triton serving; print one table, write JSON."""
     console = Console(stderr=True)
@@ -108,6 +110,9 @@ def main(
     report.render(results)
     path = report.write_json(results, out)
     print(f"wrote {path} and {out / 'latest.json'} ({results['seconds']['total']:.0f} s)")
+    if markdown is not None:
+        report.update_markdown(markdown, results)
+        print(f"updated the table in {markdown}")
 
 
 if __name__ == "__main__":

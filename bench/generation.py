@@ -171,6 +171,8 @@ def run(prep, quick: bool = False, log=lambda _: None, budget_s: float | None = 
     ort_after = ort_matmul_gflops(matmul_s)  # the machine is shared: bracket the runs
     ort_mm = (ort_before + ort_after) / 2
     limit = max(ort_mm, torch_mm)
+    if out["providers"][0] == "CUDAExecutionProvider" and torch.cuda.is_available():  # onnxruntime-gpu: the GPU's rate
+        limit = torch_matmul_gflops(matmul_s, 4096, "cuda")
     out["matmul_gflops"] = {"onnxruntime": ort_mm, "onnxruntime_before": ort_before, "onnxruntime_after": ort_after,
                             "torch": torch_mm, "limit": limit}
     for model in ("generator", "encoder"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import operator
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,7 +102,7 @@ def training_rows(t: dict) -> list[Row]:
         Row(sec, "work per image", figure="FLOPs / image (naive step)", value=f"{t['flops_per_image'] / 1e6:.0f} MFLOP"),
         Row(sec, "matmul rate", figure="fp32 / bf16 GFLOP/s",
             value=f"{t['matmul_fp32_gflops']:.0f} / {bf16:.0f}" if bf16 else f"{t['matmul_fp32_gflops']:.0f} / -"),
-        Row(sec, "ours vs compute limit", figure="effective FLOP rate / fp32 matmul",
+        Row(sec, "ours vs compute limit", figure="FLOP rate / fp32 matmul",
             value=t["ours_fraction_of_fp32_matmul"], unit="%", target=COMPUTE_FRACTION),
     ]
 
@@ -110,7 +111,7 @@ def generation_rows(g: dict) -> list[Row]:
     rows = []
     mm = g["matmul_gflops"]
     provider = (g.get("providers") or ["?"])[0].removesuffix("ExecutionProvider")
-    rows.append(Row(f"generation ({provider})", "matmul rate", figure="fp32 GFLOP/s: onnxruntime / torch",
+    rows.append(Row(f"generation ({provider})", "matmul rate", figure="fp32 GFLOP/s: ort / torch",
                     value=f"{mm['onnxruntime']:.0f} / {mm['torch']:.0f}"))
     for model in ("generator", "encoder"):
         flops = g["flops_per_image"][model]
@@ -147,7 +148,7 @@ def variant_rows(v: dict) -> list[Row]:
                                 value=f"{q['q_accuracy']:.4f} ({q['q_accuracy_fp32']:.4f})"))
             rows.append(Row(sec, "quality", figure="category kept (fp32)",
                             value=f"{q['category_kept']:.3f} ({q['category_kept_fp32']:.3f})"))
-            rows.append(Row(sec, "quality", figure="encoder agrees with fp32 / max image diff",
+            rows.append(Row(sec, "quality", figure="argmax agrees / max diff",
                             value=f"{q['argmax_agreement']:.3f} / {q['image_max_abs_diff']:.2g}"))
     return rows
 
@@ -172,7 +173,7 @@ TRITON_FRACTION_TARGETS = {"b1_c16": TRITON_B1_C16_FRACTION, "b64_c4": TRITON_B6
 
 
 def triton_rows(t: dict) -> list[Row]:
-    sec = f"triton {t['server']['version']} gRPC ({t['model']})"
+    sec = f"triton {t['server']['version']} gRPC, {t['model'].removeprefix('infogan_')}"
     rows = []
     for key, r in t["settings"].items():
         case = f"b={r['batch']} x c={r['concurrency']}"
@@ -214,7 +215,7 @@ def _cell(row: Row) -> tuple[str, str]:
 
 
 def render(results: dict, console: Console | None = None) -> None:
-    console = console or Console(width=160)
+    console = console or Console(width=max(shutil.get_terminal_size((150, 40)).columns, 150))
     m, v, c = results["machine"], results["versions"], results["git"]
     gpu = ", ".join(g["name"] for g in m["gpus"]) or "no GPU"
     console.print(f"[bold]infogan benchmarks[/] {results['started']}  mode={results['mode']}  "
@@ -251,3 +252,47 @@ def write_json(results: dict, out_dir: Path) -> Path:
     path.write_text(text)
     (out_dir / "latest.json").write_text(text)
     return path
+
+
+# ---------------------------------------------------------------- BENCHMARKS.md
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def markdown(results: dict) -> str:
+    """The header and the table as Markdown, for BENCHMARKS.md."""
+    m, v, c = results["machine"], results["versions"], results["git"]
+    load = results["load_average"]
+    lines = [
+        f"Measured {results['started']} ({results['mode']} suite, {results['seconds']['total']:.0f} s) at commit "
+        f"`{str(c['commit'])[:10]}`{' with uncommitted changes' if c['dirty'] else ''}.",
+        f"Machine: {m['cpu']}, {m['usable_cores']} cores ({', '.join(m['cpu_flags'])}), "
+        f"{', '.join(g['name'] for g in m['gpus']) or 'no GPU'}; load average {load['start']} at the start, {load['end']} at the end.",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+    ]
+    if results.get("model"):
+        lines.append(f"Model: {results['model']['source']}.")
+    lines += ["", "| section | case | img/s | p50 ms | p99 ms | figure | value | target | |", "|---|---|--:|--:|--:|---|--:|---|---|"]
+    last = (None, None)
+    for row in all_rows(results):
+        value, _ = _cell(row)
+        status = {True: "pass", False: "**miss**", None: ""}[row.ok]
+        lines.append("| " + " | ".join([
+            row.section if row.section != last[0] else "", row.case if (row.section, row.case) != last else "",
+            fmt(row.images_per_s), fmt(row.p50_ms, "ms"), fmt(row.p99_ms, "ms"), row.figure, value,
+            row.target.text() if row.target else "", status,
+        ]) + " |")
+        last = (row.section, row.case)
+    return "\n".join(lines) + "\n"
+
+
+def update_markdown(path: Path, results: dict) -> None:
+    """Replace the table between the bench markers in `path` (appended when the markers are absent)."""
+    block = f"{BEGIN}\n{markdown(results)}{END}"
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text + ("\n" if text and not text.endswith("\n") else "") + block + "\n"
+    path.write_text(text)
