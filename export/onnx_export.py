@@ -6,12 +6,12 @@ onnxruntime's CPU ConvTranspose runs a col2im loop per image; the paper's
 up-convolutions (kernel 4, stride 2, padding 1) are rewritten as sub-pixel
 convolutions that onnxruntime runs as blocked (NCHWc) Conv kernels:
 
-  up-conv 1: each of the 4 output phases (row parity, column parity) is a 2x2
-             Conv over the 7x7 map; the phases stay stacked in channels
-             ([N, 4*64, 7, 7], DepthToSpace's DCR order) instead of being
-             interleaved (a slow transpose of the largest tensor);
-  up-conv 2: one 3x3 Conv over that phase stack computes the 16 output phases of
-             the 28x28 image ([N, 16, 7, 7]) and DepthToSpace(4) lays them out.
+  up-conv 1: each of its 4 output phases (row parity, column parity) is a 2x2
+             Conv over the 7x7 map ([N, 64, 7, 7] each); the phases are never
+             interleaved into the 14x14 map (a slow transpose of a large tensor);
+  up-conv 2: each phase map feeds the 16 output phases of the 28x28 image
+             through one more 2x2 Conv ([N, 16, 7, 7]), the four are summed and
+             DepthToSpace(4) lays the 16 phases out as [N, 1, 28, 28].
 
 Parity against the PyTorch modules (export.parity) guards every rewrite.
 """
@@ -168,27 +168,28 @@ def _phase_kernel(w: np.ndarray, rh: int, rw: int) -> np.ndarray:
     return w[:, :, _TAPS[rh]][:, :, :, _TAPS[rw]].transpose(1, 0, 2, 3)
 
 
-def _second_up_kernel(w: np.ndarray) -> np.ndarray:
-    """ConvTranspose weight [ci, co, 4, 4] applied to a 2x2-phase stack -> 3x3 Conv weight [16*co, 4*ci, 3, 3].
+def _block_offset(s: int, r: int) -> tuple[int, int]:
+    """Up-conv 2 on up-conv 1's phase r: output row 4q + s reads phase row q + d through kernel row k.
 
-    Output row 4q + s of the second up-conv reads phase r of the first at block row
-    q + d through kernel row k, with k = s + 1 - 2r - 4d and d in {-1, 0, 1}.
+    (From 4q + s = 2(2(q + d) + r) - 1 + k.) d is in {0, 1} for r = 0 and in {-1, 0} for r = 1.
     """
+    v = s + 1 - 2 * r
+    return (0, v) if 0 <= v <= 3 else ((-1, 3) if v < 0 else (1, 0))
+
+
+def _second_up_kernel(w: np.ndarray, rh: int, rw: int) -> np.ndarray:
+    """ConvTranspose weight [ci, co, 4, 4] -> the 2x2 Conv [16*co, ci, 2, 2] taking phase (rh, rw)
+    of the previous up-conv to all 16 output phases (DCR channel order: (4*sh + sw)*co + o)."""
     ci, co = w.shape[0], w.shape[1]
-    k3 = np.zeros((16 * co, 4 * ci, 3, 3), np.float32)
-
-    def dk(s: int, r: int) -> tuple[int, int]:
-        v = s + 1 - 2 * r
-        return (0, v) if 0 <= v <= 3 else ((-1, 3) if v < 0 else (1, 0))
-
+    k = np.zeros((16 * co, ci, 2, 2), np.float32)
     for sh in range(4):
         for sw in range(4):
-            for rh in (0, 1):
-                for rw in (0, 1):
-                    (dh, kh), (dw, kw) = dk(sh, rh), dk(sw, rw)
-                    o, i = (sh * 4 + sw) * co, (rh * 2 + rw) * ci
-                    k3[o:o + co, i:i + ci, dh + 1, dw + 1] = w[:, :, kh, kw].T
-    return k3
+            (dh, kh), (dw, kw) = _block_offset(sh, rh), _block_offset(sw, rw)
+            # window rows cover offsets {0, 1} (r = 0, padded after) or {-1, 0} (r = 1, padded before)
+            jh, jw = dh + rh, dw + rw
+            o = (sh * 4 + sw) * co
+            k[o:o + co, :, jh, jw] = w[:, :, kh, kw].T
+    return k
 
 
 # ---------------------------------------------------------------- the two models
@@ -212,18 +213,18 @@ def generator_onnx(g: Generator, template: LatentTemplate) -> onnx.ModelProto:
         x = gr.dense(x, wt, b, act)  # N x 1024, then N x 6272
     x = gr.node("Reshape", [x, gr.const("shape", np.array([-1, c_in, h, w], np.int64))])  # N x 128 x 7 x 7
 
-    phases = []
+    co = second[0].out_channels
+    parts = []
     for rh in (0, 1):
         for rw in (0, 1):
             y = gr.node("Conv", [x, gr.const("w", _phase_kernel(first[1], rh, rw)), gr.const("b", first[2])],
-                        kernel_shape=[2, 2], pads=[1 - rh, 1 - rw, rh, rw])  # N x 64 x 7 x 7
-            phases.append(gr.act(y, first[3]))
-    stack = gr.node("Concat", phases, axis=1)  # N x 4*64 x 7 x 7: phase (rh, rw) at channels (2rh + rw)*64...
-
-    co = second[0].out_channels
-    k3 = _second_up_kernel(second[1])
-    y = gr.node("Conv", [stack, gr.const("w", k3), gr.const("b", np.tile(second[2], 16))],
-                kernel_shape=[3, 3], pads=[1, 1, 1, 1])  # N x 16*co x 7 x 7
+                        kernel_shape=[2, 2], pads=[1 - rh, 1 - rw, rh, rw])  # N x 64 x 7 x 7: phase (rh, rw)
+            y = gr.act(y, first[3])
+            inputs = [y, gr.const("w", _second_up_kernel(second[1], rh, rw))]
+            if not parts:  # the bias once, in the first of the summed parts
+                inputs.append(gr.const("b", np.tile(second[2], 16)))
+            parts.append(gr.node("Conv", inputs, kernel_shape=[2, 2], pads=[rh, rw, 1 - rh, 1 - rw]))  # N x 16*co x 7 x 7
+    y = gr.node("Sum", parts)  # N x 16*co x 7 x 7: output phase (sh, sw) at channels (4*sh + sw)*co...
     logits = gr.node("DepthToSpace", [y], blocksize=4, mode="DCR")  # N x co x 28 x 28
     gr.node("Sigmoid", [logits], out=image.name)
     return gr.model(GENERATOR_MODEL, ins, [image])
