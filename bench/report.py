@@ -272,6 +272,7 @@ def markdown(results: dict) -> str:
     ]
     if results.get("model"):
         lines.append(f"Model: {results['model']['source']}.")
+    lines = [f"- {line}" for line in lines]
     lines += ["", "| section | case | img/s | p50 ms | p99 ms | figure | value | target | |", "|---|---|--:|--:|--:|---|--:|---|---|"]
     last = (None, None)
     for row in all_rows(results):
