@@ -1,8 +1,8 @@
 """Timing helpers shared by the sections: timed blocks, interleaved rounds, percentiles.
 
 Every measurement is a block of back-to-back calls under a time budget. Cases
-that are compared with each other run interleaved in rounds (A, B, C, then
-C, A, B, ...), so a neighbour's burst on a shared machine hits every case
+that are compared with each other run interleaved in rounds (each round in a
+new shuffled order), so a burst from another process hits every case
 alike; the ratios are the figures that count.
 """
 
