@@ -27,13 +27,14 @@ def data(
     typer.echo(f"{dataset}: 4 files verified in {folder}")
 
 
-def _parse_template(categorical: Optional[str], continuous: Optional[str], noise_dim: Optional[int]):
-    """'10' or '10,5' for categorical sizes; '-1:1,-1:1' for continuous ranges."""
+def _parse_template(base, categorical: Optional[str], continuous: Optional[str], noise_dim: Optional[int],
+                    noise_scale: Optional[float]):
+    """The preset's template with the given parts replaced: '10' or '10,5' for
+    categorical sizes; '-1:1,-1:1' for continuous ranges."""
     from infogan.contract import InfoganError, LatentTemplate
 
-    if categorical is None and continuous is None and noise_dim is None:
+    if categorical is None and continuous is None and noise_dim is None and noise_scale is None:
         return None
-    base = LatentTemplate()
     try:
         cats = base.categorical if categorical is None else tuple(int(k) for k in categorical.split(",") if k.strip())
     except ValueError:
@@ -45,7 +46,8 @@ def _parse_template(categorical: Optional[str], continuous: Optional[str], noise
             raise ValueError
     except ValueError:
         raise InfoganError(f"continuous={continuous!r} is invalid: give ranges like '-1:1,-1:1' (low:high)") from None
-    return LatentTemplate(categorical=cats, continuous=conts, noise_dim=base.noise_dim if noise_dim is None else noise_dim)
+    return LatentTemplate(categorical=cats, continuous=conts, noise_dim=base.noise_dim if noise_dim is None else noise_dim,
+                          noise_scale=base.noise_scale if noise_scale is None else noise_scale)
 
 
 def train(
@@ -64,17 +66,20 @@ def train(
     categorical: Annotated[Optional[str], typer.Option(help="Latent template: categorical code sizes, e.g. '10' or '10,4'.")] = None,
     continuous: Annotated[Optional[str], typer.Option(help="Latent template: continuous ranges, e.g. '-1:1,-1:1'.")] = None,
     noise_dim: Annotated[Optional[int], typer.Option(help="Latent template: noise variables.")] = None,
+    noise_scale: Annotated[Optional[float], typer.Option(help="Latent template: noise ~ U(-s, s).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores). Results are exact for a seed and a thread count.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
     from infogan.training.config import resolve
     from infogan.training.train import train as run_training
 
-    template = _parse_template(categorical, continuous, noise_dim)
-    cfg = resolve("smoke" if smoke else preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
+    preset = "smoke" if smoke else preset
+    template = _parse_template(resolve(preset).template, categorical, continuous, noise_dim, noise_scale)
+    cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
                   out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
-                  lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision)
+                  lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision, threads=threads)
     run = run_training(cfg, resume=resume, progress=progress, epochs=epochs if resume else None)
     ev = json.loads((run / "evaluation.json").read_text())
     typer.echo(f"run: {run}")
