@@ -99,3 +99,14 @@ def test_corrupted_and_incompatible_checkpoints_give_one_line(tmp_path):
 def test_bad_configuration_is_refused_before_any_work(overrides, needle):
     with pytest.raises(InfoganError, match=needle):
         resolve(**overrides)
+
+
+def test_precision_is_bf16_on_a_cuda_device_and_fp32_when_asked(monkeypatch):
+    # A test double for the GPU: this machine has none, so CUDA's bf16 support is
+    # stubbed to say yes; on a real GPU the same function sees the real answer.
+    from infogan.training.train import select_precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert select_precision(resolve("default"), torch.device("cuda")) is torch.bfloat16
+    assert select_precision(resolve("default", precision="fp32"), torch.device("cuda")) is None
+    assert select_precision(resolve("default", precision="bf16"), torch.device("cpu")) is torch.bfloat16
