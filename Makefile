@@ -35,6 +35,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 data: $(STAMP)
+	@if [ "$(DATASET)" = fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null || true; fi
 	$(BIN)/infogan data --dataset $(DATASET) --data-dir $(DATA_DIR)
 
 train: data
