@@ -23,15 +23,9 @@ from infogan.export.repository import model_name
 from test_export_support import CATEGORY_TO_DIGIT, make_run
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
+from grpc_support import infer_inputs  # noqa: E402
 
 
-def infer_inputs(arrays: dict[str, np.ndarray]) -> list:
-    out = []
-    for name, a in arrays.items():
-        i = grpcclient.InferInput(name, list(a.shape), "FP32")
-        i.set_data_from_numpy(a)
-        out.append(i)
-    return out
 
 
 @pytest.mark.slow

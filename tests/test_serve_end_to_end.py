@@ -23,15 +23,9 @@ from infogan.contract import (
 from infogan.serve.server import TritonServer, free_port
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
+from grpc_support import infer_inputs  # noqa: E402
 
 
-def infer_inputs(arrays: dict[str, np.ndarray]) -> list:
-    out = []
-    for name, a in arrays.items():
-        i = grpcclient.InferInput(name, list(a.shape), "FP32")
-        i.set_data_from_numpy(a)
-        out.append(i)
-    return out
 
 
 def server_processes(marker: str) -> list[int]:

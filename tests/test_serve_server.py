@@ -26,6 +26,7 @@ from infogan.serve.server import TritonServer, check_port, check_repository, fre
 from infogan.serve.toy_repository import write_toy_repository
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
+from grpc_support import infer_inputs  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 TEMPLATE = LatentTemplate()
@@ -56,13 +57,6 @@ def client(server):
     c.close()
 
 
-def infer_inputs(arrays: dict[str, np.ndarray], dtype: str = "FP32") -> list:
-    out = []
-    for name, a in arrays.items():
-        i = grpcclient.InferInput(name, list(a.shape), dtype)
-        i.set_data_from_numpy(a)
-        out.append(i)
-    return out
 
 
 def latent_batch(n: int, seed: int) -> dict[str, np.ndarray]:
