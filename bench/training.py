@@ -13,7 +13,6 @@ import contextlib
 import statistics
 import time
 
-import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 

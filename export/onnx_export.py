@@ -213,7 +213,6 @@ def generator_onnx(g: Generator, template: LatentTemplate) -> onnx.ModelProto:
         x = gr.dense(x, wt, b, act)  # N x 1024, then N x 6272
     x = gr.node("Reshape", [x, gr.const("shape", np.array([-1, c_in, h, w], np.int64))])  # N x 128 x 7 x 7
 
-    co = second[0].out_channels
     parts = []
     for rh in (0, 1):
         for rw in (0, 1):

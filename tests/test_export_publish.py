@@ -4,7 +4,6 @@ against the ONNX graph (Triton's own schema), versions, pruning, atomicity, lock
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -4,7 +4,6 @@ change in metadata and config, and the contract's fp32 inputs and outputs."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx

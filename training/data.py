@@ -79,12 +79,21 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
+_md5_cache: dict[tuple, str] = {}
+
+
 def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """MD5 of a file, remembered per (path, size, mtime) so that fetch, verify and
+    both splits' loads in one process hash each 47 MB file once, not five times."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _md5_cache:
+        h = hashlib.md5()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _md5_cache[key] = h.hexdigest()
+    return _md5_cache[key]
 
 
 def dataset_dir(data_dir: str | Path, name: str) -> Path:

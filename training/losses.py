@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -42,7 +40,3 @@ def info_loss(
     mse = 0.5 * ((cont_mean - cont) ** 2).sum(dim=1).mean() if template.n_continuous else ce.new_zeros(())
     l_i = template.entropy() - ce.detach()
     return lambda_cat * ce + lambda_cont * mse, l_i
-
-
-def entropy_nats(k: int) -> float:
-    return math.log(k)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sample_latent
+from infogan.contract import CATEGORICAL, NOISE, LatentTemplate, sample_latent
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
@@ -59,7 +59,10 @@ def save_sample_grid(g: torch.nn.Module, template: LatentTemplate, path: Path, d
     panels = [tile(traversal_images(g, template, code=j, cols=cols, device=device), k, cols)
               for j in range(max(template.n_continuous, 1))]
     gap = np.full((panels[0].shape[0], 8), 255, np.uint8)
-    save_png(np.concatenate([p for pair in zip(panels, [gap] * len(panels)) for p in pair][:-1], axis=1), path)
+    row = [panels[0]]
+    for panel in panels[1:]:
+        row += [gap, panel]
+    save_png(np.concatenate(row, axis=1), path)
 
 
 def plot_curves(metrics_path: Path, out_path: Path, entropy: float) -> None:
