@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from infogan.training.augment import random_affine
 from infogan.training.model import Discriminator
 
 
@@ -46,6 +47,17 @@ def predict_categories(d: Discriminator, images: torch.Tensor, batch_size: int =
     return torch.cat(out).cpu().numpy()
 
 
+def transform_agreement(d: Discriminator, images: torch.Tensor, pred: np.ndarray, seed: int = 0) -> dict:
+    """Label-free: how often Q gives an image's small affine transform the same
+    category, overall and for the least stable category. A digit split over two
+    categories by its style flips between them under such transforms."""
+    k = d.q_head.template.categorical[0]
+    moved = random_affine(images, torch.Generator().manual_seed(seed))
+    same = predict_categories(d, moved) == pred
+    per_category = [float(same[pred == c].mean()) if (pred == c).any() else 0.0 for c in range(k)]
+    return {"transform_agreement": float(same.mean()), "transform_agreement_min": min(per_category)}
+
+
 def cluster_accuracy(pred: np.ndarray, labels: np.ndarray, n_categories: int, n_labels: int) -> dict:
     """Assign categories to labels one-to-one (Hungarian method, maximum matches).
 
@@ -81,6 +93,7 @@ def evaluate(d: Discriminator, images: torch.Tensor, labels: np.ndarray, label_n
         d = calibrate_batchnorm(d, calibration_images)
     pred = predict_categories(d, images)
     result = cluster_accuracy(pred, labels, d.q_head.template.categorical[0], len(label_names))
+    result.update(transform_agreement(d, images, pred))
     result["label_names"] = list(label_names)
     result["n_images"] = int(len(labels))
     return result, d

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sample_latent
@@ -111,6 +112,7 @@ def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label
         code = cont[:, j]
         result["codes"].append({
             "slant_corr": float(np.corrcoef(code, slant)[0, 1]),
+            "slant_spearman": float(spearmanr(code, slant)[0]),
             "width_corr": float(np.corrcoef(code, width)[0, 1]),
             "digit_kept": float((labels == labels[:, :1]).all(1).mean()),
         })

@@ -40,3 +40,15 @@ def info_loss(
     mse = 0.5 * ((cont_mean - cont) ** 2).sum(dim=1).mean() if template.n_continuous else ce.new_zeros(())
     l_i = template.entropy() - ce.detach()
     return lambda_cat * ce + lambda_cont * mse, l_i
+
+
+def paired_information(logits_a: torch.Tensor, logits_b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """I(c; c') in nats between Q's categories of images and of their transforms
+    (Ji et al. 2019, "Invariant Information Clustering"): high when each image
+    and its transform get the same confident category and all categories are
+    used equally. At most ln K."""
+    p_a, p_b = torch.softmax(logits_a.float(), 1), torch.softmax(logits_b.float(), 1)
+    joint = p_a.t() @ p_b / len(p_a)  # K x K
+    joint = ((joint + joint.t()) / 2).clamp_min(eps)
+    marginal_a, marginal_b = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
+    return (joint * (joint.log() - marginal_a.log() - marginal_b.log())).sum()

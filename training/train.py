@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
@@ -18,7 +19,8 @@ from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.evaluate import evaluate
 from infogan.training.judge import generation_quality, load_or_train_judge
-from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
+from infogan.training.augment import random_affine
+from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information
 from infogan.training.model import Discriminator, Generator
 from infogan.training.pictures import plot_curves, save_sample_grid
 
@@ -55,20 +57,34 @@ def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
 
 
 def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
-               real: torch.Tensor, latent: dict[str, torch.Tensor], autocast) -> dict[str, float]:
+               real: torch.Tensor, latent: dict[str, torch.Tensor], autocast,
+               real_transformed: torch.Tensor | None = None, transform_gen: torch.Generator | None = None) -> dict[str, float]:
     t = cfg.template
     noise, cat, cont, cat_index = latent[NOISE], latent[CATEGORICAL], latent[CONTINUOUS], latent["category_index"]
 
     # (1) D step: maximise log D(x) + log(1 - D(G(z, c)))
     #     [original wiring: minus lambda * L_I on the same generated images]
+    #     [with lambda_real: minus lambda_real * I(Q(x); Q(transformed x)) on real images]
     with autocast():
         fake = g(noise, cat, cont)
-        d_real, _, _ = d(real)
+        d_real, q_cat_real, _ = d(real)
         d_fake, q_cat, q_cont = d(fake.detach())
     loss_d = d_loss(d_real.float(), d_fake.float())
+    fake_t = random_affine(fake, transform_gen) if cfg.transform_fakes else None
     if cfg.info_in_d_step:
         info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
         loss_d = loss_d + info_d
+        if fake_t is not None:
+            with autocast():
+                _, q_cat_t, _ = d(fake_t.detach())
+            loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t[:, :t.categorical[0]].float(), cat_index[:, 0])
+    i_real = loss_d.new_zeros(())
+    if cfg.lambda_real > 0:
+        k = t.categorical[0]
+        with autocast():
+            _, q_cat_transformed, _ = d(real_transformed)
+        i_real = paired_information(q_cat_real[:, :k], q_cat_transformed[:, :k])
+        loss_d = loss_d - cfg.lambda_real * i_real
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -83,12 +99,17 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
         d_fake, q_cat, q_cont = d(fake)
     loss_adv = g_adversarial_loss(d_fake.float())
     info, l_i = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
+    if fake_t is not None:
+        with autocast():
+            _, q_cat_t, _ = d(fake_t)
+        info = info + cfg.lambda_cat * F.cross_entropy(q_cat_t[:, :t.categorical[0]].float(), cat_index[:, 0])
     opt_g.zero_grad(set_to_none=True)
     (loss_adv + info).backward()
     opt_g.step()
     for p in frozen:
         p.requires_grad_(True)
-    return {"loss_d": loss_d.detach(), "loss_g": loss_adv.detach(), "l_i": l_i, "info": info.detach()}
+    return {"loss_d": loss_d.detach(), "loss_g": loss_adv.detach(), "l_i": l_i, "info": info.detach(),
+            "i_real": i_real.detach()}
 
 
 class BatchStream:
@@ -107,6 +128,9 @@ class BatchStream:
             self._pass, self._perm = p, np.random.default_rng([self.cfg.seed, 1, p]).permutation(len(self.images))
         idx = self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
         return self.images[torch.from_numpy(idx)]
+
+    def transformed(self, step: int, real: torch.Tensor) -> torch.Tensor:
+        return random_affine(real, torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step))
 
     def latent(self, step: int, device) -> dict[str, torch.Tensor]:
         z = sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
@@ -174,8 +198,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
     fetch(cfg.data_dir, cfg.dataset)
     spec = dataset_spec(cfg.dataset)
-    train_u8, _ = load_split(cfg.data_dir, cfg.dataset, "train")
+    train_u8, train_labels = load_split(cfg.data_dir, cfg.dataset, "train")
     test_u8, test_labels = load_split(cfg.data_dir, cfg.dataset, "test")
+    if cfg.holdout:
+        train_u8, test_u8, test_labels = train_u8[:-cfg.holdout], train_u8[-cfg.holdout:], train_labels[-cfg.holdout:]
     if cfg.train_subset:
         train_u8 = train_u8[: cfg.train_subset]
     if cfg.eval_subset:
@@ -228,7 +254,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     calibrated = None
     with log:
         while step < cfg.total_steps:
-            out = train_step(cfg, g, d, opt_d, opt_g, stream.real(step), stream.latent(step, device), autocast)
+            real = stream.real(step)
+            out = train_step(cfg, g, d, opt_d, opt_g, real, stream.latent(step, device), autocast,
+                             stream.transformed(step, real) if cfg.lambda_real > 0 else None,
+                             torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 500_000_000))
             step += 1
             log.step(step, out)
             if step % cfg.steps_per_epoch == 0 or step == cfg.total_steps:
@@ -299,7 +328,8 @@ class MetricsLog:
         self.last_acc = ev["accuracy"]
         row = {"kind": "eval", "step": step, "images_seen": step * self.cfg.batch_size,
                "elapsed_s": time.perf_counter() - self.t0,
-               **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label")}}
+               **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label",
+                                      "transform_agreement", "transform_agreement_min")}}
         if "generation" in ev:
             gen = ev["generation"]
             row.update({"purity": gen["purity_mean"], "digits_generated": gen["digits_generated"],

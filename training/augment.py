@@ -1,0 +1,27 @@
+"""Small random affine transforms of digit images (rotation, scale, shift).
+
+They change a digit's style, never its identity, so a classifier that should
+read identity can be asked to give an image and its transform the same class.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: float = 15.0,
+                  scale: tuple[float, float] = (0.85, 1.15), shift_px: float = 2.0) -> torch.Tensor:
+    """[N, 1, H, W] images in [0, 1] -> the same, each under its own random
+    rotation (+-degrees), isotropic scale and shift (+-shift_px pixels)."""
+    n, _, h, w = images.shape
+    u = torch.rand(n, 4, generator=generator, device="cpu").to(images.device)
+    angle = (2 * u[:, 0] - 1) * math.radians(degrees)
+    s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
+    tx, ty = (2 * u[:, 2] - 1) * (2 * shift_px / w), (2 * u[:, 3] - 1) * (2 * shift_px / h)
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s  # grid maps output to input: the inverse scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # N x 2 x 3
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
