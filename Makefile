@@ -15,11 +15,14 @@ EXPORT_ARGS ?=
 SERVE_ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
+# seeds for make sweep, each as seed or seed:threads (threads default to 2)
+SEEDS ?= 0 1 2 0:1
 
-.PHONY: setup data train export serve test test-fast bench clean help
+.PHONY: setup data train sweep export serve test bench clean help
 
 help:
-	@echo "make train export   train on $(DATASET) (PRESET=default|paper|fast) and publish ONNX models into $(REPO)/"
+	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
+	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (hours) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
 	@echo "make test           set up and run the tests"
 	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"
@@ -41,6 +44,9 @@ data: $(STAMP)
 
 train: data
 	$(BIN)/infogan train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(TRAIN_ARGS)
+
+sweep: data
+	$(BIN)/infogan sweep $(SEEDS) --preset $(PRESET) --dataset $(DATASET) --data-dir $(DATA_DIR)
 
 export: $(STAMP)
 	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) --repository $(REPO) $(EXPORT_ARGS)

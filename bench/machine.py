@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -20,7 +20,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _cpu_flags() -> list[str]:
+def cpu_flags() -> list[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
@@ -65,8 +65,8 @@ def machine() -> dict:
     except AttributeError:
         usable = os.cpu_count()
     return {
-        "cpu": _cpu_model(),
-        "cpu_flags": _cpu_flags(),
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "memory_gib": _memory_gib(),

@@ -120,7 +120,29 @@ def evaluate(
                        f"label kept along the sweep {100 * c['digit_kept']:.0f}%")
 
 
+def sweep(
+    runs: Annotated[list[str], typer.Argument(help="Seeds to train, each as seed or seed:threads, e.g. 0 1 2 0:1.")],
+    preset: Annotated[str, typer.Option(help="The preset every run uses.")] = "default",
+    threads: Annotated[int, typer.Option(help="Threads for runs that do not give their own.")] = 2,
+    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
+    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
+    out_dir: Annotated[Path, typer.Option(help="Folder for the sweep's runs and its sweep.jsonl.")] = Path("runs/sweep"),
+    results: Annotated[Path, typer.Option(help="The Markdown table to write.")] = Path("RESULTS.md"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train one run per seed, one after another (hours on 2 cores), and write
+    RESULTS.md: minutes, Q accuracy, digits with a category, purity, slant."""
+    from infogan.training.sweep import parse_runs, sweep as run_sweep
+
+    pairs = parse_runs(runs, threads)
+    rows = run_sweep(preset, pairs, out_dir, results, data_dir=str(data_dir), dataset=dataset, progress=progress)
+    for r in rows:
+        typer.echo(f"{r['run']}: {100 * r['accuracy']:.2f}%, {r['own']}/{r['n_labels']} digits, {r['minutes']:.1f} min")
+    typer.echo(f"wrote {results}")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("sweep")(sweep)
     app.command("data")(data)
     app.command("train")(train)
     app.command("evaluate")(evaluate)
