@@ -125,6 +125,8 @@ def format_status(s: dict) -> str:
     for m in s["models"]:
         reason = f"  ({m['reason']})" if m["reason"] else ""
         out.append(f"  {m['name']}  version {m['version'] or '-'}  {m['state'] or 'UNKNOWN'}{reason}")
+        if m.get("digit_purity"):
+            out.append("    purity by digit  " + "  ".join(f"{d}: {100 * p:.0f}%" for d, p in m["digit_purity"].items()))
     out.append("batching (executions by batch size)")
     for st in s["statistics"]:
         sizes = ", ".join(f"{b['batch_size']}: {b['executions']} x {b['compute_ms_mean']:.2f} ms" for b in st["batches"]) or "none yet"
@@ -158,6 +160,9 @@ def generate(
     values = parse_continuous(continuous)
     with open_client(Generator, backend, url, repository, timeout, model) as gen:
         images = gen.generate(n, category=category, digit=digit, continuous=values, seed=seed)
+        warning = gen.info.purity_warning(digit) if digit is not None else None
+    if warning:
+        typer.echo(warning, err=True)
     for p in write_images(images, outs, columns, scale):
         typer.echo(f"wrote {p} ({len(images)} images)")
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from infogan.contract import (
+    META_CATEGORY_PURITY,
     META_CATEGORY_TO_DIGIT,
     META_LABEL_NAMES,
     META_METRICS,
     META_TEMPLATE,
+    PURITY_WARNING,
     InfoganError,
     LatentTemplate,
 )
@@ -34,6 +36,8 @@ class ModelInfo:
 
     category_to_digit: label index for each category of the first categorical
     code (as evaluation matched them), or None when the model carries no mapping.
+    category_purity: for each category, the share of its generated images that
+    evaluation's judge read as its digit, or None when the model carries none.
     """
 
     source: str
@@ -41,6 +45,7 @@ class ModelInfo:
     category_to_digit: tuple[int, ...] | None = None
     label_names: tuple[str, ...] | None = None
     metrics: dict = field(default_factory=dict)
+    category_purity: tuple[float, ...] | None = None
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], source: str) -> "ModelInfo":
@@ -55,6 +60,14 @@ class ModelInfo:
                 metrics = json.loads(props[META_METRICS])
             except json.JSONDecodeError:
                 metrics = {}  # metrics are informative only; a bad blob must not block generation
+        purity = _json_list(props, META_CATEGORY_PURITY, source) or None  # [] where the run had no judge
+        if purity is not None:
+            purity = tuple(float(p) for p in purity)
+            if template.categorical and len(purity) != template.categorical[0]:
+                raise InfoganError(
+                    f"model={source} gives a purity for {len(purity)} categories but its first code has "
+                    f"{template.categorical[0]}: re-export it ({EXPORT_HINT})"
+                )
         if mapping is not None:
             mapping = tuple(int(d) for d in mapping)
             if template.categorical and len(mapping) != template.categorical[0]:
@@ -68,6 +81,7 @@ class ModelInfo:
             category_to_digit=mapping,
             label_names=tuple(str(n) for n in names) if names is not None else None,
             metrics=metrics if isinstance(metrics, dict) else {},
+            category_purity=purity,
         )
 
     def label(self, digit: int) -> str:
@@ -87,6 +101,20 @@ class ModelInfo:
         raise InfoganError(
             f"digit={digit} is invalid: the model's mapping covers digits {sorted(set(self.category_to_digit))}"
         )
+
+    def digit_purity(self) -> dict[int, float] | None:
+        """digit -> purity of the category that stands for it (None without both mappings)."""
+        if self.category_to_digit is None or self.category_purity is None:
+            return None
+        return {d: p for d, p in sorted(zip(self.category_to_digit, self.category_purity)) if d >= 0}
+
+    def purity_warning(self, digit: int) -> str | None:
+        """One line when the category for `digit` generates other digits too often."""
+        purity = (self.digit_purity() or {}).get(digit)
+        if purity is None or purity >= PURITY_WARNING:
+            return None
+        return (f"warning: only {100 * purity:.0f}% of the images generated for digit {self.label(digit)} read as "
+                f"{self.label(digit)} at evaluation (model {self.source}); expect other digits among them")
 
     def digits_of(self, categories) -> list[int] | None:
         if self.category_to_digit is None:

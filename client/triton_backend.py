@@ -172,6 +172,17 @@ class TritonBackend:
         self.rpc.close()
 
 
+def _digit_purity(config: dict, source: str) -> dict[str, float] | None:
+    """digit label -> category purity from a config's parameters; None where it carries none."""
+    props = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+    try:
+        info = ModelInfo.from_properties(props, source)
+    except InfoganError:
+        return None  # a model without the contract's metadata: status still reports it
+    purity = info.digit_purity()
+    return None if purity is None else {info.label(d): p for d, p in purity.items()}
+
+
 def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """Liveness, readiness, the repository's models and versions, and the
     batching statistics of each loaded version (batch size -> executions)."""
@@ -184,12 +195,18 @@ def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) ->
         meta = rpc.call(lambda t: c.get_server_metadata(as_json=True, client_timeout=t), deadline, "metadata request")
         index = rpc.call(lambda t: c.get_model_repository_index(as_json=True, client_timeout=t), deadline, "model list")
         stats = rpc.call(lambda t: c.get_inference_statistics(as_json=True, client_timeout=t), deadline, "statistics request")
+        models = []
+        for m in index.get("models", []):
+            name, version, state = m.get("name", ""), m.get("version", ""), m.get("state", "")
+            purity = None
+            if state == "READY":
+                config = rpc.call(lambda t: c.get_model_config(name, version, as_json=True, client_timeout=t),
+                                  deadline, "config request")["config"]
+                purity = _digit_purity(config, f"{url}/{name}")
+            models.append({"name": name, "version": version, "state": state, "reason": m.get("reason", ""),
+                           "digit_purity": purity})
     finally:
         rpc.close()
-    models = [
-        {"name": m.get("name", ""), "version": m.get("version", ""), "state": m.get("state", ""), "reason": m.get("reason", "")}
-        for m in index.get("models", [])
-    ]
     statistics = []
     for s in stats.get("model_stats", []):
         # int64 fields arrive as strings (protobuf JSON); durations in ns

@@ -19,6 +19,7 @@ import onnx
 from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
+    META_CATEGORY_PURITY,
     META_CATEGORY_TO_DIGIT,
     META_CHECKPOINT_SHA256,
     META_LABEL_NAMES,
@@ -174,6 +175,8 @@ def _metadata(template: LatentTemplate, ev: dict, sha: str) -> dict[str, str]:
         META_TEMPLATE: template.to_json(),
         META_CATEGORY_TO_DIGIT: json.dumps(ev["category_to_label"]),
         META_LABEL_NAMES: json.dumps(ev["label_names"]),
+        # the judge's purity per category; [] for a run evaluated without the judge
+        META_CATEGORY_PURITY: json.dumps([round(p, 4) for p in (ev.get("generation") or {}).get("purity_per_category", [])]),
         META_CHECKPOINT_SHA256: sha,
         META_VERSION: _package_version(),
     }

@@ -25,7 +25,7 @@ from infogan.contract import (
     REALNESS,
     LatentTemplate,
 )
-from test_client_support import CATEGORY_TO_DIGIT, make_repository
+from test_client_support import CATEGORY_PURITY, CATEGORY_TO_DIGIT, make_repository
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,22 @@ def test_contract_is_read_from_the_onnx_metadata(gen):
     assert gen.template == LatentTemplate()
     assert gen.info.category_to_digit == tuple(CATEGORY_TO_DIGIT)
     assert gen.info.label_names == tuple(str(d) for d in range(10))
+
+
+def test_purity_per_digit_is_read_from_the_metadata(gen):
+    purity = gen.info.digit_purity()
+    assert purity == {d: p for d, p in zip(CATEGORY_TO_DIGIT, CATEGORY_PURITY)}
+    assert purity[7] == 0.62 and list(purity) == sorted(purity)
+
+
+def test_cli_generate_warns_in_one_line_when_the_digit_is_a_mix(tmp_path, repo):
+    args = ["generate", "--backend", "onnx", "--repository", str(repo), "-n", "4", "-o", str(tmp_path / "g.png")]
+    mixed = CliRunner().invoke(app, [*args, "--digit", "7"])
+    assert mixed.exit_code == 0, mixed.output
+    warnings = [line for line in mixed.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "62%" in warnings[0] and "digit 7" in warnings[0]
+    clean = CliRunner().invoke(app, [*args, "--digit", "3"])
+    assert clean.exit_code == 0 and "warning" not in clean.stderr
 
 
 def test_generate_returns_images_in_unit_range(gen):

@@ -18,6 +18,7 @@ from pathlib import Path
 from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
+    META_CATEGORY_PURITY,
     META_CATEGORY_TO_DIGIT,
     META_TEMPLATE,
     LatentTemplate,
@@ -27,6 +28,8 @@ from infogan.contract import (
 # so a test can tell a category from its digit
 CATEGORY_TO_DIGIT = [3, 0, 7, 1, 9, 2, 8, 5, 4, 6]
 LABEL_NAMES = [str(d) for d in range(10)]
+# the judge's purity per category: category 2 (digit 7) is a mix, the rest are clean
+CATEGORY_PURITY = [0.99, 0.98, 0.62, 0.97, 0.96, 0.99, 0.95, 0.93, 0.91, 0.97]
 
 
 def make_run(run_dir: str | Path, seed: int = 0) -> Path:
@@ -44,7 +47,10 @@ def make_run(run_dir: str | Path, seed: int = 0) -> Path:
         "template": template.to_dict(), "model": {"leaky_slope": 0.1},
         "generator": g.state_dict(), "discriminator": d.state_dict(), "step": 0, "images_seen": 0,
     })
-    (run_dir / "evaluation.json").write_text(json.dumps({"category_to_label": CATEGORY_TO_DIGIT, "label_names": LABEL_NAMES}))
+    (run_dir / "evaluation.json").write_text(json.dumps({
+        "category_to_label": CATEGORY_TO_DIGIT, "label_names": LABEL_NAMES,
+        "generation": {"purity_per_category": CATEGORY_PURITY},
+    }))
     return run_dir
 
 
@@ -67,6 +73,7 @@ def test_exported_models_carry_the_contract_in_metadata_and_config(tmp_path):
         meta = ort.InferenceSession(str(repo / model / "1" / "model.onnx")).get_modelmeta().custom_metadata_map
         assert LatentTemplate.from_json(meta[META_TEMPLATE]) == LatentTemplate()
         assert json.loads(meta[META_CATEGORY_TO_DIGIT]) == CATEGORY_TO_DIGIT
+        assert json.loads(meta[META_CATEGORY_PURITY]) == CATEGORY_PURITY
         config = (repo / model / "config.pbtxt").read_text()
-        assert META_TEMPLATE in config and "max_batch_size" in config
+        assert META_TEMPLATE in config and META_CATEGORY_PURITY in config and "max_batch_size" in config
 

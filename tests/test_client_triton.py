@@ -19,7 +19,7 @@ from infogan.client import Encoder, Generator
 from infogan.client.triton_backend import server_status
 from infogan.contract import GENERATOR_MODEL, InfoganError, LatentTemplate
 from infogan.serve.server import TritonServer, free_port
-from test_client_support import CATEGORY_TO_DIGIT, make_repository
+from test_client_support import CATEGORY_PURITY, CATEGORY_TO_DIGIT, make_repository
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -119,6 +119,8 @@ def test_status_reports_liveness_models_and_batching(server, gen):
     assert {(m["name"], m["version"], m["state"]) for m in s["models"]} >= {("infogan_generator", "1", "READY"), ("infogan_encoder", "1", "READY")}
     stats = {st["name"]: st for st in s["statistics"]}
     assert stats[GENERATOR_MODEL]["inference_count"] >= 3 and stats[GENERATOR_MODEL]["batches"]
+    purity = {m["name"]: m["digit_purity"] for m in s["models"]}[GENERATOR_MODEL]
+    assert purity == {str(d): p for d, p in sorted(zip(CATEGORY_TO_DIGIT, CATEGORY_PURITY))}
 
 
 def test_cli_status_and_generate_on_the_triton_backend(server, tmp_path):
@@ -126,6 +128,7 @@ def test_cli_status_and_generate_on_the_triton_backend(server, tmp_path):
     result = runner.invoke(app, ["status", "--url", server.grpc_url])
     assert result.exit_code == 0, result.output
     assert "live     yes" in result.output and "infogan_encoder  version 1  READY" in result.output
+    assert "purity by digit  0: 98%  1: 97%" in result.output and "7: 62%" in result.output
     result = runner.invoke(app, ["generate", "-n", "12", "--seed", "0", "-o", str(tmp_path / "g.npy")],
                            env={"INFOGAN_TRITON_URL": server.grpc_url})
     assert result.exit_code == 0, result.output
