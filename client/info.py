@@ -60,21 +60,11 @@ class ModelInfo:
                 metrics = json.loads(props[META_METRICS])
             except json.JSONDecodeError:
                 metrics = {}  # metrics are informative only; a bad blob must not block generation
-        purity = _json_list(props, META_CATEGORY_PURITY, source) or None  # [] where the run had no judge
-        if purity is not None:
-            purity = tuple(float(p) for p in purity)
-            if template.categorical and len(purity) != template.categorical[0]:
-                raise InfoganError(
-                    f"model={source} gives a purity for {len(purity)} categories but its first code has "
-                    f"{template.categorical[0]}: re-export it ({EXPORT_HINT})"
-                )
-        if mapping is not None:
-            mapping = tuple(int(d) for d in mapping)
-            if template.categorical and len(mapping) != template.categorical[0]:
-                raise InfoganError(
-                    f"model={source} maps {len(mapping)} categories to digits but its first code has "
-                    f"{template.categorical[0]}: re-export it ({EXPORT_HINT})"
-                )
+        k = template.categorical[0] if template.categorical else None
+        mapping = _per_category(mapping, int, k, "maps {n} categories to digits", source)
+        # [] where the run was evaluated without the judge
+        purity = _per_category(_json_list(props, META_CATEGORY_PURITY, source) or None, float, k,
+                               "gives a purity for {n} categories", source)
         return cls(
             source=source,
             template=template,
@@ -120,6 +110,16 @@ class ModelInfo:
         if self.category_to_digit is None:
             return None
         return [self.category_to_digit[int(c)] for c in categories]
+
+
+def _per_category(values: list | None, kind, k: int | None, what: str, source: str) -> tuple | None:
+    """A per-category list from the metadata as a tuple, checked against the first code's size."""
+    if values is None:
+        return None
+    if k is not None and len(values) != k:
+        raise InfoganError(f"model={source} {what.format(n=len(values))} but its first code has {k}: "
+                           f"re-export it ({EXPORT_HINT})")
+    return tuple(kind(v) for v in values)
 
 
 def _json_list(props: Mapping[str, str], key: str, source: str) -> list | None:

@@ -69,6 +69,7 @@ def train(
     noise_scale: Annotated[Optional[float], typer.Option(help="Latent template: noise ~ U(-s, s).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores). Results are exact for a seed and a thread count.")] = None,
+    holdout: Annotated[Optional[int], typer.Option(help="Train without the last N training images and evaluate on them instead of the test set (for choosing a recipe).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -79,7 +80,8 @@ def train(
     template = _parse_template(resolve(preset).template, categorical, continuous, noise_dim, noise_scale)
     cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
                   out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
-                  lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision, threads=threads)
+                  lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision, threads=threads,
+                  holdout=holdout)
     run = run_training(cfg, resume=resume, progress=progress, epochs=epochs if resume else None)
     ev = json.loads((run / "evaluation.json").read_text())
     typer.echo(f"run: {run}")
@@ -116,7 +118,8 @@ def evaluate(
                    f"(per category: {', '.join(f'{100 * p:.0f}' for p in gen['purity_per_category'])}); "
                    f"{gen['digits_generated']}/10 labels generated")
         for j, c in enumerate(gen["codes"]):
-            typer.echo(f"continuous code {j}: corr with slant {c['slant_corr']:+.2f}, with width {c['width_corr']:+.2f}; "
+            spearman = f" (Spearman {c['slant_spearman']:+.2f})" if "slant_spearman" in c else ""
+            typer.echo(f"continuous code {j}: corr with slant {c['slant_corr']:+.2f}{spearman}, with width {c['width_corr']:+.2f}; "
                        f"label kept along the sweep {100 * c['digit_kept']:.0f}%")
 
 

@@ -58,19 +58,23 @@ def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
 
 def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
                real: torch.Tensor, latent: dict[str, torch.Tensor], autocast,
-               real_transformed: torch.Tensor | None = None, transform_gen: torch.Generator | None = None) -> dict[str, float]:
+               transform_rngs: tuple[torch.Generator, torch.Generator] | None = None) -> dict[str, float]:
+    """One D step and one G (and Q) step. transform_rngs draw the random affine
+    transforms of real and of generated images (fixed seeds when not given)."""
     t = cfg.template
+    rng_real, rng_fake = transform_rngs or (torch.Generator().manual_seed(0), torch.Generator().manual_seed(1))
     noise, cat, cont, cat_index = latent[NOISE], latent[CATEGORICAL], latent[CONTINUOUS], latent["category_index"]
 
     # (1) D step: maximise log D(x) + log(1 - D(G(z, c)))
     #     [original wiring: minus lambda * L_I on the same generated images]
     #     [with lambda_real: minus lambda_real * I(Q(x); Q(transformed x)) on real images]
+    real_t = random_affine(real, rng_real) if cfg.lambda_real > 0 else None
     with autocast():
         fake = g(noise, cat, cont)
         d_real, q_cat_real, _ = d(real)
         d_fake, q_cat, q_cont = d(fake.detach())
     loss_d = d_loss(d_real.float(), d_fake.float())
-    fake_t = random_affine(fake, transform_gen) if cfg.transform_fakes else None
+    fake_t = random_affine(fake, rng_fake) if cfg.transform_fakes else None
     if cfg.info_in_d_step:
         info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
         loss_d = loss_d + info_d
@@ -82,7 +86,7 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
     if cfg.lambda_real > 0:
         k = t.categorical[0]
         with autocast():
-            _, q_cat_transformed, _ = d(real_transformed)
+            _, q_cat_transformed, _ = d(real_t)
         i_real = paired_information(q_cat_real[:, :k], q_cat_transformed[:, :k])
         loss_d = loss_d - cfg.lambda_real * i_real
     opt_d.zero_grad(set_to_none=True)
@@ -129,8 +133,10 @@ class BatchStream:
         idx = self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
         return self.images[torch.from_numpy(idx)]
 
-    def transformed(self, step: int, real: torch.Tensor) -> torch.Tensor:
-        return random_affine(real, torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step))
+    def transform_rngs(self, step: int) -> tuple[torch.Generator, torch.Generator]:
+        """Generators of step s's transforms of real and of generated images."""
+        base = self.cfg.seed * 1_000_003 + step
+        return torch.Generator().manual_seed(base), torch.Generator().manual_seed(base + 500_000_000)
 
     def latent(self, step: int, device) -> dict[str, torch.Tensor]:
         z = sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
@@ -201,6 +207,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     train_u8, train_labels = load_split(cfg.data_dir, cfg.dataset, "train")
     test_u8, test_labels = load_split(cfg.data_dir, cfg.dataset, "test")
     if cfg.holdout:
+        if cfg.holdout >= len(train_u8):
+            raise InfoganError(f"holdout={cfg.holdout} is invalid: the training set has {len(train_u8)} images, "
+                               "hold out fewer")
         train_u8, test_u8, test_labels = train_u8[:-cfg.holdout], train_u8[-cfg.holdout:], train_labels[-cfg.holdout:]
     if cfg.train_subset:
         train_u8 = train_u8[: cfg.train_subset]
@@ -254,10 +263,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     calibrated = None
     with log:
         while step < cfg.total_steps:
-            real = stream.real(step)
-            out = train_step(cfg, g, d, opt_d, opt_g, real, stream.latent(step, device), autocast,
-                             stream.transformed(step, real) if cfg.lambda_real > 0 else None,
-                             torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 500_000_000))
+            out = train_step(cfg, g, d, opt_d, opt_g, stream.real(step), stream.latent(step, device), autocast,
+                             stream.transform_rngs(step))
             step += 1
             log.step(step, out)
             if step % cfg.steps_per_epoch == 0 or step == cfg.total_steps:
