@@ -89,7 +89,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         "images that the evaluation judge reads as the category's digit. Slant: the largest |Spearman|",
         "between a continuous code and the images' slant (mu11/mu02) over sweeps on [-1, 1].",
         "",
-        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant |Spearman| |",
+        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant (abs. Spearman) |",
         "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
