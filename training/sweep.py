@@ -37,7 +37,7 @@ def result_row(run: Path, seed: int, threads: int, minutes: float) -> dict:
     ev = json.loads((run / "evaluation.json").read_text())
     gen = ev.get("generation") or {}
     codes = gen.get("codes", [])
-    slant = max((abs(c.get("slant_spearman", c["slant_corr"])) for c in codes), default=float("nan"))
+    slant = max((abs(c.get("slant_spearman", c["slant_corr"])) for c in codes), default=None)
     return {
         "run": run.name, "seed": seed, "threads": threads, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
         "minutes": round(minutes, 1), "accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
@@ -96,7 +96,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
         lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
                      f"{r['steps']:,} | {_pct(r['accuracy'])} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
-                     f"{_pct(r['purity_worst'])} | {r['slant_spearman']:.2f} |")
+                     f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} |")
     if rows:
         acc = [r["accuracy"] for r in rows]
         lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
