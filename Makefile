@@ -22,7 +22,7 @@ SEEDS ?= 0 1 2 0:1
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
-	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (hours) and write RESULTS.md"
+	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (about 15 min a run on 2 cores) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
 	@echo "make test           set up and run the tests"
 	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"

@@ -133,7 +133,7 @@ def sweep(
     results: Annotated[Path, typer.Option(help="The Markdown table to write.")] = Path("RESULTS.md"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Train one run per seed, one after another (hours on 2 cores), and write
+    """Train one run per seed, one after another (about 15 minutes a run on 2 cores), and write
     RESULTS.md: minutes, Q accuracy, digits with a category, purity, slant."""
     from infogan.training.sweep import parse_runs, sweep as run_sweep
 
