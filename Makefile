@@ -60,7 +60,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
-	$(BIN)/python -m infogan.bench $(BENCH_ARGS)
+	$(BIN)/infogan bench $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -42,7 +42,7 @@ TRITON_B1_C16_FRACTION = Target(">=", 0.60, "%")
 TRITON_B1_C16_P99 = Target("<=", 10.0, " ms")
 TRITON_B1_C16_BATCH = Target(">", 4.0)
 TRITON_B64_C4_FRACTION = Target(">=", 0.85, "%")
-API_TARGET_BATCH = 256  # where the API's overhead target applies (the brief's working batch)
+API_TARGET_BATCH = 256  # where the API's overhead target applies (the working batch of the client's generate())
 COMPUTE_TARGET_BATCHES = (256, 1024)  # latency-bound small batches are shown, not judged
 
 
@@ -105,6 +105,16 @@ def training_rows(t: dict) -> list[Row]:
         Row(sec, "ours vs compute limit", figure="FLOP rate / fp32 matmul",
             value=t["ours_fraction_of_fp32_matmul"], unit="%", target=COMPUTE_FRACTION),
     ]
+
+
+def upconv_rows(u: dict) -> list[Row]:
+    sec = f"generator graph (raw session, batch {u['batch']})"
+    rows = [Row(sec, "matmul rate", figure="fp32 GFLOP/s", value=f"{u['matmul_gflops']:.0f}")]
+    for name in [k[:-3] for k in u if k.endswith("_ms") and k != "matmul_ms"]:
+        rows.append(Row(sec, name, u["batch"] / u[f"{name}_ms"] * 1e3, p50_ms=u[f"{name}_ms"],
+                        figure="useful GFLOP/s / matmul", value=u[f"{name}_gflops"] / u["matmul_gflops"], unit="%"))
+    rows.append(Row(sec, "phase vs plain", figure="speedup", value=u["plain_ms"] / u["phase_ms"], unit="x"))
+    return rows
 
 
 def generation_rows(g: dict) -> list[Row]:
@@ -190,8 +200,8 @@ def triton_rows(t: dict) -> list[Row]:
 def all_rows(results: dict) -> list[Row]:
     s = results["sections"]
     rows: list[Row] = []
-    makers: list[tuple[str, Callable[[dict], list[Row]]]] = [("training", training_rows), ("generation", generation_rows),
-                                                            ("triton", triton_rows)]
+    makers: list[tuple[str, Callable[[dict], list[Row]]]] = [("upconv", upconv_rows), ("training", training_rows),
+                                                            ("generation", generation_rows), ("triton", triton_rows)]
     for name, make in makers:
         if name not in s:
             continue

@@ -110,9 +110,3 @@ def run(quick: bool = False, batch_size: int = 128) -> dict:
         "naive_fraction_of_fp32_matmul": naive_ips * flops_per_image / (fp32 * 1e9),
     }
 
-
-if __name__ == "__main__":
-    import json
-    import sys
-
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -60,7 +60,6 @@ def newest_version(repository: str | Path, model: str, version: int | None = Non
 
 class OnnxBackend:
     name = "onnx"
-    max_batch_size = 0  # no limit: one session call takes any batch
 
     def __init__(self, path: str | Path, threads: int | None = None):
         path = Path(path)

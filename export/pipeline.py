@@ -96,16 +96,18 @@ def _load_run(run_dir: Path):
     return ckpt, template, g.eval(), d.eval(), file_sha256(path)
 
 
-def _test_set(ckpt: dict, ev: dict, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The labelled test images as float32 [N, 1, 28, 28] in [0, 1], or None where they are not on disk."""
+def _test_set(ckpt: dict, ev: dict, data_dir: Path | None) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
+    """(the labelled test images as float32 [N, 1, 28, 28] in [0, 1], "") or (None, why they cannot be read)."""
     from infogan.training.data import load_split
 
     data_dir = data_dir or Path(ckpt.get("config", {}).get("data_dir", "data"))
     try:
         images, labels = load_split(data_dir, ev.get("dataset", "mnist"), "test")
-    except (InfoganError, OSError):
-        return None
-    return images.astype(np.float32) / 255.0, labels
+    except FileNotFoundError as e:
+        return None, f"{e.filename} is not on disk"
+    except (InfoganError, OSError) as e:  # present but unreadable: say why
+        return None, str(e)
+    return (images.astype(np.float32) / 255.0, labels), ""
 
 
 def export_run(
@@ -146,9 +148,9 @@ def export_run(
 
     variants, quality = {"fp32": fp32}, {}
     lossy = [p for p in precisions if p != "fp32"]
-    test_set = _test_set(ckpt, ev, Path(data_dir) if data_dir else None) if lossy else None
+    test_set, why = _test_set(ckpt, ev, Path(data_dir) if data_dir else None) if lossy else (None, "")
     if lossy and test_set is None:
-        log("the test set is not on disk: variants are measured on generated images only")
+        log(f"the test set cannot be used ({why}): variants are measured on generated images only")
     for precision in lossy:
         on_step(f"making and measuring the {precision} variant")
         variants[precision] = {k: quantize.make_variant(m, precision) for k, m in fp32.items()}

@@ -22,7 +22,6 @@ import onnx
 from infogan.contract import CATEGORICAL_PROBS, IMAGE, LatentTemplate
 from infogan.export.parity import generator_feeds, session
 
-VARIANTS = ("fp16", "int8")
 QUALITY_SAMPLES = 2000
 EVAL_BATCH = 500
 
@@ -52,6 +51,11 @@ def _sort_nodes(graph: onnx.GraphProto) -> None:
     graph.node.extend(ordered)
 
 
+def _quiet_quantizer(record: logging.LogRecord) -> bool:
+    """Drops the quantizer's own warnings (it logs through the root logger); keeps everyone else's."""
+    return not (record.levelno <= logging.WARNING and "onnxruntime" in record.pathname and "quantization" in record.pathname)
+
+
 def to_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     """Dynamic quantization of the fully connected layers: int8 weights, activations quantized per call.
 
@@ -63,11 +67,12 @@ def to_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
         onnx.save(model, src)
-        logging.disable(logging.WARNING)  # its advice to pre-process applies to static quantization
+        root = logging.getLogger()
+        root.addFilter(_quiet_quantizer)  # its advice to pre-process applies to static quantization
         try:
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
         finally:
-            logging.disable(logging.NOTSET)
+            root.removeFilter(_quiet_quantizer)
         return onnx.load(dst)
 
 

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "infogan.export.commands",
     "infogan.serve.commands",
     "infogan.client.commands",
+    "infogan.bench.commands",
 )
 
 for _name in COMMAND_MODULES:
@@ -39,6 +40,8 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
+    """Every error a user can act on prints one `error:` line and exits with status 2
+    (typer's own usage errors exit 2 as well); a crash is a bug and keeps its traceback."""
     try:
         app()
     except InfoganError as e:

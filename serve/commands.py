@@ -9,6 +9,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from infogan.contract import InfoganError
+
 
 def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000,
           metrics_port: int = 8002, log_file: Path | None = None, timeout: float = 120.0,
@@ -69,9 +71,8 @@ def serve_command(
     """Start a local Triton Inference Server (no Docker) on the model repository; Ctrl-C stops it."""
     try:
         serve(repository, host, grpc_port, http_port, metrics_port, log_file, echo=lambda line: typer.echo(line))
-    except RuntimeError as e:  # Triton failed for a reason outside the user's input: show its log, no traceback
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    except RuntimeError as e:  # Triton failed: its log, no traceback, and the one exit status of every error (2)
+        raise InfoganError(str(e)) from None
 
 
 def register(app: typer.Typer) -> None:

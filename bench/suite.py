@@ -1,7 +1,8 @@
-"""The benchmark suite: `python -m infogan.bench [--quick] [--only training|generation|triton]`.
+"""The benchmark suite: `infogan bench [--quick] [--only upconv|training|generation|triton]`.
 
 Sections, each in this process one after another (the machine is never shared
 between two of them):
+  upconv      the generator's up-convolution rewrite against the exporter's plain graph
   training    the project's training step against a naive eager step (bench.training)
   generation  generator and encoder in process: the API, the raw session, PyTorch
               eager; the fp16/int8 variants; GPU columns where CUDA is present
@@ -16,17 +17,12 @@ import traceback
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
-from rich.console import Console
-
-from infogan.bench import machine, report
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+from infogan.bench import machine
 
 
 class Section(str, Enum):
+    upconv = "upconv"
     training = "training"
     generation = "generation"
     triton = "triton"
@@ -63,6 +59,10 @@ def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path 
             results["sections"][name] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
         results["seconds"][name] = time.perf_counter() - t0
 
+    if "upconv" in sections:
+        from infogan.bench import upconv
+
+        section("upconv", lambda: upconv.run(quick))
     if "training" in sections:
         from infogan.bench import training
 
@@ -91,29 +91,3 @@ def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path 
     return results
 
 
-@app.command()
-def main(
-    quick: Annotated[bool, typer.Option("--quick", help="about a minute: shorter windows, fewer batch sizes, no variants")] = False,
-    only: Annotated[Optional[list[Section]], typer.Option("--only", help="run only this section (repeatable)")] = None,
-    run: Annotated[Path, typer.Option("--run", help="training run to export; absent: a throwaway smoke run")] = Path("runs/latest"),
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="where MNIST lies (smoke training, variant quality)")] = Path("data"),
-    out: Annotated[Path, typer.Option("--out", help="folder for <timestamp>.json and latest.json")] = Path("bench_results"),
-    variants: Annotated[Optional[bool], typer.Option("--variants/--no-variants",
-                                                     help="export and measure fp16/int8 too (default: on, off with --quick)")] = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="also write the table into this file "
-                                                     "(between its bench markers), e.g. BENCHMARKS.md")] = None,
-) -> None:
-    """Measure training, in-process generation and Triton serving; print one table, write JSON."""
-    console = Console(stderr=True)
-    results = run_suite(quick, only, run, data_dir, variants,
-                        log=lambda s: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {s}", highlight=False))
-    report.render(results)
-    path = report.write_json(results, out)
-    print(f"wrote {path} and {out / 'latest.json'} ({results['seconds']['total']:.0f} s)")
-    if markdown is not None:
-        report.update_markdown(markdown, results)
-        print(f"updated the table in {markdown}")
-
-
-if __name__ == "__main__":
-    app()
