@@ -23,9 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from infogan.bench.timing import Timing, interleaved, ratio, timed_block
 from infogan.client import Encoder, Generator
-from infogan.client.onnx_backend import providers, session_options
 from infogan.contract import CATEGORICAL, CONTINUOUS, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_METRICS, NOISE
 from infogan.export.pipeline import model_name
+from infogan.sessions import open_session, session_options
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.model import Encoder as TorchEncoder
 
@@ -35,7 +35,7 @@ VARIANT_BATCH = 256
 
 
 def raw_session(path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), session_options(), providers=providers())
+    return open_session(path)
 
 
 def latent_feeds(template, n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -51,8 +51,8 @@ def flops_per_image(module: torch.nn.Module, *inputs: torch.Tensor) -> float:
     return fc.get_total_flops() / len(inputs[0])
 
 
-def ort_matmul_gflops(seconds: float, m: int = 4096, k: int = 1024, n: int = 1024) -> float:
-    """One large MatMul in onnxruntime with the client's session options: the engine's own ceiling."""
+def ort_matmul(m: int = 4096, k: int = 1024, n: int = 1024) -> tuple[ort.InferenceSession, dict[str, np.ndarray], float]:
+    """(session, feeds, FLOPs) of one large fp32 MatMul on the CPU with the project's session options."""
     rng = np.random.default_rng(0)
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
@@ -61,8 +61,12 @@ def ort_matmul_gflops(seconds: float, m: int = 4096, k: int = 1024, n: int = 102
         [numpy_helper.from_array(rng.random((k, n), np.float32), "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    sess = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
-    a = {"a": rng.random((m, k), np.float32)}
+    return open_session(model.SerializeToString(), gpu=False), {"a": rng.random((m, k), np.float32)}, 2.0 * m * k * n
+
+
+def ort_matmul_gflops(seconds: float, m: int = 4096, k: int = 1024, n: int = 1024) -> float:
+    """One large MatMul in onnxruntime with the client's session options: the engine's own ceiling."""
+    sess, a, _ = ort_matmul(m, k, n)
     t = Timing(m)
     sess.run(None, a)
     timed_block(lambda: sess.run(None, a), t, seconds, min_calls=3)

@@ -32,7 +32,7 @@ def naive_step(cfg, g, d, opt_d, opt_gq, real, z):
     loss_d.backward()
     opt_d.step()
     d_fake, q_cat, q_cont = d(fake)
-    info, _ = info_loss(t, q_cat, q_cont, z["category_index"], z["continuous"], cfg.lambda_cat, cfg.lambda_cont)
+    info, _ = info_loss(t, q_cat, q_cont, z["categorical"].argmax(1), z["continuous"], cfg.lambda_cat, cfg.lambda_cont)
     loss = g_adversarial_loss(d_fake) + info
     opt_gq.zero_grad()
     loss.backward()

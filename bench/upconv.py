@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
 
+from infogan.bench.generation import ort_matmul
 from infogan.contract import LatentTemplate
 from infogan.export import onnx_export
 from infogan.export.parity import generator_feeds, session
@@ -38,9 +38,8 @@ def generator_flops(g: Generator, batch: int) -> float:
     return 2.0 * macs * batch
 
 
-def _timer(model_bytes: bytes, feeds: dict[str, np.ndarray]):
+def _timer(sess, feeds: dict[str, np.ndarray]):
     """A function that times one run of a warmed-up session."""
-    sess = session(model_bytes)
     for _ in range(3):
         sess.run(None, feeds)
 
@@ -52,18 +51,6 @@ def _timer(model_bytes: bytes, feeds: dict[str, np.ndarray]):
     return once
 
 
-def _matmul_case(m: int = 12544, k: int = 1024, n: int = 1024):
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [m, n])],
-        [numpy_helper.from_array(np.random.default_rng(0).random((k, n), np.float32), "b")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx_export.OPSET)])
-    a = np.random.default_rng(1).random((m, k), np.float32)
-    return _timer(model.SerializeToString(), {"a": a}), 2.0 * m * k * n
-
-
 def compare(g: Generator, template: LatentTemplate, batch: int = 256, rounds: int = 8, per_round: int = 3,
             extra: dict[str, bytes] | None = None) -> dict[str, float]:
     """GFLOP/s of the matmul reference, the plain graph and the rewritten one (and of any
@@ -73,7 +60,9 @@ def compare(g: Generator, template: LatentTemplate, batch: int = 256, rounds: in
     plain = onnx_export.plain_generator_onnx(g, template)
     flops = generator_flops(g, batch)
     graphs = {"plain": plain.SerializeToString(), "phase": rewrite_upconvs(plain).SerializeToString(), **(extra or {})}
-    cases = {"matmul": _matmul_case(), **{name: (_timer(b, feeds), flops) for name, b in graphs.items()}}
+    mm_session, mm_feeds, mm_flops = ort_matmul(12544, 1024, 1024)
+    cases = {"matmul": (_timer(mm_session, mm_feeds), mm_flops),
+             **{name: (_timer(session(b), feeds), flops) for name, b in graphs.items()}}
     times: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(rounds):
         for name, (once, _) in cases.items():

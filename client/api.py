@@ -4,7 +4,7 @@ either backend (in-process onnxruntime, or a Triton server over gRPC).
     gen = Generator.from_repository("model_repository")   # or .from_triton("127.0.0.1:8001")
     images = gen.generate(16, digit=7, continuous=[1.5, 0.0], seed=0)  # [16, 1, 28, 28] in [0, 1]
     enc = Encoder.from_repository("model_repository")
-    result = enc.encode(images)                             # result.digits, result.probabilities, ...
+    result = enc.encode(images)                             # result.digits, result.confidence, ...
 
 Every argument is checked here, before anything reaches a backend.
 """
@@ -128,7 +128,7 @@ class Generator(_Client):
     def latent(self, n: int, category: int | None = None, digit: int | None = None,
                continuous=None, seed: int | None = None) -> dict[str, np.ndarray]:
         """The generator's inputs for n samples: a fixed category (or the one the
-        metadata maps to `digit`) of the first code, fixed continuous codes
+        metadata maps to `digit`), fixed continuous codes
         (n_continuous values for all, or [n, n_continuous]), the rest sampled."""
         t = self.template
         if not _is_int(n) or n < 1:
@@ -143,15 +143,10 @@ class Generator(_Client):
             category = self.info.category_of_digit(int(digit))
         categories = None
         if category is not None:
-            if not t.categorical:
-                raise InfoganError(f"category={category} is invalid: this model has no categorical code")
-            k = t.categorical[0]
+            k = t.categories
             if not _is_int(category) or not 0 <= category < k:
                 raise InfoganError(f"category={category} is out of range: allowed are 0..{k - 1}")
-            rng_cat = np.random.default_rng(None if seed is None else [seed, 1])
-            # the first code fixed; any further categorical codes still sampled
-            others = [rng_cat.integers(0, kk, size=n) for kk in t.categorical[1:]]
-            categories = np.stack([np.full(n, int(category))] + others, axis=1)
+            categories = np.full(n, int(category))
         cont = None
         if continuous is not None:
             cont = self._continuous(continuous, n)
@@ -196,18 +191,18 @@ class Generator(_Client):
 class Encoding:
     """What the encoder says about N images.
 
-    categories:    [N, n_codes] the most probable category of each categorical code
-    probabilities: [N] the probability of the first code's category
+    categories:    [N] the most probable category of each image
+    confidence:    [N] that category's probability
     digits:        [N] the label evaluation matched to that category, or None without a mapping
-    probs:         [N, sum sizes] every category's probability
+    class_probs:   [N, K] every category's probability
     continuous:    [N, n_continuous] Q's means of the continuous codes
     realness:      [N] D's probability that the image is real
     """
 
     categories: np.ndarray
-    probabilities: np.ndarray
+    confidence: np.ndarray
     digits: np.ndarray | None
-    probs: np.ndarray
+    class_probs: np.ndarray
     continuous: np.ndarray
     realness: np.ndarray
     label_names: tuple[str, ...] | None = None
@@ -216,7 +211,7 @@ class Encoding:
         """One JSON-ready dict per image."""
         out = []
         for i in range(len(self.categories)):
-            row = {"category": int(self.categories[i, 0]), "probability": float(self.probabilities[i])}
+            row = {"category": int(self.categories[i]), "probability": float(self.confidence[i])}
             if self.digits is not None:
                 d = int(self.digits[i])
                 row["digit"] = d
@@ -263,15 +258,13 @@ class Encoder(_Client):
     def encode(self, images) -> Encoding:
         out = self.run(images)
         probs = out[CATEGORICAL_PROBS]
-        slices = self.template.categorical_slices
-        categories = np.stack([probs[:, s].argmax(axis=1) for s in slices], axis=1) if slices else np.zeros((len(probs), 0), np.int64)
-        first = probs[np.arange(len(probs)), slices[0].start + categories[:, 0]] if slices else np.ones(len(probs), np.float32)
-        digits = self.info.digits_of(categories[:, 0]) if slices else None
+        categories = probs.argmax(axis=1)
+        digits = self.info.digits_of(categories)
         return Encoding(
             categories=categories,
-            probabilities=first,
+            confidence=probs[np.arange(len(probs)), categories],
             digits=np.asarray(digits) if digits is not None else None,
-            probs=probs,
+            class_probs=probs,
             continuous=out[CONTINUOUS_MEAN],
             realness=out[REALNESS].reshape(-1),
             label_names=self.info.label_names,

@@ -61,12 +61,12 @@ def check_outputs(outs: list[Path]) -> list[Path]:
 
 def write_images(images: np.ndarray, outs: list[Path], ncols: int, scale: int = 1) -> list[Path]:
     """Write [N, 1, 28, 28] as a PNG grid and/or a .npy array, by each path's suffix."""
-    from infogan.client.images import make_grid, save_png
+    from infogan.files import atomic_path, make_grid, save_png
 
     for p in outs:
-        p.parent.mkdir(parents=True, exist_ok=True)
         if p.suffix.lower() == ".npy":
-            np.save(p, images)
+            with atomic_path(p) as tmp, open(tmp, "wb") as f:
+                np.save(f, images)
         else:
             save_png(make_grid(images, ncols), p, scale)
     return outs
@@ -74,29 +74,26 @@ def write_images(images: np.ndarray, outs: list[Path], ncols: int, scale: int = 
 
 def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high: float = 2.0,
                     seed: int = 0) -> tuple[np.ndarray, list[int]]:
-    """The paper's Fig. 2: one row per category of the first code (in digit order
+    """The paper's Fig. 2: one row per category (in digit order
     when the model maps categories to digits), columns sweeping continuous code
     `code` from low to high; the other codes at 0 and one noise vector for all.
     Returns images [rows * steps, 1, 28, 28] and the category of each row."""
     from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, sample_latent
 
     t = gen.template
-    if not t.categorical:
-        raise InfoganError("traverse needs a categorical code: this model has none")
     if not 0 <= code < t.n_continuous:
         raise InfoganError(f"code={code} is out of range: this model has continuous codes 0..{t.n_continuous - 1}")
     if steps < 2:
         raise InfoganError(f"steps={steps} is invalid: a sweep needs at least 2 columns")
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
         raise InfoganError(f"range=[{low}, {high}] is invalid: need finite low < high")
-    k = t.categorical[0]
+    k = t.categories
     if gen.info.category_to_digit is not None:
         rows = sorted(range(k), key=lambda c: gen.info.category_to_digit[c])
     else:
         rows = list(range(k))
     n = len(rows) * steps
-    categories = np.zeros((n, len(t.categorical)), np.int64)
-    categories[:, 0] = np.repeat(rows, steps)
+    categories = np.repeat(rows, steps)
     continuous = np.zeros((n, t.n_continuous), np.float32)
     continuous[:, code] = np.tile(np.linspace(low, high, steps, dtype=np.float32), len(rows))
     z = sample_latent(t, n, np.random.default_rng(seed), categories, continuous)
@@ -140,7 +137,7 @@ def format_status(s: dict) -> str:
 
 def generate(
     n: Annotated[int, typer.Option("--n", "-n", help="How many images.")] = 16,
-    category: Annotated[Optional[int], typer.Option(help="Fix the first categorical code to this category.")] = None,
+    category: Annotated[Optional[int], typer.Option(help="Fix the category (0..K-1) of every image.")] = None,
     digit: Annotated[Optional[int], typer.Option(help="Fix the category that the model's metadata maps to this digit.")] = None,
     continuous: Annotated[Optional[str], typer.Option(help="Comma-separated values of the continuous codes, e.g. 1.5,0.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampled noise and codes.")] = None,

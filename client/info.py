@@ -34,7 +34,7 @@ DEFAULT_TIMEOUT_S = 10.0
 class ModelInfo:
     """The contract a model carries.
 
-    category_to_digit: label index for each category of the first categorical
+    category_to_digit: label index for each category of the categorical
     code (as evaluation matched them), or None when the model carries no mapping.
     category_purity: for each category, the share of its generated images that
     evaluation's judge read as its digit, or None when the model carries none.
@@ -60,7 +60,7 @@ class ModelInfo:
                 metrics = json.loads(props[META_METRICS])
             except json.JSONDecodeError:
                 metrics = {}  # metrics are informative only; a bad blob must not block generation
-        k = template.categorical[0] if template.categorical else None
+        k = template.categories
         mapping = _per_category(mapping, int, k, "maps {n} categories to digits", source)
         # [] where the run was evaluated without the judge
         purity = _per_category(_json_list(props, META_CATEGORY_PURITY, source) or None, float, k,
@@ -113,11 +113,11 @@ class ModelInfo:
 
 
 def _per_category(values: list | None, kind, k: int | None, what: str, source: str) -> tuple | None:
-    """A per-category list from the metadata as a tuple, checked against the first code's size."""
+    """A per-category list from the metadata as a tuple, checked against the number of categories."""
     if values is None:
         return None
     if k is not None and len(values) != k:
-        raise InfoganError(f"model={source} {what.format(n=len(values))} but its first code has {k}: "
+        raise InfoganError(f"model={source} {what.format(n=len(values))} but it has {k} categories: "
                            f"re-export it ({EXPORT_HINT})")
     return tuple(kind(v) for v in values)
 

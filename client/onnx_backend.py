@@ -7,39 +7,13 @@ and outputs come back as the session's own arrays.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from infogan.client.info import EXPORT_HINT, ModelInfo
-from infogan.contract import InfoganError
-
-MODEL_FILE = "model.onnx"
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use, not the machine's
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or cpu_count()
-    # one graph branch at a time: these networks are a chain, so inter-op threads only contend
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.inter_op_num_threads = 1
-    return opts
-
-
-def providers() -> list[str]:
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-
+from infogan.contract import MODEL_FILE, InfoganError, model_versions
+from infogan.sessions import open_session
 
 def newest_version(repository: str | Path, model: str, version: int | None = None) -> Path:
     """<repository>/<model>/<version>/model.onnx, the newest numeric version by default."""
@@ -49,10 +23,9 @@ def newest_version(repository: str | Path, model: str, version: int | None = Non
     if version is not None:
         path = model_dir / str(version) / MODEL_FILE
         if not path.is_file():
-            have = sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())
-            raise InfoganError(f"version={version} of model '{model}' does not exist: have {have}")
+            raise InfoganError(f"version={version} of model '{model}' does not exist: have {model_versions(model_dir)}")
         return path
-    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / MODEL_FILE).is_file()]
+    versions = [v for v in model_versions(model_dir) if (model_dir / str(v) / MODEL_FILE).is_file()]
     if not versions:
         raise InfoganError(f"repository={repository} has no version of '{model}' with a {MODEL_FILE}: {EXPORT_HINT}")
     return model_dir / str(max(versions)) / MODEL_FILE
@@ -66,7 +39,7 @@ class OnnxBackend:
         if not path.is_file():
             raise InfoganError(f"path={path} is not a file: give an exported {MODEL_FILE}")
         try:
-            self.session = ort.InferenceSession(str(path), session_options(threads), providers=providers())
+            self.session = open_session(path, threads)
         except Exception as e:  # onnxruntime raises its own types for unreadable files
             raise InfoganError(f"path={path} is not a loadable ONNX model ({type(e).__name__}): {EXPORT_HINT}") from None
         self.path = path

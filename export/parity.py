@@ -19,6 +19,7 @@ from infogan.contract import (
     generator_outputs,
     sample_latent,
 )
+from infogan.sessions import open_session
 from infogan.training.model import Discriminator, Encoder, Generator
 
 PARITY_BATCHES = (1, 7, 256)
@@ -37,9 +38,7 @@ class ParityReport:
 
 
 def session(model_bytes: bytes, threads: int = 0) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads  # 0: onnxruntime's default, one per core
-    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    return open_session(model_bytes, threads or None, gpu=False)
 
 
 def generator_feeds(template: LatentTemplate, n: int, seed: int = 0) -> dict[str, np.ndarray]:

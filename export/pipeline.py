@@ -70,7 +70,7 @@ def read_evaluation(run_dir: Path, ckpt: dict, template: LatentTemplate) -> dict
     else:
         raise InfoganError(f"evaluation={path} does not exist: evaluate the run first (its category-to-digit mapping is part of the export)")
     mapping, names = ev.get("category_to_label"), ev.get("label_names")
-    k = template.categorical[0] if template.categorical else 0
+    k = template.categories
     ok = (
         isinstance(mapping, list) and isinstance(names, list) and len(mapping) == k
         and all(isinstance(i, int) and -1 <= i < len(names) for i in mapping)
@@ -78,7 +78,7 @@ def read_evaluation(run_dir: Path, ckpt: dict, template: LatentTemplate) -> dict
     if not ok:
         raise InfoganError(
             f"evaluation={path} is invalid: category_to_label must list a label index (< {len(names or [])}, "
-            f"-1 for none) for each of the {k} categories of the first code"
+            f"-1 for none) for each of the {k} categories"
         )
     return ev
 

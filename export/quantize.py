@@ -5,7 +5,7 @@ Quality is measured against the fp32 models on the same inputs:
                     category -> label mapping (where the test set is on disk);
   argmax_agreement  how often the variant encoder picks fp32's category for the
                     same generated image;
-  category_kept     how often a generated image's encoder category (first code)
+  category_kept     how often a generated image's encoder category
                     equals the category it was generated from, each pipeline in
                     its own precision.
 """
@@ -90,7 +90,7 @@ def _run(sess, feeds: dict[str, np.ndarray], out: str) -> np.ndarray:
 
 
 def _first_code_argmax(probs: np.ndarray, template: LatentTemplate) -> np.ndarray:
-    return probs[:, template.categorical_slices[0]].argmax(axis=1)
+    return probs.argmax(axis=1)
 
 
 def quality(

@@ -19,14 +19,13 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from infogan.contract import META_TEMPLATE, InfoganError, LatentTemplate, TensorSpec
+from infogan.contract import CONFIG_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, TensorSpec, model_versions
+from infogan.files import fsync_dir, write_atomic
 
 if TYPE_CHECKING:
     from tritonclient.grpc import model_config_pb2 as mc
 
 PRECISIONS = ("fp32", "fp16", "int8")  # fp32 models carry the contract's names, the others a suffix
-MODEL_FILE = "model.onnx"
-CONFIG_FILE = "config.pbtxt"
 MAX_BATCH_SIZE = 1024
 PREFERRED_BATCH_SIZES = (64, 256)
 MAX_QUEUE_DELAY_US = 500  # a small wait lets concurrent requests share one call
@@ -102,29 +101,6 @@ def read_config(path: Path) -> mc.ModelConfig:
 # ---------------------------------------------------------------- atomic file operations
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temporary dot-file beside path, fsync, os.replace: readers see old or new, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _remove_tree_atomic(path: Path) -> None:
     """Rename to a dot-folder first, so a polling server never sees a half-deleted version."""
     trash = path.parent / f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}"
@@ -163,12 +139,6 @@ def repository_lock(repository: Path, timeout_s: float = LOCK_TIMEOUT_S):
 def model_name(base: str, precision: str) -> str:
     """infogan_generator (fp32), infogan_generator_fp16, infogan_generator_int8: variants are separate models."""
     return base if precision == "fp32" else f"{base}_{precision}"
-
-
-def versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 @dataclass
@@ -237,7 +207,7 @@ def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DE
             check_compatible(repository, staged, force)
             before = {m.name: current_template(repository / m.name) for m in staged}
             names = {m.name for m in staged} | set(family)
-            version = 1 + max([0] + [v for name in names for v in versions(repository / name)])
+            version = 1 + max([0] + [v for name in names for v in model_versions(repository / name)])
             undo: list = []
             try:
                 for m in staged:
@@ -250,7 +220,7 @@ def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DE
                 _clear_leftovers(repository / m.name)
                 # a forced template change leaves no older version the new config would misdescribe
                 keep = keep_versions if same_template(before[m.name], m.template_json) else 1
-                for old in versions(repository / m.name)[:-keep]:
+                for old in model_versions(repository / m.name)[:-keep]:
                     _remove_tree_atomic(repository / m.name / str(old))
         return version
     except BaseException:
@@ -279,13 +249,13 @@ def _publish_one(model_dir: Path, m: StagedModel, version: int, undo: list) -> N
             f.write(m.model_bytes)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(staging)
+        fsync_dir(staging)
         target = model_dir / str(version)
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_dir(model_dir)
+    fsync_dir(model_dir)
     undo.append(lambda: _remove_tree_atomic(target))
 
     config_path = model_dir / CONFIG_FILE

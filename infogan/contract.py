@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +27,8 @@ class InfoganError(ValueError):
 class LatentTemplate:
     """Which structured codes the generator takes beside its noise.
 
-    categorical: the size of each categorical code (one one-hot block each).
+    categorical: (K,), the size of the one categorical code (kept a one-element
+                 list in JSON, as every exported model and checkpoint carries it).
     continuous:  the (low, high) range of each continuous code, sampled uniformly.
     noise_dim:   the number of incompressible noise variables z ~ U(-s, s).
     noise_scale: s; 1 in the paper. A smaller scale makes the codes weigh more
@@ -54,11 +56,11 @@ class LatentTemplate:
             raise InfoganError(f"noise_dim={self.noise_dim} is invalid: must be >= 1")
         if not (math.isfinite(self.noise_scale) and self.noise_scale > 0):
             raise InfoganError(f"noise_scale={self.noise_scale} is invalid: must be a finite number > 0")
-        if not self.categorical and not self.continuous:
-            raise InfoganError("latent template has no codes: give at least one categorical or continuous code")
-        for i, k in enumerate(self.categorical):
-            if k < 2:
-                raise InfoganError(f"categorical[{i}]={k} is invalid: a categorical code needs size >= 2")
+        if len(self.categorical) != 1:
+            raise InfoganError(f"categorical={list(self.categorical)} is invalid: the template takes exactly one "
+                               "categorical code, as the paper's MNIST set-up has (e.g. [10])")
+        if self.categories < 2:
+            raise InfoganError(f"categorical={list(self.categorical)} is invalid: the categorical code needs size >= 2")
         for i, (lo, hi) in enumerate(self.continuous):
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
                 raise InfoganError(
@@ -66,8 +68,14 @@ class LatentTemplate:
                 )
 
     @property
+    def categories(self) -> int:
+        """K, the size of the one categorical code."""
+        return self.categorical[0]
+
+    @property
     def categorical_dim(self) -> int:
-        return sum(self.categorical)
+        """Width of the one-hot `categorical` input (= K)."""
+        return self.categories
 
     @property
     def n_continuous(self) -> int:
@@ -77,18 +85,9 @@ class LatentTemplate:
     def input_dim(self) -> int:
         return self.noise_dim + self.categorical_dim + self.n_continuous
 
-    @property
-    def categorical_slices(self) -> list[slice]:
-        """Where each categorical code's block sits in the `categorical` tensor."""
-        out, start = [], 0
-        for k in self.categorical:
-            out.append(slice(start, start + k))
-            start += k
-        return out
-
     def entropy(self) -> float:
-        """H(c) of the categorical codes in nats: the ceiling of the L_I bound."""
-        return float(sum(math.log(k) for k in self.categorical))
+        """H(c) of the categorical code in nats, ln K: the ceiling of the L_I bound."""
+        return math.log(self.categories)
 
     def to_dict(self) -> dict:
         return {
@@ -133,30 +132,27 @@ def sample_latent(
 ) -> dict[str, np.ndarray]:
     """Sample n latent vectors as the generator's three float32 inputs.
 
-    categories: optional int array [n, n_categorical] (or [n] for one code) fixing
-                the category of each code; sampled uniformly otherwise.
+    categories: optional int array [n] fixing each sample's category; uniform otherwise.
     continuous: optional float array [n, n_continuous] fixing the continuous codes;
                 sampled uniformly from each code's range otherwise.
-    Returns {NOISE: [n, noise_dim], CATEGORICAL: [n, sum sizes] one-hot,
-    CONTINUOUS: [n, n_continuous]} plus "category_index": [n, n_categorical] ints.
+    Returns {NOISE: [n, noise_dim], CATEGORICAL: [n, K] one-hot, CONTINUOUS: [n, n_continuous]};
+    the category of each sample is CATEGORICAL's argmax.
     """
     if n < 1:
         raise InfoganError(f"n={n} is invalid: the batch must hold at least 1 sample")
     s = template.noise_scale
     noise = rng.uniform(-s, s, size=(n, template.noise_dim)).astype(np.float32)
 
-    n_cat = len(template.categorical)
+    k = template.categories
     if categories is None:
-        idx = np.stack([rng.integers(0, k, size=n) for k in template.categorical], axis=1) if n_cat else np.zeros((n, 0), np.int64)
+        idx = rng.integers(0, k, size=n)
     else:
-        idx = np.asarray(categories, dtype=np.int64).reshape(n, n_cat) if n_cat else np.zeros((n, 0), np.int64)
-        for j, k in enumerate(template.categorical):
-            bad = (idx[:, j] < 0) | (idx[:, j] >= k)
-            if bad.any():
-                raise InfoganError(f"category={int(idx[bad, j][0])} is out of range: code {j} allows 0..{k - 1}")
-    onehot = np.zeros((n, template.categorical_dim), np.float32)
-    for j, sl in enumerate(template.categorical_slices):
-        onehot[np.arange(n), sl.start + idx[:, j]] = 1.0
+        idx = np.asarray(categories, dtype=np.int64).reshape(n)
+        bad = (idx < 0) | (idx >= k)
+        if bad.any():
+            raise InfoganError(f"category={int(idx[bad][0])} is out of range: allowed are 0..{k - 1}")
+    onehot = np.zeros((n, k), np.float32)
+    onehot[np.arange(n), idx] = 1.0
 
     if continuous is None:
         lows = np.array([lo for lo, _ in template.continuous], np.float32)
@@ -166,7 +162,7 @@ def sample_latent(
         cont = np.asarray(continuous, dtype=np.float32).reshape(n, template.n_continuous)
         if not np.isfinite(cont).all():
             raise InfoganError("continuous values must be finite: got NaN or infinity")
-    return {NOISE: noise, CATEGORICAL: onehot, CONTINUOUS: cont, "category_index": idx}
+    return {NOISE: noise, CATEGORICAL: onehot, CONTINUOUS: cont}
 
 
 # ---------------------------------------------------------------- tensor contract
@@ -220,6 +216,22 @@ def encoder_outputs(t: LatentTemplate) -> list[TensorSpec]:
         TensorSpec(CONTINUOUS_MEAN, (t.n_continuous,)),
         TensorSpec(REALNESS, (1,), low=0.0, high=1.0),
     ]
+
+
+# ---------------------------------------------------------------- model repository layout
+# Triton's: <repository>/<model>/config.pbtxt and <repository>/<model>/<version>/model.onnx,
+# versions numbered 1, 2, ...; export writes it, the server and the client read it.
+
+MODEL_FILE = "model.onnx"
+CONFIG_FILE = "config.pbtxt"
+
+
+def model_versions(model_dir: str | Path) -> list[int]:
+    """The numbered version folders of one model, oldest first ([] when there are none)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 # ---------------------------------------------------------------- ONNX metadata keys

@@ -17,13 +17,14 @@ No torch.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+from infogan.contract import MODEL_FILE
+from infogan.sessions import cpu_count, session_options
 from infogan.serve.batching import RequestError, concat_requests, model_spec_from_config, split_outputs, validate_request
 
 
@@ -38,17 +39,11 @@ def _instances_of_kind(config: dict, kind: str) -> int:
 
 
 def _session_options(config: dict, instances: int) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
     # Share the machine's cores among the model's instances; the gRPC front end
     # and the other instances need cores too. The key is the one Triton's native
     # onnxruntime backend reads, so a config written for it keeps its meaning.
-    cores = len(os.sched_getaffinity(0))
     intra = _parameter(config, "intra_op_thread_count")
-    opts.intra_op_num_threads = int(intra) if intra else max(1, cores // instances)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return opts
+    return session_options(int(intra) if intra else max(1, cpu_count() // instances))
 
 
 class TritonPythonModel:
@@ -59,7 +54,7 @@ class TritonPythonModel:
         self.input_names = [s.name for s in self.spec.inputs]
 
         # args["model_repository"] is this model's folder; the version folder holds the file
-        filename = config.get("default_model_filename") or "model.onnx"
+        filename = config.get("default_model_filename") or MODEL_FILE
         path = Path(args["model_repository"]) / args["model_version"] / filename
         if not path.is_file():
             raise pb_utils.TritonModelException(f"{self.name}: {path} does not exist")

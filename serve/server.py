@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infogan.contract import InfoganError
+from infogan.contract import CONFIG_FILE, InfoganError, model_versions
 from infogan.serve.launch import SHM_DIR, backend_directory, server_command, server_environment, shm_leftovers
 
 
@@ -79,7 +79,7 @@ def check_repository(repository: str | Path) -> list[str]:
     if not repo.is_dir():
         raise InfoganError(f"repository={repo} is invalid: no such folder; run make export first")
     folders = sorted(p for p in repo.iterdir() if p.is_dir())
-    models = [p.name for p in folders if (p / "config.pbtxt").is_file()]
+    models = [p.name for p in folders if (p / CONFIG_FILE).is_file()]
     if not models:
         raise InfoganError(f"repository={repo} is invalid: it holds no models (no <model>/config.pbtxt); run make export first")
     # Triton loads every folder, hidden ones too, and without auto-complete a
@@ -88,7 +88,7 @@ def check_repository(repository: str | Path) -> list[str]:
     if strays:
         raise InfoganError(f"repository={repo} is invalid: folder {strays[0]} is not a model (no config.pbtxt); move it out of the repository")
     for m in models:
-        versions = [v for v in (repo / m).iterdir() if v.is_dir() and v.name.isdigit() and any(v.iterdir())]
+        versions = [v for v in model_versions(repo / m) if any((repo / m / str(v)).iterdir())]
         if not versions:
             raise InfoganError(f"repository={repo} is invalid: model {m} has no version folder (<model>/<N>/model.onnx); run make export first")
     return models

@@ -115,8 +115,9 @@ def test_encode_equals_a_raw_session_and_maps_categories_to_digits(repo, gen, en
     images = gen.generate(7, seed=1)
     probs, mean, real = raw_session(repo, ENCODER_MODEL).run([CATEGORICAL_PROBS, CONTINUOUS_MEAN, REALNESS], {IMAGE: images})
     r = enc.encode(images)
-    np.testing.assert_array_equal(r.categories[:, 0], probs.argmax(axis=1))
-    np.testing.assert_array_equal(r.probabilities, probs.max(axis=1))
+    np.testing.assert_array_equal(r.categories, probs.argmax(axis=1))
+    np.testing.assert_array_equal(r.confidence, probs.max(axis=1))
+    np.testing.assert_array_equal(r.class_probs, probs)
     np.testing.assert_array_equal(r.digits, [CATEGORY_TO_DIGIT[c] for c in probs.argmax(axis=1)])
     np.testing.assert_array_equal(r.continuous, mean)
     np.testing.assert_array_equal(r.realness, real[:, 0])
@@ -126,7 +127,7 @@ def test_encode_accepts_uint8_and_images_without_a_channel_axis(enc):
     pixels = np.random.default_rng(0).integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
     as_float = enc.encode(pixels.astype(np.float32)[:, None] / 255.0)
     as_uint8 = enc.encode(pixels)
-    np.testing.assert_allclose(as_uint8.probs, as_float.probs, atol=1e-6)
+    np.testing.assert_allclose(as_uint8.class_probs, as_float.class_probs, atol=1e-6)
 
 
 def test_idx_files_round_trip(tmp_path, gen):

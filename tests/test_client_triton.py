@@ -70,7 +70,7 @@ def test_generate_over_grpc_equals_onnxruntime(repo, gen):
 def test_encode_over_grpc_equals_onnxruntime(repo, gen, enc):
     images = gen.generate(6, seed=2)
     remote, local = enc.encode(images), Encoder.from_repository(repo).encode(images)
-    np.testing.assert_allclose(remote.probs, local.probs, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(remote.class_probs, local.class_probs, atol=1e-5, rtol=0)
     np.testing.assert_allclose(remote.continuous, local.continuous, atol=1e-5, rtol=0)
     np.testing.assert_allclose(remote.realness, local.realness, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(remote.digits, local.digits)

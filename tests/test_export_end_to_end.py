@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL, IMAGE, encoder_outputs
+from infogan.contract import model_versions, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, encoder_outputs
 from infogan.export import parity
-from infogan.export.repository import versions
 
 
 @pytest.mark.slow
@@ -30,7 +29,7 @@ def test_cli_export_of_the_latest_trained_run_matches_pytorch(smoke_run, tmp_pat
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "version 1" in proc.stdout
-    assert versions(repo / GENERATOR_MODEL) == [1] and versions(repo / ENCODER_MODEL) == [1]
+    assert model_versions(repo / GENERATOR_MODEL) == [1] and model_versions(repo / ENCODER_MODEL) == [1]
 
     ckpt = load_checkpoint(smoke_run / "checkpoint.pt")
     template, (g, d) = checkpoint_template(ckpt), build_models(ckpt)

@@ -27,6 +27,7 @@ from infogan.contract import (
     META_VERSION,
     InfoganError,
     LatentTemplate,
+    model_versions,
 )
 from infogan.export import parity, repository
 from infogan.export.pipeline import export_run, read_metadata
@@ -55,7 +56,7 @@ def read_config(path: Path) -> mc.ModelConfig:
 
 def test_a_first_export_publishes_both_models_as_version_1(published):
     for m in MODELS:
-        assert repository.versions(published / m) == [1]
+        assert model_versions(published / m) == [1]
         assert (published / m / "1" / "model.onnx").is_file()
         assert (published / m / "config.pbtxt").is_file()
     # nothing else: no staging folders or lock files left behind
@@ -126,7 +127,7 @@ def test_each_export_is_the_next_version_and_old_versions_are_pruned(run, tmp_pa
     repo = tmp_path / "repo"
     assert [export_run(run, repo, keep_versions=2).version for _ in range(3)] == [1, 2, 3]
     for m in MODELS:
-        assert repository.versions(repo / m) == [2, 3]
+        assert model_versions(repo / m) == [2, 3]
 
 
 def test_an_export_failing_at_the_parity_check_leaves_the_repository_byte_for_byte_unchanged(run, tmp_path, monkeypatch):
@@ -200,7 +201,7 @@ def test_a_different_latent_template_is_refused_unless_forced(run, tmp_path):
     assert export_run(other, repo, force=True).version == 3
     for m in MODELS:
         # the older versions no longer fit the config, so none is kept
-        assert repository.versions(repo / m) == [3]
+        assert model_versions(repo / m) == [3]
         cfg = read_config(repo / m / "config.pbtxt")
         assert LatentTemplate.from_json(cfg.parameters[META_TEMPLATE].string_value).noise_dim == 20
 
@@ -248,4 +249,4 @@ def test_the_same_template_spelled_differently_by_an_older_export_is_compatible(
     cfg.parameters[META_TEMPLATE].string_value = json.dumps(older, indent=1)
     path.write_text(text_format.MessageToString(cfg))
     assert export_run(run, repo).version == 2
-    assert repository.versions(repo / GENERATOR_MODEL) == [1, 2]
+    assert model_versions(repo / GENERATOR_MODEL) == [1, 2]

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from infogan.contract import InfoganError
-from infogan.training.data import load_split, read_idx, verify
+from infogan.files import read_idx
+from infogan.training.data import load_split, verify
 
 
 def _write_idx(path, arr: np.ndarray):

@@ -12,19 +12,19 @@ def test_default_template_is_the_papers():
 
 
 def test_sampled_latents_have_the_contract_shapes_ranges_and_one_hot_rows():
-    t = LatentTemplate(categorical=(10, 3), continuous=((-1, 1), (0, 5)), noise_dim=7)
+    t = LatentTemplate(categorical=(10,), continuous=((-1, 1), (0, 5)), noise_dim=7)
     z = sample_latent(t, 500, np.random.default_rng(0))
+    assert set(z) == {NOISE, CATEGORICAL, CONTINUOUS}  # exactly the generator's inputs
     assert z[NOISE].shape == (500, 7) and z[NOISE].dtype == np.float32
     assert np.abs(z[NOISE]).max() <= 1.0
-    assert z[CATEGORICAL].shape == (500, 13)
-    assert (z[CATEGORICAL][:, :10].sum(1) == 1).all() and (z[CATEGORICAL][:, 10:].sum(1) == 1).all()
+    assert z[CATEGORICAL].shape == (500, 10)
+    assert (z[CATEGORICAL].sum(1) == 1).all()
     assert set(np.unique(z[CATEGORICAL])) == {0.0, 1.0}
-    assert (z[CATEGORICAL][:, :10].argmax(1) == z["category_index"][:, 0]).all()
     assert z[CONTINUOUS].shape == (500, 2)
     assert z[CONTINUOUS][:, 0].min() >= -1 and z[CONTINUOUS][:, 0].max() <= 1
     assert z[CONTINUOUS][:, 1].min() >= 0 and z[CONTINUOUS][:, 1].max() <= 5 and z[CONTINUOUS][:, 1].max() > 4
     # every category is drawn
-    assert len(np.unique(z["category_index"][:, 0])) == 10
+    assert len(np.unique(z[CATEGORICAL].argmax(1))) == 10
 
 
 def test_sampling_is_deterministic_for_a_seed():
@@ -57,7 +57,9 @@ def test_zero_batch_is_refused():
 
 
 @pytest.mark.parametrize("kwargs,needle", [
-    ({"categorical": (0,)}, "categorical\\[0\\]=0"),
+    ({"categorical": (1,)}, "categorical=\\[1\\] is invalid.*size >= 2"),
+    ({"categorical": (10, 3)}, "categorical=\\[10, 3\\] is invalid.*exactly one categorical code"),
+    ({"categorical": ()}, "categorical=\\[\\] is invalid.*exactly one"),
     ({"continuous": ((1.0, -1.0),)}, "low < high"),
     ({"noise_dim": 0}, "noise_dim=0"),
     ({"noise_dim": -3}, "noise_dim=-3"),
@@ -68,5 +70,5 @@ def test_bad_templates_are_refused(kwargs, needle):
 
 
 def test_template_round_trips_through_json():
-    t = LatentTemplate(categorical=(10, 4), continuous=((-1, 1),), noise_dim=16)
+    t = LatentTemplate(categorical=(4,), continuous=((-1, 1),), noise_dim=16)
     assert LatentTemplate.from_json(t.to_json()) == t

@@ -61,3 +61,13 @@ def test_cli_train_smoke_and_bad_preset(tmp_path, data_dir):
     assert "Q test accuracy" in res.output
     res = runner.invoke(app, ["train", "--preset", "nope", "--runs-dir", str(tmp_path)])
     assert res.exit_code != 0 and isinstance(res.exception, Exception) and "preset='nope'" in str(res.exception)
+
+
+def test_cli_resume_refuses_flags_it_would_ignore_and_names_them(tmp_path, data_dir):
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--resume", str(tmp_path), "--lambda-cat", "2", "--threads", "1",
+                              "--data-dir", str(data_dir)])
+    assert res.exit_code != 0
+    message = str(res.exception)
+    assert "--lambda-cat, --threads, --data-dir cannot be used with --resume" in message
+    assert "--epochs" in message and "\n" not in message

@@ -16,13 +16,12 @@ A checkpoint is a dict saved with torch.save:
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from infogan.contract import InfoganError, LatentTemplate
+from infogan.files import atomic_path
 from infogan.training.model import Discriminator, Generator
 
 CHECKPOINT_FORMAT = 1
@@ -31,18 +30,8 @@ CHECKPOINT_FORMAT = 1
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write to a temporary file beside `path`, fsync, then rename: a crash
     leaves either the previous checkpoint or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": CHECKPOINT_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save({"format_version": CHECKPOINT_FORMAT, **state}, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict:

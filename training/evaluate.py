@@ -35,10 +35,10 @@ def calibrate_batchnorm(d: Discriminator, real: torch.Tensor, batch_size: int = 
 
 @torch.no_grad()
 def predict_categories(d: Discriminator, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-    """argmax of the first categorical code for each image, in eval mode."""
+    """Q's most probable category for each image, in eval mode."""
     was_training = d.training
     d.eval()
-    k = d.q_head.template.categorical[0]
+    k = d.q_head.template.categories
     out = []
     for i in range(0, len(images), batch_size):
         _, cat_logits, _ = d(images[i:i + batch_size])
@@ -51,7 +51,7 @@ def transform_agreement(d: Discriminator, images: torch.Tensor, pred: np.ndarray
     """Label-free: how often Q gives an image's small affine transform the same
     category, overall and for the least stable category. A digit split over two
     categories by its style flips between them under such transforms."""
-    k = d.q_head.template.categorical[0]
+    k = d.q_head.template.categories
     moved = random_affine(images, torch.Generator().manual_seed(seed))
     same = predict_categories(d, moved) == pred
     per_category = [float(same[pred == c].mean()) if (pred == c).any() else 0.0 for c in range(k)]
@@ -92,7 +92,7 @@ def evaluate(d: Discriminator, images: torch.Tensor, labels: np.ndarray, label_n
     if calibration_images is not None:
         d = calibrate_batchnorm(d, calibration_images)
     pred = predict_categories(d, images)
-    result = cluster_accuracy(pred, labels, d.q_head.template.categorical[0], len(label_names))
+    result = cluster_accuracy(pred, labels, d.q_head.template.categories, len(label_names))
     result.update(transform_agreement(d, images, pred))
     result["label_names"] = list(label_names)
     result["n_images"] = int(len(labels))

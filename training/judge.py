@@ -9,8 +9,6 @@ mu11 / mu02 (horizontal shift per row), width the horizontal spread sqrt(mu20).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sample_latent
+from infogan.files import atomic_path
 from infogan.training.data import dataset_dir, load_split
 
 
@@ -54,11 +53,20 @@ def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> 
             opt.zero_grad()
             loss.backward()
             opt.step()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        torch.save(net.state_dict(), f)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(net.state_dict(), tmp)
     return net.eval()
+
+
+def slant_and_width(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image [N, 1, 28, 28]: slant mu11/mu02 and width sqrt(mu20) (pixels)."""
+    w = images[:, 0].astype(np.float64)
+    ys, xs = np.mgrid[0:28, 0:28]
+    m = w.sum((1, 2)) + 1e-8
+    cx, cy = (w * xs).sum((1, 2)) / m, (w * ys).sum((1, 2)) / m
+    dx, dy = xs[None] - cx[:, None, None], ys[None] - cy[:, None, None]
+    mu11, mu02, mu20 = (w * dx * dy).sum((1, 2)) / m, (w * dy * dy).sum((1, 2)) / m, (w * dx * dx).sum((1, 2)) / m
+    return mu11 / (mu02 + 1e-8), np.sqrt(mu20)
 
 
 @torch.no_grad()
@@ -71,11 +79,11 @@ def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label
     digit stays the same along a sweep."""
     was_training = g.training
     g.eval()
-    k = template.categorical[0]
+    k = template.categories
     rng = np.random.default_rng(seed)
     n = k * per_category
     cats = np.repeat(np.arange(k), per_category)
-    z = sample_latent(template, n, rng, categories=cats[:, None] if len(template.categorical) == 1 else None)
+    z = sample_latent(template, n, rng, categories=cats)
     images = g(*(torch.from_numpy(z[key]) for key in (NOISE, CATEGORICAL, CONTINUOUS)))
     pred = judge(images).argmax(1).numpy()
     mapped = np.array(category_to_label)[cats]

@@ -23,7 +23,7 @@ def info_loss(
     template: LatentTemplate,
     cat_logits: torch.Tensor,
     cont_mean: torch.Tensor,
-    cat_index: torch.Tensor,
+    category: torch.Tensor,
     cont: torch.Tensor,
     lambda_cat: float,
     lambda_cont: float,
@@ -34,9 +34,7 @@ def info_loss(
     L_I = H(c) - CE, which approaches H(c) = ln K as Q recovers the code.
     Continuous: Gaussian NLL with std fixed at 1 = half the squared error (+ const).
     """
-    ce = cat_logits.new_zeros(())
-    for j, sl in enumerate(template.categorical_slices):
-        ce = ce + F.cross_entropy(cat_logits[:, sl], cat_index[:, j])
+    ce = F.cross_entropy(cat_logits, category)
     mse = 0.5 * ((cont_mean - cont) ** 2).sum(dim=1).mean() if template.n_continuous else ce.new_zeros(())
     l_i = template.entropy() - ce.detach()
     return lambda_cat * ce + lambda_cont * mse, l_i

@@ -64,7 +64,7 @@ class Trunk(nn.Module):
 
 
 class QHead(nn.Module):
-    """Features -> categorical logits (all codes side by side) and continuous means.
+    """Features -> categorical logits and continuous means.
 
     The continuous codes' Gaussians have a fixed std of 1, as in the original
     code; the information loss is then half the squared error plus a constant.
@@ -83,7 +83,7 @@ class QHead(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(features)
         k = self.template.categorical_dim
-        return out[:, :k], out[:, k:]  # N x sum(sizes), N x n_continuous
+        return out[:, :k], out[:, k:]  # N x K, N x n_continuous
 
 
 class Discriminator(nn.Module):
@@ -104,16 +104,14 @@ class Discriminator(nn.Module):
 class Encoder(nn.Module):
     """The exported encoder: trunk + Q-head + D's probability, on images in [0, 1].
 
-    Outputs follow the contract: per-code softmax probabilities, continuous
+    Outputs follow the contract: the category's softmax probabilities, continuous
     means, and realness = sigmoid(D logit).
     """
 
     def __init__(self, discriminator: Discriminator):
         super().__init__()
         self.discriminator = discriminator
-        self.slices = discriminator.q_head.template.categorical_slices
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d_logit, cat_logits, cont_mean = self.discriminator(image)
-        probs = torch.cat([torch.softmax(cat_logits[:, s], dim=1) for s in self.slices], dim=1)
-        return probs, cont_mean, torch.sigmoid(d_logit)
+        return torch.softmax(cat_logits, dim=1), cont_mean, torch.sigmoid(d_logit)

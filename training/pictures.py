@@ -7,31 +7,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-
 from infogan.contract import CATEGORICAL, NOISE, LatentTemplate, sample_latent
+from infogan.files import atomic_path, make_grid, save_png, to_uint8
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     """[rows*cols, 1, H, W] in [0, 1] -> one uint8 picture with a grey gutter."""
-    _, _, h, w = images.shape
-    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 128, np.uint8)
-    for i, img in enumerate(images[: rows * cols]):
-        r, c = divmod(i, cols)
-        y, x = pad + r * (h + pad), pad + c * (w + pad)
-        out[y:y + h, x:x + w] = np.clip(img[0] * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out
+    return to_uint8(make_grid(images[: rows * cols], cols, pad, pad_value=0.5))
 
 
 @torch.no_grad()
 def traversal_images(g: torch.nn.Module, template: LatentTemplate, code: int = 0, cols: int = 10,
                      span: float = 1.0, seed: int = 0, device: str = "cpu") -> np.ndarray:
-    """The paper's figure: a row per category of the first categorical code, a
-    column per value of continuous code `code` swept over [-span, span]; the
-    noise and the other codes are fixed per row."""
-    k = template.categorical[0]
+    """The paper's figure: a row per category, a column per value of continuous
+    code `code` swept over [-span, span]; the noise and the other codes are fixed per row."""
+    k = template.categories
     rng = np.random.default_rng(seed)
-    base = sample_latent(template, k, rng, categories=np.arange(k)[:, None].repeat(len(template.categorical), 1) % np.array(template.categorical))
+    base = sample_latent(template, k, rng, categories=np.arange(k))
     rep = lambda a: np.repeat(a, cols, axis=0)  # noqa: E731  (k*cols rows, row-major)
     noise, cat = rep(base[NOISE]), rep(base[CATEGORICAL])
     cont = np.zeros((k * cols, template.n_continuous), np.float32)
@@ -44,25 +36,16 @@ def traversal_images(g: torch.nn.Module, template: LatentTemplate, code: int = 0
     return out
 
 
-def save_png(pixels: np.ndarray, path: Path, scale: int = 2) -> None:
-    img = Image.fromarray(pixels)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    tmp = path.with_suffix(".tmp.png")
-    img.save(tmp)
-    tmp.replace(path)
-
-
 def save_sample_grid(g: torch.nn.Module, template: LatentTemplate, path: Path, device: str = "cpu") -> None:
     """One grid per continuous code, stacked side by side."""
-    k, cols = template.categorical[0] if template.categorical else 1, 10
+    k, cols = template.categories, 10
     panels = [tile(traversal_images(g, template, code=j, cols=cols, device=device), k, cols)
               for j in range(max(template.n_continuous, 1))]
     gap = np.full((panels[0].shape[0], 8), 255, np.uint8)
     row = [panels[0]]
     for panel in panels[1:]:
         row += [gap, panel]
-    save_png(np.concatenate(row, axis=1), path)
+    save_png(np.concatenate(row, axis=1), path, scale=2)
 
 
 def plot_curves(metrics_path: Path, out_path: Path, entropy: float) -> None:
@@ -89,7 +72,6 @@ def plot_curves(metrics_path: Path, out_path: Path, entropy: float) -> None:
         axes[2].set_ylim(0, 100); axes[2].grid(alpha=0.3)
         axes[2].set_xlabel("images seen"); axes[2].set_title("Q test accuracy (%)")
     fig.tight_layout()
-    tmp = out_path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    tmp.replace(out_path)

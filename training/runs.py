@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from infogan.contract import InfoganError
+from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, load_split
 from infogan.training.evaluate import evaluate
@@ -35,7 +35,5 @@ def evaluate_run(run: str | Path, data_dir: str | Path = "data", judge: bool = T
     ev.update({"dataset": dataset, "step": ckpt["step"], "images_seen": ckpt["images_seen"]})
     if judge:
         ev["generation"] = generation_quality(g, g.template, ev["category_to_label"], load_or_train_judge(data_dir, dataset))
-    tmp = run / "evaluation.json.tmp"
-    tmp.write_text(json.dumps(ev, indent=2))
-    os.replace(tmp, run / "evaluation.json")
+    write_atomic(run / "evaluation.json", json.dumps(ev, indent=2))
     return ev

@@ -6,12 +6,12 @@ is stopped keeps what it measured and a rerun skips the runs already done."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from infogan.bench.machine import cpu_flags, cpu_model
 from infogan.contract import InfoganError
+from infogan.files import atomic_path, write_atomic
 from infogan.training.config import resolve
 from infogan.training.train import train
 
@@ -102,9 +102,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
                       f"all ten digits with a category of their own in {sum(r['own'] == r['n_labels'] for r in rows)} of {len(rows)}."]
     lines += ["", f"![Q accuracy of every run against images seen]({figure.name})", ""]
-    tmp = results.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, results)
+    write_atomic(results, "\n".join(lines))
 
 
 def plot_accuracy_curves(runs: list[Path], out_path: Path) -> None:
@@ -122,7 +120,6 @@ def plot_accuracy_curves(runs: list[Path], out_path: Path) -> None:
     ax.set_xlabel("images seen (millions)"); ax.set_ylabel("Q test accuracy (%)"); ax.set_ylim(0, 100)
     ax.grid(alpha=0.3); ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = out_path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    os.replace(tmp, out_path)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
+from infogan.files import write_atomic
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
@@ -63,7 +64,8 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
     transforms of real and of generated images (fixed seeds when not given)."""
     t = cfg.template
     rng_real, rng_fake = transform_rngs or (torch.Generator().manual_seed(0), torch.Generator().manual_seed(1))
-    noise, cat, cont, cat_index = latent[NOISE], latent[CATEGORICAL], latent[CONTINUOUS], latent["category_index"]
+    noise, cat, cont = latent[NOISE], latent[CATEGORICAL], latent[CONTINUOUS]
+    category = cat.argmax(1)  # the sampled category of each latent
 
     # (1) D step: maximise log D(x) + log(1 - D(G(z, c)))
     #     [original wiring: minus lambda * L_I on the same generated images]
@@ -76,18 +78,17 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
     loss_d = d_loss(d_real.float(), d_fake.float())
     fake_t = random_affine(fake, rng_fake) if cfg.transform_fakes else None
     if cfg.info_in_d_step:
-        info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
+        info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), category, cont, cfg.lambda_cat, cfg.lambda_cont)
         loss_d = loss_d + info_d
         if fake_t is not None:
             with autocast():
                 _, q_cat_t, _ = d(fake_t.detach())
-            loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t[:, :t.categorical[0]].float(), cat_index[:, 0])
+            loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t.float(), category)
     i_real = loss_d.new_zeros(())
     if cfg.lambda_real > 0:
-        k = t.categorical[0]
         with autocast():
             _, q_cat_transformed, _ = d(real_t)
-        i_real = paired_information(q_cat_real[:, :k], q_cat_transformed[:, :k])
+        i_real = paired_information(q_cat_real, q_cat_transformed)
         loss_d = loss_d - cfg.lambda_real * i_real
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -102,11 +103,11 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
     with autocast():
         d_fake, q_cat, q_cont = d(fake)
     loss_adv = g_adversarial_loss(d_fake.float())
-    info, l_i = info_loss(t, q_cat.float(), q_cont.float(), cat_index, cont, cfg.lambda_cat, cfg.lambda_cont)
+    info, l_i = info_loss(t, q_cat.float(), q_cont.float(), category, cont, cfg.lambda_cat, cfg.lambda_cont)
     if fake_t is not None:
         with autocast():
             _, q_cat_t, _ = d(fake_t)
-        info = info + cfg.lambda_cat * F.cross_entropy(q_cat_t[:, :t.categorical[0]].float(), cat_index[:, 0])
+        info = info + cfg.lambda_cat * F.cross_entropy(q_cat_t.float(), category)
     opt_g.zero_grad(set_to_none=True)
     (loss_adv + info).backward()
     opt_g.step()
@@ -279,9 +280,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     if calibrated is None:  # nothing left to train (a finished run resumed)
         calibrated = run_evaluation(with_judge=True)
     checkpoint(calibrated)
-    tmp = run / "evaluation.json.tmp"
-    tmp.write_text(json.dumps(evaluation, indent=2))
-    os.replace(tmp, run / "evaluation.json")
+    write_atomic(run / "evaluation.json", json.dumps(evaluation, indent=2))
     plot_curves(metrics_path, run / "curves.png", cfg.template.entropy())
     return run
 
