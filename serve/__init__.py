@@ -5,5 +5,4 @@ server.py       TritonServer, free_port, check_repository (see its docstring)
 launch.py       where the bundled binary, backend and stubs lie; argv and environment
 onnxruntime_backend.py   the Python-based `onnxruntime` backend Triton runs
 batching.py     its pure pieces: specs, validation, concat/split
-toy_repository.py   a two-model repository with random weights, for tests
 """

@@ -15,7 +15,7 @@ import pytest
 
 from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL
 from infogan.serve.server import free_port
-from infogan.serve.toy_repository import write_toy_repository
+from toy_repository import write_toy_repository
 
 INFOGAN = str(Path(sys.executable).with_name("infogan"))
 

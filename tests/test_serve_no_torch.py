@@ -18,5 +18,5 @@ def torch_modules_after(code: str) -> list[str]:
 def test_importing_the_server_its_command_and_the_backend_pieces_imports_no_torch():
     assert torch_modules_after(
         "import infogan.serve, infogan.serve.server, infogan.serve.commands, infogan.serve.launch, "
-        "infogan.serve.batching, infogan.serve.toy_repository"
+        "infogan.serve.batching"
     ) == []

@@ -23,7 +23,7 @@ from infogan.contract import (
     sample_latent,
 )
 from infogan.serve.server import TritonServer, check_port, check_repository, free_port
-from infogan.serve.toy_repository import write_toy_repository
+from toy_repository import write_toy_repository
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 from grpc_support import infer_inputs  # noqa: E402

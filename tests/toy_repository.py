@@ -1,13 +1,12 @@
-"""A toy model repository with the real tensor contract, for tests and benchmarks
-of the serving path when no trained model exists (the real one comes from
-`infogan export`).
+"""A toy model repository with the real tensor contract, for the serving tests
+that need no trained model (the real one comes from `infogan export`).
 
 Both models are single-layer stand-ins built with onnx.helper and random
 weights: the generator maps (noise, categorical, continuous) to a 1x28x28 image
 in [0, 1], the encoder maps an image to (categorical_probs, continuous_mean,
-realness). Names, dtypes and shapes come from infogan.contract.
-
-Needs the `onnx` package (train extra); imports no torch.
+realness). Names, dtypes and shapes come from infogan.contract, and each
+config.pbtxt is written by export's own config writer, so the server sees what
+production serves (batching, warm-up, version policy, parameters).
 """
 
 from __future__ import annotations
@@ -17,34 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from infogan.contract import (
+    CONFIG_FILE,
     ENCODER_MODEL,
     GENERATOR_MODEL,
+    META_TEMPLATE,
+    MODEL_FILE,
     LatentTemplate,
-    TensorSpec,
     encoder_inputs,
     encoder_outputs,
     generator_inputs,
     generator_outputs,
 )
-
-
-def config_pbtxt(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], max_batch_size: int = 1024) -> str:
-    """The config's shape as export writes it: ONNX platform, batch axis, one
-    instance (KIND_AUTO: CPU here, GPU where there is one), dynamic batching."""
-
-    def tensors(kind: str, specs: list[TensorSpec]) -> str:
-        body = ",\n".join(
-            f'  {{ name: "{s.name}" data_type: TYPE_{s.dtype} dims: [ {", ".join(map(str, s.shape))} ] }}' for s in specs
-        )
-        return f"{kind} [\n{body}\n]\n"
-
-    return (
-        f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {max_batch_size}\n'
-        + tensors("input", inputs)
-        + tensors("output", outputs)
-        + "instance_group [ { count: 1 kind: KIND_AUTO } ]\n"
-        + "dynamic_batching { max_queue_delay_microseconds: 500 }\n"
-    )
+from infogan.export.repository import config_text, model_config
 
 
 def _generator_graph(t: LatentTemplate, rng: np.random.Generator):
@@ -98,8 +81,7 @@ def _encoder_graph(t: LatentTemplate, rng: np.random.Generator):
     )
 
 
-def write_toy_repository(repository: str | Path, template: LatentTemplate | None = None, seed: int = 0,
-                         max_batch_size: int = 1024) -> dict[str, Path]:
+def write_toy_repository(repository: str | Path, template: LatentTemplate | None = None, seed: int = 0) -> dict[str, Path]:
     """Write both toy models as version 1; return {model name: path of model.onnx}."""
     import onnx
     from onnx import helper
@@ -115,9 +97,10 @@ def write_toy_repository(repository: str | Path, template: LatentTemplate | None
         # IR 8 / opset 17: loadable by every onnxruntime this project allows
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
         onnx.checker.check_model(model)
-        path = repository / name / "1" / "model.onnx"
+        path = repository / name / "1" / MODEL_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(model, path)
-        (repository / name / "config.pbtxt").write_text(config_pbtxt(name, ins, outs, max_batch_size))
+        config = model_config(name, ins, outs, parameters={META_TEMPLATE: t.to_json()})
+        (repository / name / CONFIG_FILE).write_text(config_text(config))
         written[name] = path
     return written
