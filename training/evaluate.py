@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from infogan.files import write_atomic
 from infogan.training.augment import random_affine
-from infogan.training.model import Discriminator
+from infogan.training.judge import generation_quality
+from infogan.training.model import Discriminator, Generator
 
 
 @torch.no_grad()
@@ -97,3 +101,20 @@ def evaluate(d: Discriminator, images: torch.Tensor, labels: np.ndarray, label_n
     result["label_names"] = list(label_names)
     result["n_images"] = int(len(labels))
     return result, d
+
+
+def evaluate_models(g: Generator, d: Discriminator, images: torch.Tensor, labels: np.ndarray, label_names: list[str],
+                    dataset: str, step: int, images_seen: int, calibration_images: torch.Tensor | None = None,
+                    judge: torch.nn.Module | None = None) -> tuple[dict, Discriminator]:
+    """The one evaluation of a run's models, during training and after it: Q as a classifier
+    (evaluate), where the run stands, and with a judge, the generator half. Returns the D used."""
+    ev, d_used = evaluate(d, images, labels, label_names, calibration_images)
+    ev.update({"dataset": dataset, "step": step, "images_seen": images_seen})
+    if judge is not None:
+        ev["generation"] = generation_quality(g, g.template, ev["category_to_label"], judge)
+    return ev, d_used
+
+
+def save_evaluation(run: Path, ev: dict) -> Path:
+    """evaluation.json of a run, written atomically (export reads it)."""
+    return write_atomic(run / "evaluation.json", json.dumps(ev, indent=2))

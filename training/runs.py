@@ -1,18 +1,48 @@
-"""Working with finished runs: find them, re-evaluate them."""
+"""Run folders: make a new one, point runs/latest at it, find and re-evaluate finished ones."""
 
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from infogan.contract import InfoganError
-from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, load_split
-from infogan.training.evaluate import evaluate
-from infogan.training.judge import generation_quality, load_or_train_judge
+from infogan.training.evaluate import evaluate_models, save_evaluation
+from infogan.training.judge import load_or_train_judge
+
+if TYPE_CHECKING:
+    from infogan.training.config import TrainConfig
+
+
+def new_run_dir(cfg: "TrainConfig") -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name = cfg.run_name or f"{cfg.dataset}-{cfg.preset}-s{cfg.seed}-{stamp}"
+    run = Path(cfg.out_dir) / name
+    if (run / "checkpoint.pt").exists():
+        raise InfoganError(f"run_name={name!r} already holds a run: pass --resume to continue it, or another name")
+    (run / "samples").mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def point_latest(run: Path) -> None:
+    latest = run.parent / "latest"
+    tmp = run.parent / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run.name)
+    os.replace(tmp, latest)
+
+
+def rewind_metrics(path: Path, step: int) -> None:
+    """On resume, drop rows logged after the checkpoint so the log reads as one run."""
+    if path.exists():
+        rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
+        path.write_text("".join(r + "\n" for r in rows))
 
 
 def resolve_run(run: str | Path) -> Path:
@@ -31,9 +61,7 @@ def evaluate_run(run: str | Path, data_dir: str | Path = "data", judge: bool = T
     g, d = build_models(ckpt)
     images, labels = load_split(data_dir, dataset, "test")
     x = torch.from_numpy(images.copy()).float().div_(255.0)
-    ev, _ = evaluate(d, x, labels, list(dataset_spec(dataset).label_names))
-    ev.update({"dataset": dataset, "step": ckpt["step"], "images_seen": ckpt["images_seen"]})
-    if judge:
-        ev["generation"] = generation_quality(g, g.template, ev["category_to_label"], load_or_train_judge(data_dir, dataset))
-    write_atomic(run / "evaluation.json", json.dumps(ev, indent=2))
+    ev, _ = evaluate_models(g, d, x, labels, list(dataset_spec(dataset).label_names), dataset, ckpt["step"],
+                            ckpt["images_seen"], judge=load_or_train_judge(data_dir, dataset) if judge else None)
+    save_evaluation(run, ev)
     return ev

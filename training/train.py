@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import time
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,12 +17,14 @@ from infogan.files import write_atomic
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
-from infogan.training.evaluate import evaluate
-from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.augment import random_affine
+from infogan.training.evaluate import evaluate_models, save_evaluation
+from infogan.training.judge import load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information
 from infogan.training.model import Discriminator, Generator
+from infogan.training.metrics_log import MetricsLog
 from infogan.training.pictures import plot_curves, save_sample_grid
+from infogan.training.runs import new_run_dir, point_latest, rewind_metrics
 
 __all__ = ["TrainConfig", "train", "train_step", "select_precision"]
 
@@ -148,29 +149,48 @@ def _to_float_images(u8: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(u8)).to(device=device, dtype=torch.float32).div_(255.0)
 
 
-def _new_run_dir(cfg: TrainConfig) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    name = cfg.run_name or f"{cfg.dataset}-{cfg.preset}-s{cfg.seed}-{stamp}"
-    run = Path(cfg.out_dir) / name
-    if (run / "checkpoint.pt").exists():
-        raise InfoganError(f"run_name={name!r} already holds a run: pass --resume to continue it, or another name")
-    (run / "samples").mkdir(parents=True, exist_ok=True)
-    return run
+@dataclass
+class Run:
+    """What a run holds while it trains: its folder, models, optimisers, data and log."""
 
+    cfg: TrainConfig
+    dir: Path
+    g: Generator
+    d: Discriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    autocast: Callable
+    stream: "BatchStream"
+    test_images: torch.Tensor
+    test_labels: np.ndarray
+    calibration_images: torch.Tensor  # real training images, no labels: for batch-norm statistics
+    label_names: list[str]
+    judge: torch.nn.Module | None
+    log: MetricsLog
+    step: int = 0
+    evaluation: dict | None = None
 
-def _point_latest(run: Path) -> None:
-    latest = run.parent / "latest"
-    tmp = run.parent / f".latest.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run.name)
-    os.replace(tmp, latest)
+    def evaluate(self, with_judge: bool) -> Discriminator:
+        """Evaluate now, log it, keep it; returns D with batch norm calibrated on real images."""
+        cfg = self.cfg
+        self.evaluation, calibrated = evaluate_models(
+            self.g, self.d, self.test_images, self.test_labels, self.label_names, cfg.dataset, self.step,
+            self.step * cfg.batch_size, self.calibration_images, self.judge if with_judge else None)
+        self.log.evaluation(self.step, self.evaluation)
+        return calibrated
 
-
-def _rewind_metrics(path: Path, step: int) -> None:
-    """On resume, drop rows logged after the checkpoint so the log reads as one run."""
-    if path.exists():
-        rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
-        path.write_text("".join(r + "\n" for r in rows))
+    def checkpoint(self, calibrated: Discriminator | None = None) -> None:
+        cfg = self.cfg
+        state = {
+            "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope},
+            "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "step": self.step, "images_seen": self.step * cfg.batch_size,
+            "config": cfg.to_dict(), "evaluation": self.evaluation,
+        }
+        if calibrated is not None:
+            state["discriminator_calibrated"] = calibrated.state_dict()
+        save_checkpoint(self.dir / "checkpoint.pt", state)
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
@@ -180,8 +200,21 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     resume: a run directory; training continues from its checkpoint with its own
     saved configuration, to `epochs` epochs where given (extending the run).
     """
+    cfg, run_dir = _open_run_dir(cfg, resume, epochs)
+    run = _set_up(cfg, run_dir, progress, resumed=resume is not None)
+    with run.log:
+        calibrated = _loop(run)
+    _finish(run, calibrated)
+    return run_dir
+
+
+def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | None) -> tuple[TrainConfig, Path]:
+    """A new run folder with cfg's config.json, or the resumed one with its own config."""
     cfg.validate()
-    if resume is not None:
+    if resume is None:
+        run = new_run_dir(cfg)
+        write_atomic(run / "config.json", cfg.to_json())
+    else:
         run = Path(resume)
         if not (run / "config.json").is_file():
             raise InfoganError(f"resume={run} is not a run directory (no config.json): pass runs/<name> or runs/latest")
@@ -190,12 +223,14 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         if epochs is not None:
             cfg.epochs = epochs
             cfg.validate()
-            (run / "config.json").write_text(cfg.to_json())
-    else:
-        run = _new_run_dir(cfg)
-        (run / "config.json").write_text(cfg.to_json())
-    _point_latest(run)
+            write_atomic(run / "config.json", cfg.to_json())
+    point_latest(run)
+    return cfg, run
 
+
+def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool) -> Run:
+    """Seeds, threads and precision; the data; the models and optimisers (from the
+    checkpoint when resumed); the metrics log."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -204,7 +239,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
 
     fetch(cfg.data_dir, cfg.dataset)
-    spec = dataset_spec(cfg.dataset)
     train_u8, train_labels = load_split(cfg.data_dir, cfg.dataset, "train")
     test_u8, test_labels = load_split(cfg.data_dir, cfg.dataset, "test")
     if cfg.holdout:
@@ -217,129 +251,54 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     if cfg.eval_subset:
         test_u8, test_labels = test_u8[: cfg.eval_subset], test_labels[: cfg.eval_subset]
     train_images = _to_float_images(train_u8, device)
-    test_images = _to_float_images(test_u8, device)
-    calib_images = train_images[:5000]  # real images, no labels: for batch-norm statistics
 
     g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
     step, evaluation = 0, None
-    ckpt_path = run / "checkpoint.pt"
-    if resume is not None:
-        ckpt = load_checkpoint(ckpt_path)
+    if resumed:
+        ckpt = load_checkpoint(run_dir / "checkpoint.pt")
         g.load_state_dict(ckpt["generator"])
         d.load_state_dict(ckpt["discriminator"])
         opt_g.load_state_dict(ckpt["opt_g"])
         opt_d.load_state_dict(ckpt["opt_d"])
         step, evaluation = ckpt["step"], ckpt.get("evaluation")
-    metrics_path = run / "metrics.jsonl"
-    _rewind_metrics(metrics_path, step)
-
-    stream = BatchStream(cfg, train_images)
-    log = MetricsLog(metrics_path, cfg, progress)
-
-    def checkpoint(calibrated: Discriminator | None = None) -> None:
-        state = {
-            "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope},
-            "generator": g.state_dict(), "discriminator": d.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "step": step, "images_seen": step * cfg.batch_size,
-            "config": cfg.to_dict(), "evaluation": evaluation,
-        }
-        if calibrated is not None:
-            state["discriminator_calibrated"] = calibrated.state_dict()
-        save_checkpoint(ckpt_path, state)
-
-    judge = load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge else None
-
-    def run_evaluation(with_judge: bool = False) -> Discriminator:
-        nonlocal evaluation
-        evaluation, calibrated = evaluate(d, test_images, test_labels, list(spec.label_names), calib_images)
-        evaluation.update({"dataset": cfg.dataset, "step": step, "images_seen": step * cfg.batch_size})
-        if judge is not None and with_judge:
-            evaluation["generation"] = generation_quality(g, cfg.template, evaluation["category_to_label"], judge)
-        log.evaluation(step, evaluation)
-        return calibrated
-
+    rewind_metrics(run_dir / "metrics.jsonl", step)
     g.train(), d.train()
-    calibrated = None
-    with log:
-        while step < cfg.total_steps:
-            out = train_step(cfg, g, d, opt_d, opt_g, stream.real(step), stream.latent(step, device), autocast,
-                             stream.transform_rngs(step))
-            step += 1
-            log.step(step, out)
-            if step % cfg.steps_per_epoch == 0 or step == cfg.total_steps:
-                epoch = -(-step // cfg.steps_per_epoch)
-                last = step == cfg.total_steps
-                if epoch % cfg.eval_every == 0 or last:
-                    calibrated = run_evaluation(with_judge=epoch % cfg.checkpoint_every == 0 or last)
-                if epoch % cfg.samples_every == 0 or last:
-                    save_sample_grid(g, cfg.template, run / "samples" / f"epoch_{epoch:03d}.png", device=str(device))
-                if epoch % cfg.checkpoint_every == 0 and not last:
-                    checkpoint()
+    return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
+               stream=BatchStream(cfg, train_images), test_images=_to_float_images(test_u8, device),
+               test_labels=test_labels, calibration_images=train_images[:5000],
+               label_names=list(dataset_spec(cfg.dataset).label_names),
+               judge=load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge else None,
+               log=MetricsLog(run_dir / "metrics.jsonl", cfg, progress), step=step, evaluation=evaluation)
+
+
+def _loop(run: Run) -> Discriminator | None:
+    """Steps to the end; at each epoch's end, by the schedule: evaluate (the judge at
+    checkpoint epochs), save a sample grid, checkpoint. Returns the last calibrated D."""
+    cfg, calibrated = run.cfg, None
+    device = next(run.g.parameters()).device
+    while run.step < cfg.total_steps:
+        out = train_step(cfg, run.g, run.d, run.opt_d, run.opt_g, run.stream.real(run.step),
+                         run.stream.latent(run.step, device), run.autocast, run.stream.transform_rngs(run.step))
+        run.step += 1
+        run.log.step(run.step, out)
+        if run.step % cfg.steps_per_epoch and run.step != cfg.total_steps:
+            continue
+        epoch = -(-run.step // cfg.steps_per_epoch)
+        last = run.step == cfg.total_steps
+        if epoch % cfg.eval_every == 0 or last:
+            calibrated = run.evaluate(with_judge=epoch % cfg.checkpoint_every == 0 or last)
+        if epoch % cfg.samples_every == 0 or last:
+            save_sample_grid(run.g, cfg.template, run.dir / "samples" / f"epoch_{epoch:03d}.png", device=str(device))
+        if epoch % cfg.checkpoint_every == 0 and not last:
+            run.checkpoint()
+    return calibrated
+
+
+def _finish(run: Run, calibrated: Discriminator | None) -> None:
+    """The final checkpoint (with the calibrated D export publishes), evaluation.json, curves."""
     if calibrated is None:  # nothing left to train (a finished run resumed)
-        calibrated = run_evaluation(with_judge=True)
-    checkpoint(calibrated)
-    write_atomic(run / "evaluation.json", json.dumps(evaluation, indent=2))
-    plot_curves(metrics_path, run / "curves.png", cfg.template.entropy())
-    return run
-
-
-class MetricsLog:
-    """The one place that logs: JSON lines to the run, and a progress bar."""
-
-    def __init__(self, path: Path, cfg: TrainConfig, progress: bool, every: int = 10):
-        self.path, self.cfg, self.every, self.enabled = path, cfg, every, progress
-        self.sums: dict[str, float] = {}
-        self.n, self.t0, self.t_last, self.images_last = 0, time.perf_counter(), time.perf_counter(), None
-        self.bar = self.task = None
-        self.last_acc = float("nan")
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(), TextColumn("{task.description}"))
-            self.bar.__enter__()
-            self.task = self.bar.add_task("", total=self.cfg.total_steps)
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def _write(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-    def step(self, step: int, out: dict) -> None:
-        for k, v in out.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v)
-        self.n += 1
-        if step % self.every and step != self.cfg.total_steps:
-            return
-        now = time.perf_counter()
-        row = {"kind": "train", "step": step, "images_seen": step * self.cfg.batch_size,
-               **{k: v / self.n for k, v in self.sums.items()},
-               "images_per_s": self.n * self.cfg.batch_size / (now - self.t_last), "elapsed_s": now - self.t0}
-        self._write(row)
-        self.sums, self.n, self.t_last = {}, 0, now
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, description=(
-                f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  L_I {row['l_i']:.3f}/{self.cfg.template.entropy():.3f}"
-                f"  acc {100 * self.last_acc:.1f}%  {row['images_per_s']:.0f} img/s"))
-
-    def evaluation(self, step: int, ev: dict) -> None:
-        self.last_acc = ev["accuracy"]
-        row = {"kind": "eval", "step": step, "images_seen": step * self.cfg.batch_size,
-               "elapsed_s": time.perf_counter() - self.t0,
-               **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label",
-                                      "transform_agreement", "transform_agreement_min")}}
-        if "generation" in ev:
-            gen = ev["generation"]
-            row.update({"purity": gen["purity_mean"], "digits_generated": gen["digits_generated"],
-                        "digit_kept": [c["digit_kept"] for c in gen["codes"]],
-                        "slant_corr": [c["slant_corr"] for c in gen["codes"]],
-                        "width_corr": [c["width_corr"] for c in gen["codes"]]})
-        self._write(row)
+        calibrated = run.evaluate(with_judge=True)
+    run.checkpoint(calibrated)
+    save_evaluation(run.dir, run.evaluation)
+    plot_curves(run.dir / "metrics.jsonl", run.dir / "curves.png", run.cfg.template.entropy())
