@@ -2,9 +2,9 @@
 either backend (in-process onnxruntime, or a Triton server over gRPC).
 
     gen = Generator.from_repository("model_repository")   # or .from_triton("127.0.0.1:8001")
-    images = gen.generate(16, digit=7, continuous=[1.5, 0.0], seed=0)  # [16, 1, 28, 28] in [0, 1]
+    images = gen.generate(16, label=7, continuous=[1.5, 0.0], seed=0)  # [16, 1, 28, 28] in [0, 1]
     enc = Encoder.from_repository("model_repository")
-    result = enc.encode(images)                             # result.digits, result.confidence, ...
+    result = enc.encode(images)                             # result.labels, result.confidence, ...
 
 Every argument is checked here, before anything reaches a backend.
 """
@@ -125,22 +125,22 @@ class Generator(_Client):
     INPUTS = [NOISE, CATEGORICAL, CONTINUOUS]
     OUTPUTS = [IMAGE]
 
-    def latent(self, n: int, category: int | None = None, digit: int | None = None,
+    def latent(self, n: int, category: int | None = None, label: int | None = None,
                continuous=None, seed: int | None = None) -> dict[str, np.ndarray]:
         """The generator's inputs for n samples: a fixed category (or the one the
-        metadata maps to `digit`), fixed continuous codes
+        metadata maps to `label`, the digit on MNIST), fixed continuous codes
         (n_continuous values for all, or [n, n_continuous]), the rest sampled."""
         t = self.template
         if not _is_int(n) or n < 1:
             raise InfoganError(f"n={n} is invalid: the batch must hold at least 1 sample")
         if seed is not None and (not _is_int(seed) or seed < 0):
             raise InfoganError(f"seed={seed} is invalid: give a non-negative integer")
-        if category is not None and digit is not None:
-            raise InfoganError(f"category={category} and digit={digit} are both given: give one of them")
-        if digit is not None:
-            if not _is_int(digit):
-                raise InfoganError(f"digit={digit!r} is invalid: give an integer label")
-            category = self.info.category_of_digit(int(digit))
+        if category is not None and label is not None:
+            raise InfoganError(f"category={category} and label={label} are both given: give one of them")
+        if label is not None:
+            if not _is_int(label):
+                raise InfoganError(f"label={label!r} is invalid: give an integer label (the digit on MNIST)")
+            category = self.info.category_of_label(int(label))
         categories = None
         if category is not None:
             k = t.categories
@@ -167,14 +167,14 @@ class Generator(_Client):
             raise InfoganError(f"continuous={a[~np.isfinite(a)][0]} is invalid: values must be finite")
         return a
 
-    def generate(self, n: int = 16, category: int | None = None, digit: int | None = None,
+    def generate(self, n: int = 16, category: int | None = None, label: int | None = None,
                  continuous=None, seed: int | None = None) -> np.ndarray:
         """n images [n, 1, 28, 28] in [0, 1]."""
-        z = self.latent(n, category, digit, continuous, seed)
+        z = self.latent(n, category, label, continuous, seed)
         return self.run(z[NOISE], z[CATEGORICAL], z[CONTINUOUS])
 
     def run(self, noise, categorical, continuous) -> np.ndarray:
-        """The raw call: explicit [N, noise_dim], [N, sum sizes] one-hot, [N, n_continuous] arrays."""
+        """The raw call: explicit [N, noise_dim], [N, K] one-hot, [N, n_continuous] arrays."""
         t = self.template
         feeds = {
             NOISE: _float_batch(NOISE, noise, t.noise_dim),
@@ -193,7 +193,7 @@ class Encoding:
 
     categories:    [N] the most probable category of each image
     confidence:    [N] that category's probability
-    digits:        [N] the label evaluation matched to that category, or None without a mapping
+    labels:        [N] the label evaluation matched to that category (the digit on MNIST), or None
     class_probs:   [N, K] every category's probability
     continuous:    [N, n_continuous] Q's means of the continuous codes
     realness:      [N] D's probability that the image is real
@@ -201,7 +201,7 @@ class Encoding:
 
     categories: np.ndarray
     confidence: np.ndarray
-    digits: np.ndarray | None
+    labels: np.ndarray | None
     class_probs: np.ndarray
     continuous: np.ndarray
     realness: np.ndarray
@@ -212,11 +212,11 @@ class Encoding:
         out = []
         for i in range(len(self.categories)):
             row = {"category": int(self.categories[i]), "probability": float(self.confidence[i])}
-            if self.digits is not None:
-                d = int(self.digits[i])
-                row["digit"] = d
-                if self.label_names is not None and d < len(self.label_names):
-                    row["label"] = self.label_names[d]
+            if self.labels is not None:
+                label = int(self.labels[i])
+                row["label"] = label
+                if self.label_names is not None and label < len(self.label_names):
+                    row["label_name"] = self.label_names[label]
             row["continuous"] = [float(v) for v in self.continuous[i]]
             row["realness"] = float(self.realness[i])
             out.append(row)
@@ -259,11 +259,11 @@ class Encoder(_Client):
         out = self.run(images)
         probs = out[CATEGORICAL_PROBS]
         categories = probs.argmax(axis=1)
-        digits = self.info.digits_of(categories)
+        labels = self.info.labels_of(categories)
         return Encoding(
             categories=categories,
             confidence=probs[np.arange(len(probs)), categories],
-            digits=np.asarray(digits) if digits is not None else None,
+            labels=np.asarray(labels) if labels is not None else None,
             class_probs=probs,
             continuous=out[CONTINUOUS_MEAN],
             realness=out[REALNESS].reshape(-1),

@@ -74,8 +74,8 @@ def write_images(images: np.ndarray, outs: list[Path], ncols: int, scale: int = 
 
 def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high: float = 2.0,
                     seed: int = 0) -> tuple[np.ndarray, list[int]]:
-    """The paper's Fig. 2: one row per category (in digit order
-    when the model maps categories to digits), columns sweeping continuous code
+    """The paper's Fig. 2: one row per category (in label order
+    when the model maps categories to labels), columns sweeping continuous code
     `code` from low to high; the other codes at 0 and one noise vector for all.
     Returns images [rows * steps, 1, 28, 28] and the category of each row."""
     from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, sample_latent
@@ -88,8 +88,8 @@ def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high:
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
         raise InfoganError(f"range=[{low}, {high}] is invalid: need finite low < high")
     k = t.categories
-    if gen.info.category_to_digit is not None:
-        rows = sorted(range(k), key=lambda c: gen.info.category_to_digit[c])
+    if gen.info.category_to_label is not None:
+        rows = sorted(range(k), key=lambda c: gen.info.category_to_label[c])
     else:
         rows = list(range(k))
     n = len(rows) * steps
@@ -104,11 +104,11 @@ def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high:
 def format_encodings(rows: list[dict], sources: list[str]) -> str:
     """A fixed-width table: one line per image."""
     n_cont = len(rows[0]["continuous"]) if rows else 0
-    head = ["image", "category", "digit", "probability"] + [f"c{i + 2}" for i in range(n_cont)] + ["realness"]
+    head = ["image", "category", "label", "probability"] + [f"c{i + 2}" for i in range(n_cont)] + ["realness"]
     lines = []
     for src, r in zip(sources, rows):
-        digit = r.get("label", str(r["digit"])) if "digit" in r else "-"
-        lines.append([src, str(r["category"]), digit, f"{r['probability']:.3f}"]
+        label = r.get("label_name", str(r["label"])) if "label" in r else "-"
+        lines.append([src, str(r["category"]), label, f"{r['probability']:.3f}"]
                      + [f"{v:+.3f}" for v in r["continuous"]] + [f"{r['realness']:.3f}"])
     widths = [max(len(row[i]) for row in [head] + lines) for i in range(len(head))]
     fmt = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
@@ -122,8 +122,8 @@ def format_status(s: dict) -> str:
     for m in s["models"]:
         reason = f"  ({m['reason']})" if m["reason"] else ""
         out.append(f"  {m['name']}  version {m['version'] or '-'}  {m['state'] or 'UNKNOWN'}{reason}")
-        if m.get("digit_purity"):
-            out.append("    purity by digit  " + "  ".join(f"{d}: {100 * p:.0f}%" for d, p in m["digit_purity"].items()))
+        if m.get("label_purity"):
+            out.append("    purity by label  " + "  ".join(f"{d}: {100 * p:.0f}%" for d, p in m["label_purity"].items()))
     out.append("batching (executions by batch size)")
     for st in s["statistics"]:
         sizes = ", ".join(f"{b['batch_size']}: {b['executions']} x {b['compute_ms_mean']:.2f} ms" for b in st["batches"]) or "none yet"
@@ -138,7 +138,7 @@ def format_status(s: dict) -> str:
 def generate(
     n: Annotated[int, typer.Option("--n", "-n", help="How many images.")] = 16,
     category: Annotated[Optional[int], typer.Option(help="Fix the category (0..K-1) of every image.")] = None,
-    digit: Annotated[Optional[int], typer.Option(help="Fix the category that the model's metadata maps to this digit.")] = None,
+    label: Annotated[Optional[int], typer.Option("--label", "--digit", help="Fix the category that the model's metadata maps to this label (the digit on MNIST).")] = None,
     continuous: Annotated[Optional[str], typer.Option(help="Comma-separated values of the continuous codes, e.g. 1.5,0.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampled noise and codes.")] = None,
     out: Annotated[Optional[list[Path]], typer.Option("--out", "-o", help="A .png grid and/or a .npy array; repeatable.")] = None,
@@ -150,14 +150,14 @@ def generate(
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
-    """Generate n images for a category (or a digit) and given continuous codes."""
+    """Generate n images for a category (or a label: the digit on MNIST) and given continuous codes."""
     from infogan.client import Generator
 
     outs = check_outputs(out or [Path("generated.png")])
     values = parse_continuous(continuous)
     with open_client(Generator, backend, url, repository, timeout, model) as gen:
-        images = gen.generate(n, category=category, digit=digit, continuous=values, seed=seed)
-        warning = gen.info.purity_warning(digit) if digit is not None else None
+        images = gen.generate(n, category=category, label=label, continuous=values, seed=seed)
+        warning = gen.info.purity_warning(label) if label is not None else None
     if warning:
         typer.echo(warning, err=True)
     for p in write_images(images, outs, columns, scale):
@@ -199,7 +199,7 @@ def encode(
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
-    """Category (and digit), its probability and the continuous codes of each image."""
+    """Category (and label), its probability and the continuous codes of each image."""
     from infogan.client import Encoder
     from infogan.client.images import load_images
 

@@ -13,7 +13,7 @@ from typing import Mapping
 
 from infogan.contract import (
     META_CATEGORY_PURITY,
-    META_CATEGORY_TO_DIGIT,
+    META_CATEGORY_TO_LABEL,
     META_LABEL_NAMES,
     META_METRICS,
     META_TEMPLATE,
@@ -34,15 +34,15 @@ DEFAULT_TIMEOUT_S = 10.0
 class ModelInfo:
     """The contract a model carries.
 
-    category_to_digit: label index for each category of the categorical
-    code (as evaluation matched them), or None when the model carries no mapping.
+    category_to_label: the dataset label (index into label_names; the digit on MNIST)
+    evaluation matched to each category, or None when the model carries no mapping.
     category_purity: for each category, the share of its generated images that
-    evaluation's judge read as its digit, or None when the model carries none.
+    evaluation's judge read as its label, or None when the model carries none.
     """
 
     source: str
     template: LatentTemplate
-    category_to_digit: tuple[int, ...] | None = None
+    category_to_label: tuple[int, ...] | None = None
     label_names: tuple[str, ...] | None = None
     metrics: dict = field(default_factory=dict)
     category_purity: tuple[float, ...] | None = None
@@ -52,7 +52,9 @@ class ModelInfo:
         if META_TEMPLATE not in props:
             raise InfoganError(f"model={source} carries no '{META_TEMPLATE}' metadata: {EXPORT_HINT}")
         template = LatentTemplate.from_json(props[META_TEMPLATE])
-        mapping = _json_list(props, META_CATEGORY_TO_DIGIT, source)
+        # models exported before the key was renamed carry "infogan.category_to_digit"
+        key = META_CATEGORY_TO_LABEL if META_CATEGORY_TO_LABEL in props else "infogan.category_to_digit"
+        mapping = _json_list(props, key, source)
         names = _json_list(props, META_LABEL_NAMES, source)
         metrics = {}
         if props.get(META_METRICS):
@@ -61,55 +63,57 @@ class ModelInfo:
             except json.JSONDecodeError:
                 metrics = {}  # metrics are informative only; a bad blob must not block generation
         k = template.categories
-        mapping = _per_category(mapping, int, k, "maps {n} categories to digits", source)
+        mapping = _per_category(mapping, int, k, "maps {n} categories to labels", source)
         # [] where the run was evaluated without the judge
         purity = _per_category(_json_list(props, META_CATEGORY_PURITY, source) or None, float, k,
                                "gives a purity for {n} categories", source)
         return cls(
             source=source,
             template=template,
-            category_to_digit=mapping,
+            category_to_label=mapping,
             label_names=tuple(str(n) for n in names) if names is not None else None,
             metrics=metrics if isinstance(metrics, dict) else {},
             category_purity=purity,
         )
 
-    def label(self, digit: int) -> str:
-        if self.label_names is not None and 0 <= digit < len(self.label_names):
-            return self.label_names[digit]
-        return str(digit)
+    def label_name(self, label: int) -> str:
+        """The dataset's name of a label ("7" on MNIST, "Sneaker" on Fashion-MNIST)."""
+        if self.label_names is not None and 0 <= label < len(self.label_names):
+            return self.label_names[label]
+        return str(label)
 
-    def category_of_digit(self, digit: int) -> int:
-        """The category whose images evaluation matched to `digit`."""
-        if self.category_to_digit is None:
+    def category_of_label(self, label: int) -> int:
+        """The category whose images evaluation matched to `label`."""
+        if self.category_to_label is None:
             raise InfoganError(
-                f"digit={digit} needs a category->digit mapping, which model={self.source} lacks: "
+                f"label={label} needs a category->label mapping, which model={self.source} lacks: "
                 "pass a category instead"
             )
-        if digit in self.category_to_digit:
-            return self.category_to_digit.index(digit)
+        if label in self.category_to_label:
+            return self.category_to_label.index(label)
         raise InfoganError(
-            f"digit={digit} is invalid: the model's mapping covers digits {sorted(set(self.category_to_digit))}"
+            f"label={label} is invalid: the model's mapping covers labels {sorted(set(self.category_to_label))}"
         )
 
-    def digit_purity(self) -> dict[int, float] | None:
-        """digit -> purity of the category that stands for it (None without both mappings)."""
-        if self.category_to_digit is None or self.category_purity is None:
+    def label_purity(self) -> dict[int, float] | None:
+        """label -> purity of the category that stands for it (None without both mappings)."""
+        if self.category_to_label is None or self.category_purity is None:
             return None
-        return {d: p for d, p in sorted(zip(self.category_to_digit, self.category_purity)) if d >= 0}
+        return {d: p for d, p in sorted(zip(self.category_to_label, self.category_purity)) if d >= 0}
 
-    def purity_warning(self, digit: int) -> str | None:
-        """One line when the category for `digit` generates other digits too often."""
-        purity = (self.digit_purity() or {}).get(digit)
+    def purity_warning(self, label: int) -> str | None:
+        """One line when the category for `label` generates other labels too often."""
+        purity = (self.label_purity() or {}).get(label)
         if purity is None or purity >= PURITY_WARNING:
             return None
-        return (f"warning: only {100 * purity:.0f}% of the images generated for digit {self.label(digit)} read as "
-                f"{self.label(digit)} at evaluation (model {self.source}); expect other digits among them")
+        name = self.label_name(label)
+        return (f"warning: only {100 * purity:.0f}% of the images generated for label {name} read as "
+                f"{name} at evaluation (model {self.source}); expect other labels among them")
 
-    def digits_of(self, categories) -> list[int] | None:
-        if self.category_to_digit is None:
+    def labels_of(self, categories) -> list[int] | None:
+        if self.category_to_label is None:
             return None
-        return [self.category_to_digit[int(c)] for c in categories]
+        return [self.category_to_label[int(c)] for c in categories]
 
 
 def _per_category(values: list | None, kind, k: int | None, what: str, source: str) -> tuple | None:

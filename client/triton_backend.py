@@ -172,15 +172,15 @@ class TritonBackend:
         self.rpc.close()
 
 
-def _digit_purity(config: dict, source: str) -> dict[str, float] | None:
-    """digit label -> category purity from a config's parameters; None where it carries none."""
+def _label_purity(config: dict, source: str) -> dict[str, float] | None:
+    """label name -> category purity from a config's parameters; None where it carries none."""
     props = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
     try:
         info = ModelInfo.from_properties(props, source)
     except InfoganError:
         return None  # a model without the contract's metadata: status still reports it
-    purity = info.digit_purity()
-    return None if purity is None else {info.label(d): p for d, p in purity.items()}
+    purity = info.label_purity()
+    return None if purity is None else {info.label_name(d): p for d, p in purity.items()}
 
 
 def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
@@ -202,9 +202,9 @@ def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) ->
             if state == "READY":
                 config = rpc.call(lambda t: c.get_model_config(name, version, as_json=True, client_timeout=t),
                                   deadline, "config request")["config"]
-                purity = _digit_purity(config, f"{url}/{name}")
+                purity = _label_purity(config, f"{url}/{name}")
             models.append({"name": name, "version": version, "state": state, "reason": m.get("reason", ""),
-                           "digit_purity": purity})
+                           "label_purity": purity})
     finally:
         rpc.close()
     statistics = []

@@ -20,7 +20,7 @@ from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
     META_CATEGORY_PURITY,
-    META_CATEGORY_TO_DIGIT,
+    META_CATEGORY_TO_LABEL,
     META_CHECKPOINT_SHA256,
     META_LABEL_NAMES,
     META_METRICS,
@@ -68,7 +68,7 @@ def read_evaluation(run_dir: Path, ckpt: dict, template: LatentTemplate) -> dict
     elif isinstance(ckpt.get("evaluation"), dict):
         ev = ckpt["evaluation"]
     else:
-        raise InfoganError(f"evaluation={path} does not exist: evaluate the run first (its category-to-digit mapping is part of the export)")
+        raise InfoganError(f"evaluation={path} does not exist: evaluate the run first (its category-to-label mapping is part of the export)")
     mapping, names = ev.get("category_to_label"), ev.get("label_names")
     k = template.categories
     ok = (
@@ -175,7 +175,7 @@ def _metadata(template: LatentTemplate, ev: dict, sha: str) -> dict[str, str]:
     """The contract entries every exported model carries, whatever its precision."""
     return {
         META_TEMPLATE: template.to_json(),
-        META_CATEGORY_TO_DIGIT: json.dumps(ev["category_to_label"]),
+        META_CATEGORY_TO_LABEL: json.dumps(ev["category_to_label"]),
         META_LABEL_NAMES: json.dumps(ev["label_names"]),
         # the judge's purity per category; [] for a run evaluated without the judge
         META_CATEGORY_PURITY: json.dumps([round(p, 4) for p in (ev.get("generation") or {}).get("purity_per_category", [])]),
@@ -206,7 +206,7 @@ def _stage(template: LatentTemplate, variants: dict[str, dict[str, onnx.ModelPro
             ins, outs = specs[base]
             model.doc_string = (
                 f"InfoGAN {base} ({precision}): {_describe(ins)} -> {_describe(outs)}. The latent template, "
-                f"category-to-digit mapping and metrics are in metadata_props ({META_TEMPLATE}, ...)."
+                f"category-to-label mapping and metrics are in metadata_props ({META_TEMPLATE}, ...)."
             )
             onnx_export.check(model)
             name = model_name(base, precision)

@@ -239,12 +239,12 @@ def model_versions(model_dir: str | Path) -> list[int]:
 # can use it correctly.
 
 META_TEMPLATE = "infogan.latent_template"  # LatentTemplate.to_json()
-META_CATEGORY_TO_DIGIT = "infogan.category_to_digit"  # JSON list: category -> label index
+META_CATEGORY_TO_LABEL = "infogan.category_to_label"  # JSON list: category -> label index
 META_LABEL_NAMES = "infogan.label_names"  # JSON list of the dataset's label names
 # JSON list: for each category, the share of its generated images that the
-# evaluation judge reads as its mapped digit (how much to trust "a 7")
+# evaluation judge reads as its mapped label (how much to trust "a 7")
 META_CATEGORY_PURITY = "infogan.category_purity"
-# below this purity a category is a mix of digits, and the client says so
+# below this purity a category is a mix of labels, and the client says so
 PURITY_WARNING = 0.9
 META_METRICS = "infogan.metrics"  # JSON object of headline metrics
 META_CHECKPOINT_SHA256 = "infogan.checkpoint_sha256"

@@ -65,13 +65,13 @@ def test_category_out_of_range_is_refused(gen):
     assert gen.backend.calls == 0
 
 
-def test_digit_outside_the_mapping_is_refused(gen):
-    refused(lambda: gen.generate(2, digit=12), "digit=12", "covers digits")
+def test_label_outside_the_mapping_is_refused(gen):
+    refused(lambda: gen.generate(2, label=12), "label=12", "covers labels")
     assert gen.backend.calls == 0
 
 
-def test_category_and_digit_together_are_refused(gen):
-    refused(lambda: gen.generate(2, category=1, digit=1), "give one of them")
+def test_category_and_label_together_are_refused(gen):
+    refused(lambda: gen.generate(2, category=1, label=1), "give one of them")
 
 
 def test_wrong_number_of_continuous_values_is_refused(gen):
@@ -181,9 +181,9 @@ def test_model_without_a_template_names_the_export_command():
     refused(lambda: ModelInfo.from_properties({}, "old.onnx"), "model=old.onnx", "infogan.latent_template", "make export")
 
 
-def test_digit_on_a_model_without_a_mapping_asks_for_a_category():
+def test_label_on_a_model_without_a_mapping_asks_for_a_category():
     from infogan.client.info import ModelInfo
     from infogan.contract import META_TEMPLATE, LatentTemplate
 
     info = ModelInfo.from_properties({META_TEMPLATE: LatentTemplate().to_json()}, "bare.onnx")
-    refused(lambda: info.category_of_digit(3), "digit=3", "lacks", "pass a category")
+    refused(lambda: info.category_of_label(3), "label=3", "lacks", "pass a category")

@@ -36,7 +36,7 @@ def test_generating_and_encoding_through_the_api_imports_no_torch(repo):
     assert heavy_modules_after(
         "from infogan.client import Generator, Encoder\n"
         f"g = Generator.from_repository({str(repo)!r})\n"
-        f"Encoder.from_repository({str(repo)!r}).encode(g.generate(2, digit=3, seed=0))"
+        f"Encoder.from_repository({str(repo)!r}).encode(g.generate(2, label=3, seed=0))"
     ) == []
 
 

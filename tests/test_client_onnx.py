@@ -58,23 +58,23 @@ def test_from_repository_opens_a_named_version(repo):
 
 def test_contract_is_read_from_the_onnx_metadata(gen):
     assert gen.template == LatentTemplate()
-    assert gen.info.category_to_digit == tuple(CATEGORY_TO_DIGIT)
+    assert gen.info.category_to_label == tuple(CATEGORY_TO_DIGIT)
     assert gen.info.label_names == tuple(str(d) for d in range(10))
 
 
-def test_purity_per_digit_is_read_from_the_metadata(gen):
-    purity = gen.info.digit_purity()
+def test_purity_per_label_is_read_from_the_metadata(gen):
+    purity = gen.info.label_purity()
     assert purity == {d: p for d, p in zip(CATEGORY_TO_DIGIT, CATEGORY_PURITY)}
     assert purity[7] == 0.62 and list(purity) == sorted(purity)
 
 
-def test_cli_generate_warns_in_one_line_when_the_digit_is_a_mix(tmp_path, repo):
+def test_cli_generate_warns_in_one_line_when_the_label_is_a_mix(tmp_path, repo):
     args = ["generate", "--backend", "onnx", "--repository", str(repo), "-n", "4", "-o", str(tmp_path / "g.png")]
-    mixed = CliRunner().invoke(app, [*args, "--digit", "7"])
+    mixed = CliRunner().invoke(app, [*args, "--label", "7"])
     assert mixed.exit_code == 0, mixed.output
     warnings = [line for line in mixed.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "62%" in warnings[0] and "digit 7" in warnings[0]
-    clean = CliRunner().invoke(app, [*args, "--digit", "3"])
+    assert len(warnings) == 1 and "62%" in warnings[0] and "label 7" in warnings[0]
+    clean = CliRunner().invoke(app, [*args, "--digit", "3"])  # --digit: the same option, MNIST's word
     assert clean.exit_code == 0 and "warning" not in clean.stderr
 
 
@@ -101,8 +101,8 @@ def test_category_fixes_the_first_code_and_continuous_values_apply_to_all(gen):
     np.testing.assert_array_equal(z[CONTINUOUS], np.tile([1.5, -2.0], (4, 1)).astype(np.float32))
 
 
-def test_digit_selects_the_category_the_metadata_maps_to_it(gen):
-    z = gen.latent(3, digit=7, seed=0)
+def test_label_selects_the_category_the_metadata_maps_to_it(gen):
+    z = gen.latent(3, label=7, seed=0)
     assert (z[CATEGORICAL].argmax(axis=1) == CATEGORY_TO_DIGIT.index(7)).all()
 
 
@@ -111,14 +111,14 @@ def test_same_seed_keeps_the_noise_when_only_the_category_changes(gen):
     np.testing.assert_array_equal(a[NOISE], b[NOISE])
 
 
-def test_encode_equals_a_raw_session_and_maps_categories_to_digits(repo, gen, enc):
+def test_encode_equals_a_raw_session_and_maps_categories_to_labels(repo, gen, enc):
     images = gen.generate(7, seed=1)
     probs, mean, real = raw_session(repo, ENCODER_MODEL).run([CATEGORICAL_PROBS, CONTINUOUS_MEAN, REALNESS], {IMAGE: images})
     r = enc.encode(images)
     np.testing.assert_array_equal(r.categories, probs.argmax(axis=1))
     np.testing.assert_array_equal(r.confidence, probs.max(axis=1))
     np.testing.assert_array_equal(r.class_probs, probs)
-    np.testing.assert_array_equal(r.digits, [CATEGORY_TO_DIGIT[c] for c in probs.argmax(axis=1)])
+    np.testing.assert_array_equal(r.labels, [CATEGORY_TO_DIGIT[c] for c in probs.argmax(axis=1)])
     np.testing.assert_array_equal(r.continuous, mean)
     np.testing.assert_array_equal(r.realness, real[:, 0])
 
@@ -152,10 +152,10 @@ def cli(repo, *args):
 
 def test_cli_generate_writes_a_png_grid_and_the_npy_array(tmp_path, repo, gen):
     png, npy = tmp_path / "g.png", tmp_path / "g.npy"
-    cli(repo, "generate", "-n", "10", "--digit", "4", "--continuous", "-1.5,0.25", "--seed", "3",
+    cli(repo, "generate", "-n", "10", "--label", "4", "--continuous", "-1.5,0.25", "--seed", "3",
         "--columns", "5", "--scale", "1", "-o", str(png), "-o", str(npy))
     array = np.load(npy)
-    np.testing.assert_array_equal(array, gen.generate(10, digit=4, continuous=[-1.5, 0.25], seed=3))
+    np.testing.assert_array_equal(array, gen.generate(10, label=4, continuous=[-1.5, 0.25], seed=3))
     # 2 rows x 5 columns of 28 px with 2 px of padding around each
     assert Image.open(png).size == (5 * 30 + 2, 2 * 30 + 2)
 
@@ -167,7 +167,7 @@ def test_cli_traverse_writes_one_row_per_category_and_one_column_per_step(tmp_pa
     assert "10 rows x 7 columns" in out
 
 
-def test_traverse_sweeps_only_the_chosen_code_in_digit_order(gen):
+def test_traverse_sweeps_only_the_chosen_code_in_label_order(gen):
     from infogan.client.commands import traverse_images
 
     images, rows = traverse_images(gen, code=0, steps=5, seed=0)
@@ -190,13 +190,13 @@ def test_cli_encode_reads_pngs_and_idx_and_prints_json(tmp_path, repo, gen, enc)
     assert [r["image"] for r in rows[3:]] == [f"{idx}[{i}]" for i in range(3)]
     expected = enc.encode(read_idx_images(idx)).rows()
     for got, want in zip(rows[3:], expected):
-        assert got["category"] == want["category"] and got["digit"] == want["digit"]
+        assert got["category"] == want["category"] and got["label"] == want["label"]
         assert got["probability"] == pytest.approx(want["probability"], abs=1e-6)
-    assert [r["digit"] for r in rows[:3]] == [r["digit"] for r in rows[3:]]
+    assert [r["label"] for r in rows[:3]] == [r["label"] for r in rows[3:]]
 
 
 def test_cli_encode_prints_a_table_with_a_line_per_image(tmp_path, repo, gen):
     idx = write_idx_images(gen.generate(4, seed=0), tmp_path / "imgs-idx3-ubyte")
     lines = cli(repo, "encode", str(idx), "--limit", "2").strip().splitlines()
-    assert lines[0].split() == ["image", "category", "digit", "probability", "c2", "c3", "realness"]
+    assert lines[0].split() == ["image", "category", "label", "probability", "c2", "c3", "realness"]
     assert len(lines) == 3

@@ -19,7 +19,7 @@ from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
     META_CATEGORY_PURITY,
-    META_CATEGORY_TO_DIGIT,
+    META_CATEGORY_TO_LABEL,
     META_TEMPLATE,
     LatentTemplate,
 )
@@ -72,7 +72,7 @@ def test_exported_models_carry_the_contract_in_metadata_and_config(tmp_path):
     for model in (GENERATOR_MODEL, ENCODER_MODEL):
         meta = ort.InferenceSession(str(repo / model / "1" / "model.onnx")).get_modelmeta().custom_metadata_map
         assert LatentTemplate.from_json(meta[META_TEMPLATE]) == LatentTemplate()
-        assert json.loads(meta[META_CATEGORY_TO_DIGIT]) == CATEGORY_TO_DIGIT
+        assert json.loads(meta[META_CATEGORY_TO_LABEL]) == CATEGORY_TO_DIGIT
         assert json.loads(meta[META_CATEGORY_PURITY]) == CATEGORY_PURITY
         config = (repo / model / "config.pbtxt").read_text()
         assert META_TEMPLATE in config and META_CATEGORY_PURITY in config and "max_batch_size" in config

@@ -58,12 +58,12 @@ def inferences(url: str, model: str) -> int:
 def test_triton_reads_the_contract_from_the_config_parameters(gen):
     assert gen.template == LatentTemplate()
     assert gen.backend.max_batch_size > 0
-    assert gen.info.category_to_digit == tuple(CATEGORY_TO_DIGIT)
+    assert gen.info.category_to_label == tuple(CATEGORY_TO_DIGIT)
 
 
 def test_generate_over_grpc_equals_onnxruntime(repo, gen):
     local = Generator.from_repository(repo)
-    for kwargs in ({"seed": 0}, {"digit": 7, "continuous": [-2.0, 1.5], "seed": 1}):
+    for kwargs in ({"seed": 0}, {"label": 7, "continuous": [-2.0, 1.5], "seed": 1}):
         np.testing.assert_allclose(gen.generate(5, **kwargs), local.generate(5, **kwargs), atol=1e-5, rtol=0)
 
 
@@ -73,7 +73,7 @@ def test_encode_over_grpc_equals_onnxruntime(repo, gen, enc):
     np.testing.assert_allclose(remote.class_probs, local.class_probs, atol=1e-5, rtol=0)
     np.testing.assert_allclose(remote.continuous, local.continuous, atol=1e-5, rtol=0)
     np.testing.assert_allclose(remote.realness, local.realness, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(remote.digits, local.digits)
+    np.testing.assert_array_equal(remote.labels, local.labels)
 
 
 def test_request_larger_than_max_batch_size_is_split(repo, server, gen):
@@ -119,7 +119,7 @@ def test_status_reports_liveness_models_and_batching(server, gen):
     assert {(m["name"], m["version"], m["state"]) for m in s["models"]} >= {("infogan_generator", "1", "READY"), ("infogan_encoder", "1", "READY")}
     stats = {st["name"]: st for st in s["statistics"]}
     assert stats[GENERATOR_MODEL]["inference_count"] >= 3 and stats[GENERATOR_MODEL]["batches"]
-    purity = {m["name"]: m["digit_purity"] for m in s["models"]}[GENERATOR_MODEL]
+    purity = {m["name"]: m["label_purity"] for m in s["models"]}[GENERATOR_MODEL]
     assert purity == {str(d): p for d, p in sorted(zip(CATEGORY_TO_DIGIT, CATEGORY_PURITY))}
 
 
@@ -128,7 +128,7 @@ def test_cli_status_and_generate_on_the_triton_backend(server, tmp_path):
     result = runner.invoke(app, ["status", "--url", server.grpc_url])
     assert result.exit_code == 0, result.output
     assert "live     yes" in result.output and "infogan_encoder  version 1  READY" in result.output
-    assert "purity by digit  0: 98%  1: 97%" in result.output and "7: 62%" in result.output
+    assert "purity by label  0: 98%  1: 97%" in result.output and "7: 62%" in result.output
     result = runner.invoke(app, ["generate", "-n", "12", "--seed", "0", "-o", str(tmp_path / "g.npy")],
                            env={"INFOGAN_TRITON_URL": server.grpc_url})
     assert result.exit_code == 0, result.output

@@ -119,11 +119,11 @@ def test_a_precision_given_twice_is_published_once(tmp_path):
 
 
 def test_more_categories_than_labels_export_with_unmatched_ones_marked_minus_1(tmp_path):
-    from infogan.contract import META_CATEGORY_TO_DIGIT, LatentTemplate
+    from infogan.contract import META_CATEGORY_TO_LABEL, LatentTemplate
     from infogan.export.pipeline import read_metadata
 
     mapping = [3, 0, 7, 1, 9, 2, 8, 5, 4, 6, -1, -1]
     run = make_run(tmp_path / "run", LatentTemplate(categorical=(12,)), mapping=mapping)
     version = export_run(run, tmp_path / "repo").version
     meta = read_metadata(tmp_path / "repo" / ENCODER_MODEL / str(version) / "model.onnx")
-    assert json.loads(meta[META_CATEGORY_TO_DIGIT]) == mapping
+    assert json.loads(meta[META_CATEGORY_TO_LABEL]) == mapping

@@ -18,7 +18,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
-    META_CATEGORY_TO_DIGIT,
+    META_CATEGORY_TO_LABEL,
     META_CHECKPOINT_SHA256,
     META_LABEL_NAMES,
     META_METRICS,
@@ -70,7 +70,7 @@ def test_onnx_metadata_carries_the_contract_mapping_metrics_and_checkpoint_hash(
     for m in MODELS:
         meta = read_metadata(published / m / "1" / "model.onnx")
         assert LatentTemplate.from_json(meta[META_TEMPLATE]) == LatentTemplate()
-        assert json.loads(meta[META_CATEGORY_TO_DIGIT]) == CATEGORY_TO_DIGIT
+        assert json.loads(meta[META_CATEGORY_TO_LABEL]) == CATEGORY_TO_DIGIT
         assert json.loads(meta[META_LABEL_NAMES]) == LABEL_NAMES
         metrics = json.loads(meta[META_METRICS])
         assert metrics["accuracy"] == ACCURACY and metrics["images_seen"] == 896 and metrics["step"] == 7

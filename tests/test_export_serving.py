@@ -13,7 +13,7 @@ from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
     IMAGE,
-    META_CATEGORY_TO_DIGIT,
+    META_CATEGORY_TO_LABEL,
     META_TEMPLATE,
     LatentTemplate,
 )
@@ -44,7 +44,7 @@ def test_every_exported_precision_loads_in_the_local_triton_and_answers_grpc_eve
             assert client.is_model_ready(gen) and client.is_model_ready(enc)
             params = client.get_model_config(gen).config.parameters
             assert LatentTemplate.from_json(params[META_TEMPLATE].string_value) == LatentTemplate()
-            assert json.loads(params[META_CATEGORY_TO_DIGIT].string_value) == CATEGORY_TO_DIGIT
+            assert json.loads(params[META_CATEGORY_TO_LABEL].string_value) == CATEGORY_TO_DIGIT
             images = client.infer(gen, infer_inputs(latent)).as_numpy(IMAGE)
             assert images.shape == (3, 1, 28, 28) and 0.0 <= images.min() and images.max() <= 1.0
             probs = client.infer(enc, infer_inputs({IMAGE: images})).as_numpy(CATEGORICAL_PROBS)
