@@ -224,31 +224,52 @@ def _cell(row: Row) -> tuple[str, str]:
     return value, status
 
 
+COLUMNS = (("section", "left"), ("case", "left"), ("img/s", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
+           ("figure", "left"), ("value", "right"), ("target", "left"), ("", "left"))
+
+
+def header_lines(results: dict) -> list[str]:
+    """When, where and with what the figures were measured."""
+    m, v, c = results["machine"], results["versions"], results["git"]
+    load = results["load_average"]
+    lines = [
+        f"Measured {results['started']} ({results['mode']} suite, {results['seconds']['total']:.0f} s) at commit "
+        f"`{str(c['commit'])[:10]}`{' with uncommitted changes' if c['dirty'] else ''}.",
+        f"Machine: {m['cpu']}, {m['usable_cores']} cores ({', '.join(m['cpu_flags'])}), "
+        f"{', '.join(g['name'] for g in m['gpus']) or 'no GPU'}; load average {load['start']} at the start, {load['end']} at the end.",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+    ]
+    if results.get("model"):
+        lines.append(f"Model: {results['model']['source']}.")
+    return lines
+
+
+def table_rows(results: dict) -> list[tuple[bool, list[str], bool | None]]:
+    """(starts a new section, the cells, pass/miss/None) per row; a section's name and a
+    case's label are written once, on their first row."""
+    out, last = [], (None, None)
+    for row in all_rows(results):
+        value, _ = _cell(row)
+        cells = [row.section if row.section != last[0] else "", row.case if (row.section, row.case) != last else "",
+                 fmt(row.images_per_s), fmt(row.p50_ms, "ms"), fmt(row.p99_ms, "ms"), row.figure, value,
+                 row.target.text() if row.target else ""]
+        out.append((last[0] is not None and row.section != last[0], cells, row.ok))
+        last = (row.section, row.case)
+    return out
+
+
 def render(results: dict, console: Console | None = None) -> None:
     console = console or Console(width=max(shutil.get_terminal_size((150, 40)).columns, 150))
-    m, v, c = results["machine"], results["versions"], results["git"]
-    gpu = ", ".join(g["name"] for g in m["gpus"]) or "no GPU"
-    console.print(f"[bold]infogan benchmarks[/] {results['started']}  mode={results['mode']}  "
-                  f"commit {str(c['commit'])[:10]}{' (dirty)' if c['dirty'] else ''}")
-    console.print(f"{m['cpu']}, {m['usable_cores']} cores ({', '.join(m['cpu_flags'])}), {gpu}; "
-                  f"load average {results['load_average']['start']} -> {results['load_average']['end']}")
-    console.print("  ".join(f"{k} {val}" for k, val in v.items()))
-    if results.get("model"):
-        console.print(f"model: {results['model']['source']}")
+    console.print("[bold]infogan benchmarks[/]")
+    for line in header_lines(results):
+        console.print(line, highlight=False)
     table = Table(show_lines=False, header_style="bold")
-    for col, just in (("section", "left"), ("case", "left"), ("img/s", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
-                      ("figure", "left"), ("value", "right"), ("target", "left"), ("", "left")):
+    for col, just in COLUMNS:
         table.add_column(col, justify=just)
-    last = (None, None)
-    for row in all_rows(results):
-        if last[0] is not None and row.section != last[0]:
+    for new_section, cells, ok in table_rows(results):
+        if new_section:
             table.add_section()
-        value, status = _cell(row)
-        # a section's name and a case's label are written once, on their first row
-        table.add_row(row.section if row.section != last[0] else "", row.case if (row.section, row.case) != last else "",
-                      fmt(row.images_per_s), fmt(row.p50_ms, "ms"), fmt(row.p99_ms, "ms"), row.figure, value,
-                      row.target.text() if row.target else "", status)
-        last = (row.section, row.case)
+        table.add_row(*cells, {True: "[green]pass[/]", False: "[red]miss[/]", None: ""}[ok])
     console.print(table)
 
 
@@ -271,29 +292,11 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 def markdown(results: dict) -> str:
     """The header and the table as Markdown, for BENCHMARKS.md."""
-    m, v, c = results["machine"], results["versions"], results["git"]
-    load = results["load_average"]
-    lines = [
-        f"Measured {results['started']} ({results['mode']} suite, {results['seconds']['total']:.0f} s) at commit "
-        f"`{str(c['commit'])[:10]}`{' with uncommitted changes' if c['dirty'] else ''}.",
-        f"Machine: {m['cpu']}, {m['usable_cores']} cores ({', '.join(m['cpu_flags'])}), "
-        f"{', '.join(g['name'] for g in m['gpus']) or 'no GPU'}; load average {load['start']} at the start, {load['end']} at the end.",
-        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
-    ]
-    if results.get("model"):
-        lines.append(f"Model: {results['model']['source']}.")
-    lines = [f"- {line}" for line in lines]
-    lines += ["", "| section | case | img/s | p50 ms | p99 ms | figure | value | target | |", "|---|---|--:|--:|--:|---|--:|---|---|"]
-    last = (None, None)
-    for row in all_rows(results):
-        value, _ = _cell(row)
-        status = {True: "pass", False: "**miss**", None: ""}[row.ok]
-        lines.append("| " + " | ".join([
-            row.section if row.section != last[0] else "", row.case if (row.section, row.case) != last else "",
-            fmt(row.images_per_s), fmt(row.p50_ms, "ms"), fmt(row.p99_ms, "ms"), row.figure, value,
-            row.target.text() if row.target else "", status,
-        ]) + " |")
-        last = (row.section, row.case)
+    lines = [f"- {line}" for line in header_lines(results)]
+    lines += ["", "| " + " | ".join(col for col, _ in COLUMNS) + " |",
+              "|" + "|".join("--:" if just == "right" else "---" for _, just in COLUMNS) + "|"]
+    for _, cells, ok in table_rows(results):
+        lines.append("| " + " | ".join(cells + [{True: "pass", False: "**miss**", None: ""}[ok]]) + " |")
     return "\n".join(lines) + "\n"
 
 

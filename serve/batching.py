@@ -30,8 +30,10 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    """One input or output of a served model; dims leave the batch axis out, -1 is any size."""
+class ServedTensor:
+    """One input or output of a served model as its Triton config states it (numpy dtype;
+    dims leave the batch axis out, -1 is any size). The contract's TensorSpec is what
+    export writes; this is what the backend is handed."""
 
     name: str
     dtype: np.dtype
@@ -43,12 +45,12 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
+    inputs: tuple[ServedTensor, ...]
+    outputs: tuple[ServedTensor, ...]
     max_batch_size: int
 
 
-def _tensor_spec(entry: dict) -> TensorSpec:
+def _tensor_spec(entry: dict) -> ServedTensor:
     data_type = entry["data_type"]
     if data_type not in TRITON_TO_NUMPY:
         raise ValueError(f"data_type={data_type} of {entry['name']} is not supported: use one of {sorted(TRITON_TO_NUMPY)}")
@@ -56,7 +58,7 @@ def _tensor_spec(entry: dict) -> TensorSpec:
     dims = tuple(int(d) for d in entry.get("dims", ()))
     if "reshape" in entry:
         raise ValueError(f"{entry['name']}: reshape in the model config is not supported by this backend")
-    return TensorSpec(entry["name"], np.dtype(TRITON_TO_NUMPY[data_type]), dims)
+    return ServedTensor(entry["name"], np.dtype(TRITON_TO_NUMPY[data_type]), dims)
 
 
 def model_spec_from_config(config: dict) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""Issue 3's demonstration on a really trained run: `infogan export` with its defaults
+"""Export on a really trained run: `infogan export` with its defaults
 (runs/latest, $INFOGAN_MODEL_REPOSITORY) publishes two models that onnxruntime
 runs as the run's PyTorch networks do."""
 

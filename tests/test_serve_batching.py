@@ -7,7 +7,7 @@ from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE
 from infogan.serve.batching import (
     ModelSpec,
     RequestError,
-    TensorSpec,
+    ServedTensor,
     concat_requests,
     model_spec_from_config,
     split_outputs,
@@ -69,7 +69,7 @@ def test_malformed_request_is_refused_with_the_reason(arrays, message):
 
 
 def test_any_size_dim_accepts_every_size():
-    spec = ModelSpec((TensorSpec("x", np.dtype(np.float32), (-1, 3)),), (), 4)
+    spec = ModelSpec((ServedTensor("x", np.dtype(np.float32), (-1, 3)),), (), 4)
     assert validate_request({"x": np.zeros((2, 7, 3), np.float32)}, spec) == 2
 
 

@@ -1,4 +1,4 @@
-"""Issue 4's end-to-end check: train a tiny model, export it, serve it with the
+"""The end-to-end check: train a tiny model, export it, serve it with the
 real bundled Triton on free ports, query both models over gRPC, compare with
 in-process onnxruntime, stop, and find no process left."""
 
