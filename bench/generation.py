@@ -13,7 +13,6 @@ in this run: the larger of onnxruntime's and PyTorch's.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import onnxruntime as ort
@@ -21,7 +20,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch.utils.flop_counter import FlopCounterMode
 
-from infogan.bench.timing import Timing, interleaved, ratio, timed_block
+from infogan.bench.timing import Timing, interleaved, ratio, timed_block, torch_matmul_gflops
 from infogan.client import Encoder, Generator
 from infogan.contract import CATEGORICAL, CONTINUOUS, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_METRICS, NOISE
 from infogan.export.pipeline import model_name
@@ -71,20 +70,6 @@ def ort_matmul_gflops(seconds: float, m: int = 4096, k: int = 1024, n: int = 102
     sess.run(None, a)
     timed_block(lambda: sess.run(None, a), t, seconds, min_calls=3)
     return 2.0 * m * k * n / float(np.median(t.seconds)) / 1e9
-
-
-def torch_matmul_gflops(seconds: float, n: int = 1024, device: str = "cpu") -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    for _ in range(3):
-        a @ b
-    sync()
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        reps += 1
-    sync()
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def _generator_cases(api: Generator, raw: ort.InferenceSession, g_torch, feeds, batch):

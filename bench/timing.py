@@ -85,3 +85,21 @@ def interleaved(cases: dict[str, Callable[[], object]], batch: int, budget_s: fl
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
+
+
+def torch_matmul_gflops(seconds: float, n: int = 1024, device: str = "cpu", dtype=None) -> float:
+    """The rate of one n x n matmul in torch, repeated for `seconds`: the engine's ceiling."""
+    import torch
+
+    dtype = dtype or torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for _ in range(3):
+        a @ b
+    sync()
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    sync()
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9

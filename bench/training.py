@@ -16,6 +16,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from infogan.bench.timing import torch_matmul_gflops
 from infogan.training.config import resolve
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
 from infogan.training.model import Discriminator, Generator
@@ -37,17 +38,6 @@ def naive_step(cfg, g, d, opt_d, opt_gq, real, z):
     opt_gq.zero_grad()
     loss.backward()
     opt_gq.step()
-
-
-def matmul_gflops(dtype=torch.float32, n: int = 1024, seconds: float = 1.0) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        reps += 1
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def _setup(cfg, naive: bool):
@@ -93,8 +83,8 @@ def run(quick: bool = False, batch_size: int = 128) -> dict:
     with FlopCounterMode(display=False) as fc:
         do("naive", 0)
     flops_per_image = fc.get_total_flops() / batch_size
-    fp32 = matmul_gflops(torch.float32)
-    bf16 = matmul_gflops(torch.bfloat16) if amp else None
+    fp32 = torch_matmul_gflops(1.0)
+    bf16 = torch_matmul_gflops(1.0, dtype=torch.bfloat16) if amp else None
     ours_ips, naive_ips = statistics.median(rates["ours"]), statistics.median(rates["naive"])
     return {
         "batch_size": batch_size,
