@@ -177,3 +177,19 @@ def test_the_markdown_table_replaces_the_previous_one_between_the_markers(tmp_pa
     assert "old table" not in text and text.count(report.BEGIN) == 1
     assert text.startswith("# Benchmarks\n\nintro") and text.rstrip().endswith("notes stay")
     assert "| training (batch 128) | ours (bf16) |" in text and "**miss**" in text
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # the torch.onnx exporter's own chatter
+def test_upconv_section_times_the_plain_and_the_rewritten_generator_and_reports_them():
+    from infogan.bench import upconv
+    from infogan.contract import LatentTemplate
+    from infogan.training.model import Generator
+
+    template = LatentTemplate()
+    r = upconv.compare(Generator(template).eval(), template, batch=4, rounds=1, per_round=1)
+    assert r["batch"] == 4 and {"matmul_ms", "plain_ms", "phase_ms"} <= set(r)
+    assert all(r[k] > 0 for k in ("matmul_gflops", "plain_gflops", "phase_gflops"))
+    rows = report.upconv_rows(r)
+    assert [row.case for row in rows] == ["matmul rate", "plain", "phase", "phase vs plain"]
+    assert rows[-1].value == pytest.approx(r["plain_ms"] / r["phase_ms"])
