@@ -56,7 +56,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	INFOGAN_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)

@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from infogan.cli import app
+from infogan.contract import InfoganError
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.config import resolve
 from infogan.training.train import train
@@ -52,6 +54,11 @@ def test_training_is_deterministic_and_resume_matches_an_uninterrupted_run(tmp_p
     assert all(torch.equal(a[k], c[k]) for k in a), [k for k in a if not torch.equal(a[k], c[k])][:3]
     steps = [json.loads(l)["step"] for l in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)  # one run's log, no rows repeated
+    # fewer epochs than the run has trained: refused, config.json untouched
+    before = (resumed / "config.json").read_text()
+    with pytest.raises(InfoganError, match="epochs=1 is invalid: the run has already trained 8 updates"):
+        train(resolve("smoke"), resume=resumed, progress=False, epochs=1)
+    assert (resumed / "config.json").read_text() == before
 
 
 def test_cli_train_smoke_and_bad_preset(tmp_path, data_dir):

@@ -221,6 +221,10 @@ def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | Non
         run = run.resolve()
         cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
         if epochs is not None:
+            done = load_checkpoint(run / "checkpoint.pt")["step"]
+            if epochs * cfg.steps_per_epoch < done:
+                raise InfoganError(f"epochs={epochs} is invalid: the run has already trained {done} updates "
+                                   f"({-(-done // cfg.steps_per_epoch)} epochs); give at least that many to extend it")
             cfg.epochs = epochs
             cfg.validate()
             write_atomic(run / "config.json", cfg.to_json())
