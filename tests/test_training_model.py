@@ -88,6 +88,20 @@ def test_corrupted_and_incompatible_checkpoints_give_one_line(tmp_path):
         build_models(load_checkpoint(tmp_path / "c.pt"))
 
 
+class _Payload:
+    """Anything but tensors and plain data: unpickling it would run code."""
+
+
+def test_a_checkpoint_holding_objects_is_refused_unloaded(tmp_path):
+    t = LatentTemplate()
+    g, d = Generator(t), Discriminator(t)
+    save_checkpoint(tmp_path / "c.pt", {"template": t.to_dict(), "generator": g.state_dict(),
+                                        "discriminator": d.state_dict(), "extra": _Payload()})
+    with pytest.raises(InfoganError, match="corrupted or not a checkpoint") as e:
+        load_checkpoint(tmp_path / "c.pt")
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("overrides,needle", [
     ({"preset": "huge"}, "preset='huge'"),
     ({"dataset": "cifar"}, "dataset='cifar'"),

@@ -40,7 +40,7 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise InfoganError(f"checkpoint={path} does not exist: train first (make train) or pass an existing run")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code runs
     except Exception as e:  # truncated or not a torch file at all
         raise InfoganError(f"checkpoint={path} is corrupted or not a checkpoint ({type(e).__name__}): retrain or pick another run") from None
     if not isinstance(ckpt, dict) or ckpt.get("format_version") != CHECKPOINT_FORMAT:
