@@ -52,10 +52,14 @@ def parse_continuous(text: str | None) -> list[float] | None:
         raise InfoganError(f"continuous={text!r} is invalid: give comma-separated numbers, e.g. 0.5,-1") from None
 
 
-def check_outputs(outs: list[Path]) -> list[Path]:
+def check_outputs(outs: list[Path], force: bool = False, suffixes: tuple[str, ...] = (".png", ".npy")) -> list[Path]:
+    """Refuse, before any work, an output of another kind or one that would overwrite a file."""
     for p in outs:
-        if p.suffix.lower() not in (".png", ".npy"):
-            raise InfoganError(f"out={p} is invalid: give a .png (image grid) or .npy (array) path")
+        if p.suffix.lower() not in suffixes:
+            raise InfoganError(f"out={p} is invalid: give a .png (image grid) or .npy (array) path"
+                               if len(suffixes) > 1 else f"out={p} is invalid: this command writes a {suffixes[0]}")
+        if p.exists() and not force:
+            raise InfoganError(f"out={p} already exists: pass --force to overwrite it, or give another path")
     return outs
 
 
@@ -142,6 +146,7 @@ def generate(
     continuous: Annotated[Optional[str], typer.Option(help="Comma-separated values of the continuous codes, e.g. 1.5,0.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampled noise and codes.")] = None,
     out: Annotated[Optional[list[Path]], typer.Option("--out", "-o", help="A .png grid and/or a .npy array; repeatable.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite output files that exist.")] = False,
     columns: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
     scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
     backend: BackendOpt = Backend.triton,
@@ -153,7 +158,7 @@ def generate(
     """Generate n images for a category (or a label: the digit on MNIST) and given continuous codes."""
     from infogan.client import Generator
 
-    outs = check_outputs(out or [Path("generated.png")])
+    outs = check_outputs(out or [Path("generated.png")], force)
     values = parse_continuous(continuous)
     with open_client(Generator, backend, url, repository, timeout, model) as gen:
         images = gen.generate(n, category=category, label=label, continuous=values, seed=seed)
@@ -171,6 +176,7 @@ def traverse(
     high: Annotated[float, typer.Option(help="End of the sweep.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the shared noise vector.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("traverse.png"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists.")] = False,
     scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
     backend: BackendOpt = Backend.triton,
     url: UrlOpt = DEFAULT_URL,
@@ -181,8 +187,7 @@ def traverse(
     """The paper's figure: a row per category, columns sweeping one continuous code over [-2, 2]."""
     from infogan.client import Generator
 
-    if out.suffix.lower() != ".png":
-        raise InfoganError(f"out={out} is invalid: traverse writes a .png")
+    check_outputs([out], force, suffixes=(".png",))
     with open_client(Generator, backend, url, repository, timeout, model) as gen:
         images, rows = traverse_images(gen, code, steps, low, high, seed)
     write_images(images, [out], steps, scale)

@@ -11,6 +11,8 @@ import typer
 
 from infogan.contract import InfoganError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
 
 def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000,
           metrics_port: int = 8002, log_file: Path | None = None, timeout: float = 120.0,
@@ -69,6 +71,9 @@ def serve_command(
     log_file: Annotated[Optional[Path], typer.Option(help="write Triton's own log there (kept after it stops)")] = None,
 ) -> None:
     """Start a local Triton Inference Server (no Docker) on the model repository; Ctrl-C stops it."""
+    if host not in LOOPBACK:
+        typer.echo(f"warning: host={host} exposes the server (gRPC {grpc_port}, HTTP {http_port}, metrics {metrics_port}) "
+                   "to the network, without authentication; the default 127.0.0.1 keeps it on this machine", err=True)
     try:
         serve(repository, host, grpc_port, http_port, metrics_port, log_file, echo=lambda line: typer.echo(line))
     except RuntimeError as e:  # Triton failed: its log, no traceback, and the one exit status of every error (2)

@@ -74,8 +74,21 @@ def test_cli_generate_warns_in_one_line_when_the_label_is_a_mix(tmp_path, repo):
     assert mixed.exit_code == 0, mixed.output
     warnings = [line for line in mixed.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "62%" in warnings[0] and "label 7" in warnings[0]
-    clean = CliRunner().invoke(app, [*args, "--digit", "3"])  # --digit: the same option, MNIST's word
+    clean = CliRunner().invoke(app, [*args, "--digit", "3", "--force"])  # --digit: the same option, MNIST's word
     assert clean.exit_code == 0 and "warning" not in clean.stderr
+
+
+def test_cli_never_overwrites_an_output_without_force(tmp_path, repo):
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"the user's file")
+    for command in (["generate", "-n", "2"], ["traverse", "--steps", "2"]):
+        res = CliRunner().invoke(app, [*command, "--backend", "onnx", "--repository", str(repo), "-o", str(target)])
+        assert res.exit_code != 0 and "already exists" in str(res.exception) and "--force" in str(res.exception)
+        assert target.read_bytes() == b"the user's file"
+    res = CliRunner().invoke(app, ["generate", "-n", "2", "--backend", "onnx", "--repository", str(repo),
+                                   "-o", str(target), "--force"])
+    assert res.exit_code == 0, res.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_generate_returns_images_in_unit_range(gen):

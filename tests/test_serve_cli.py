@@ -33,6 +33,15 @@ def test_empty_repository_is_refused_in_one_line(tmp_path):
     ]
 
 
+def test_binding_beyond_loopback_says_so_and_loopback_stays_quiet(tmp_path):
+    exposed = run_serve("--repository", str(tmp_path), "--host", "0.0.0.0")
+    warning, error = exposed.stderr.strip().splitlines()
+    assert warning.startswith("warning: host=0.0.0.0 exposes the server") and "127.0.0.1" in warning
+    assert error.startswith("error: repository=") and exposed.returncode == 2
+    quiet = run_serve("--repository", str(tmp_path))
+    assert not any(line.startswith("warning:") for line in quiet.stderr.splitlines())
+
+
 def test_taken_port_is_refused_in_one_line_before_launch(tmp_path):
     write_toy_repository(tmp_path)
     with socket.socket() as s:
