@@ -34,6 +34,15 @@ class MetricsLog:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
+    def state(self) -> dict:
+        """The window of steps not yet logged (kept in checkpoints, so a resumed run logs
+        the same rows as one never interrupted)."""
+        return {"sums": dict(self.sums), "n": self.n}
+
+    def restore(self, state: dict | None) -> None:
+        if state:
+            self.sums, self.n = dict(state["sums"]), int(state["n"])
+
     def _write(self, row: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -186,7 +186,7 @@ class Run:
             "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "step": self.step, "images_seen": self.step * cfg.batch_size,
-            "config": cfg.to_dict(), "evaluation": self.evaluation,
+            "config": cfg.to_dict(), "evaluation": self.evaluation, "metrics_window": self.log.state(),
         }
         if calibrated is not None:
             state["discriminator_calibrated"] = calibrated.state_dict()
@@ -258,22 +258,24 @@ def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool) -> R
 
     g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
-    step, evaluation = 0, None
+    step, evaluation, window = 0, None, None
     if resumed:
         ckpt = load_checkpoint(run_dir / "checkpoint.pt")
         g.load_state_dict(ckpt["generator"])
         d.load_state_dict(ckpt["discriminator"])
         opt_g.load_state_dict(ckpt["opt_g"])
         opt_d.load_state_dict(ckpt["opt_d"])
-        step, evaluation = ckpt["step"], ckpt.get("evaluation")
+        step, evaluation, window = ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window")
     rewind_metrics(run_dir / "metrics.jsonl", step)
     g.train(), d.train()
+    log = MetricsLog(run_dir / "metrics.jsonl", cfg, progress)
+    log.restore(window)
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
                stream=BatchStream(cfg, train_images), test_images=_to_float_images(test_u8, device),
                test_labels=test_labels, calibration_images=train_images[:5000],
                label_names=list(dataset_spec(cfg.dataset).label_names),
                judge=load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge else None,
-               log=MetricsLog(run_dir / "metrics.jsonl", cfg, progress), step=step, evaluation=evaluation)
+               log=log, step=step, evaluation=evaluation)
 
 
 def _loop(run: Run) -> Discriminator | None:
