@@ -123,3 +123,25 @@ def test_precision_is_bf16_on_a_cuda_device_and_fp32_when_asked(monkeypatch):
     assert select_precision(resolve("default"), torch.device("cuda")) is torch.bfloat16
     assert select_precision(resolve("default", precision="fp32"), torch.device("cuda")) is None
     assert select_precision(resolve("default", precision="bf16"), torch.device("cpu")) is torch.bfloat16
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    t = LatentTemplate()
+    g, d = Generator(t), Discriminator(t)
+    state = {"template": t.to_dict(), "generator": g.state_dict(), "discriminator": d.state_dict(), "step": 1}
+    save_checkpoint(tmp_path / "c.pt", state)
+    before = (tmp_path / "c.pt").read_bytes()
+    real_save = torch.save
+
+    def disk_fills_up(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)  # part of the bytes land, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_fills_up)
+    with pytest.raises(InfoganError, match="could not be written \\(No space left on device\\): the previous checkpoint is kept"):
+        save_checkpoint(tmp_path / "c.pt", {**state, "step": 2})
+    assert (tmp_path / "c.pt").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+    assert load_checkpoint(tmp_path / "c.pt")["step"] == 1

@@ -30,8 +30,12 @@ CHECKPOINT_FORMAT = 1
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write to a temporary file beside `path`, fsync, then rename: a crash
     leaves either the previous checkpoint or the new one, never half of one."""
-    with atomic_path(path) as tmp:
-        torch.save({"format_version": CHECKPOINT_FORMAT, **state}, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format_version": CHECKPOINT_FORMAT, **state}, tmp)
+    except OSError as e:  # a full disk, a lost mount: the previous checkpoint is still there
+        raise InfoganError(f"checkpoint={path} could not be written ({e.strerror or e}): the previous "
+                           "checkpoint is kept; free space and resume with --resume") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
