@@ -262,3 +262,37 @@ def test_backend_stub_processes_load_no_torch(server, client):
             maps = f.read()
         assert "onnxruntime" in maps  # the probe sees what the stub loaded
         assert "libtorch" not in maps
+
+
+@pytest.mark.slow
+def test_every_kind_of_bad_request_gets_a_clear_error_and_the_server_stays_live(client, repository):
+    """The raw gRPC API, one bad request after another; a good request after each still
+    gets the right answer. NaN and infinity are not refused by the server: they reach the
+    network and come back in that request's own rows only (the client refuses them)."""
+    good = latent_batch(2, seed=7)
+    want = in_process(repository, GENERATOR_MODEL, good, [IMAGE])[0]
+    noise = generator_inputs(TEMPLATE)[0].name
+    cases = {
+        "extra input": (GENERATOR_MODEL, "", {**latent_batch(1, seed=0), "bogus": np.zeros((1, 3), np.float32)}, "bogus"),
+        "empty batch": (GENERATOR_MODEL, "", {k: v[:0] for k, v in latent_batch(1, seed=0).items()}, "INVALID_ARGUMENT"),
+        "batch above max_batch_size": (GENERATOR_MODEL, "", latent_batch(1025, seed=0), "batch-size must be <= 1024"),
+        "unknown model": ("no_such_model", "", latent_batch(1, seed=0), "no_such_model"),
+        "unknown version": (GENERATOR_MODEL, "7", latent_batch(1, seed=0), "7"),
+    }
+    for tag, (model, version, arrays, needle) in cases.items():
+        with pytest.raises(InferenceServerException) as e:
+            client.infer(model, infer_inputs(arrays), model_version=version)
+        assert needle in str(e.value), (tag, str(e.value))
+        assert client.is_server_live() and client.is_server_ready(), tag
+        result = client.infer(GENERATOR_MODEL, infer_inputs(good))
+        np.testing.assert_allclose(result.as_numpy(IMAGE), want, atol=1e-5, rtol=0)
+
+    poisoned = {k: v.copy() for k, v in latent_batch(3, seed=1).items()}
+    poisoned[noise][1, 0], poisoned[noise][2, 0] = np.nan, np.inf
+    images = client.infer(GENERATOR_MODEL, infer_inputs(poisoned)).as_numpy(IMAGE)
+    assert np.isfinite(images[0]).all() and not np.isfinite(images[1]).all()
+    np.testing.assert_allclose(images[0], in_process(repository, GENERATOR_MODEL, poisoned, [IMAGE])[0][0], atol=1e-5)
+
+    outside = np.full((2, 1, 28, 28), 3.0, np.float32)  # not an image in [0, 1]: computed as given
+    probs = client.infer(ENCODER_MODEL, infer_inputs({"image": outside})).as_numpy("categorical_probs")
+    assert probs.shape == (2, TEMPLATE.categories) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
