@@ -82,10 +82,14 @@ def test_each_request_gets_its_own_rows_of_a_shared_batch(client):
 @pytest.mark.slow
 def test_a_request_that_fails_inside_onnxruntime_fails_alone(client):
     asks = [[1], [2, 3], [42], [4], [5, 6]]  # 42 is outside the table
+    before = executions(client)
     done: queue.Queue = queue.Queue()
     for k, ask in enumerate(asks):
         client.async_infer("lookup", request(ask), callback=lambda result, error, k=k: done.put((k, result, error)))
     answers = {k: (r, e) for k, r, e in (done.get(timeout=60) for _ in asks)}
+    inferences, runs = (a - b for a, b in zip(executions(client), before))
+    # all five in one execution: the bad request shared its batch, so the per-request fallback really ran
+    assert runs == 1 and inferences == sum(map(len, asks)), (runs, inferences)
 
     result, error = answers[2]
     assert result is None and "lookup: inference failed" in str(error), error
