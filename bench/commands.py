@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from infogan.contract import InfoganError
+
 from infogan.bench.suite import Section
 
 
@@ -39,5 +41,29 @@ def bench(
         print(f"updated the table in {markdown}")
 
 
+def soak(
+    repository: Annotated[Path, typer.Option(envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository to serve.")] = Path("model_repository"),
+    clients: Annotated[int, typer.Option(min=1, max=256, help="Concurrent clients.")] = 16,
+    duration: Annotated[float, typer.Option(min=1.0, help="Seconds of load.")] = 60.0,
+) -> None:
+    """Many clients mixing generate and encode against a local Triton, every answer checked
+    against in-process onnxruntime; requests/s, p99, failures and server memory growth."""
+    from infogan.bench.soak import soak as run_soak
+    from infogan.serve.server import check_repository
+
+    check_repository(repository)
+    r = run_soak(repository, clients, duration, log=lambda s: typer.echo(s, err=True))
+    typer.echo(f"{r['requests']} requests in {r['duration_s']:g} s from {r['clients']} clients: "
+               f"{r['requests_per_s']:.0f} requests/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
+    typer.echo(f"failed {r['failed']}, answers unlike in-process onnxruntime {r['wrong']}; server memory "
+               f"{r['rss_mib_after_warm_up']:.0f} MiB after warm-up, {r['rss_mib_end']:.0f} MiB at the end "
+               f"({100 * r['rss_growth']:+.1f}%)")
+    for f in r["first_failures"]:
+        typer.echo(f"  {f}", err=True)
+    if r["failed"] or r["wrong"] or r["rss_growth"] > 0.10:
+        raise InfoganError("soak failed: requests failed, answers differed, or server memory grew by more than 10%")
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
+    app.command("soak")(soak)

@@ -134,6 +134,11 @@ class TritonServer:
         """The temporary folder holding the backend copies and the log while running."""
         return Path(self._workdir.name) if self._workdir is not None else None
 
+    @property
+    def pid(self) -> int | None:
+        """tritonserver's process id while running; its backend stubs share its process group."""
+        return self._proc.pid if self.is_running() else None
+
     # ------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 120.0) -> "TritonServer":
         if self._proc is not None:

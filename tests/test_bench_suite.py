@@ -193,3 +193,17 @@ def test_upconv_section_times_the_plain_and_the_rewritten_generator_and_reports_
     rows = report.upconv_rows(r)
     assert [row.case for row in rows] == ["matmul rate", "plain", "phase", "phase vs plain"]
     assert rows[-1].value == pytest.approx(r["plain_ms"] / r["phase_ms"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_short_soak_has_no_failed_or_wrong_answers_and_no_memory_growth(tmp_path):
+    """The CI version of `infogan soak` (60 s by default): 16 clients for 10 s."""
+    from infogan.bench.soak import soak
+    from toy_repository import write_toy_repository
+
+    write_toy_repository(tmp_path)
+    r = soak(tmp_path, clients=16, duration_s=10)
+    assert r["failed"] == 0, r["first_failures"]
+    assert r["wrong"] == 0 and r["clients_finished"] == 16 and r["requests"] > 100
+    assert r["rss_growth"] < 0.10, r

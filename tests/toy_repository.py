@@ -96,6 +96,7 @@ def write_toy_repository(repository: str | Path, template: LatentTemplate | None
     ):
         # IR 8 / opset 17: loadable by every onnxruntime this project allows
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        model.metadata_props.add(key=META_TEMPLATE, value=t.to_json())  # as export writes it, for in-process clients
         onnx.checker.check_model(model)
         path = repository / name / "1" / MODEL_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
