@@ -202,3 +202,50 @@ def test_unavailable_is_retried_until_a_late_server_answers(repo):
     finally:
         starter.join()
         server.stop()
+
+
+@pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
+def test_sixteen_clients_under_a_server_fault_fail_within_the_deadline_and_recover(repo, fault):
+    """16 client objects generating at once; the server is killed (or frozen): every running call
+    ends with a clear error within its deadline, none hangs; the server comes back (on the same
+    ports) and the very same client objects answer again, without being rebuilt."""
+    server = start_server(repo)
+    timeout, clients = 4.0, 16
+    gens = [Generator.from_triton(server.grpc_url, timeout=timeout) for _ in range(clients)]
+    errors: list = [None] * clients
+    ended: list = [None] * clients
+    started = threading.Barrier(clients + 1, timeout=60)
+
+    def run(i: int) -> None:
+        gens[i].generate(4, seed=i)
+        started.wait()
+        try:
+            while True:
+                gens[i].generate(4, seed=i)
+        except Exception as e:  # what the app would see
+            errors[i], ended[i] = e, time.monotonic()
+
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    try:
+        for w in workers:
+            w.start()
+        started.wait()
+        time.sleep(0.3)
+        faulted_at = time.monotonic()
+        os.killpg(server.pid, getattr(signal, fault))
+        for w in workers:
+            w.join(timeout + 30)
+        assert not any(w.is_alive() for w in workers), "a client hung"
+        if fault == "SIGSTOP":
+            os.killpg(server.pid, signal.SIGCONT)
+        server.stop()
+        assert all(isinstance(e, InfoganError) and "\n" not in str(e) for e in errors), errors
+        assert max(ended) - faulted_at < timeout + 2.0
+
+        server = TritonServer(repo, **server.ports).start(120)  # back, where the clients expect it
+        for i, gen in enumerate(gens):
+            assert gen.generate(2, seed=i).shape == (2, 1, 28, 28)
+    finally:
+        for gen in gens:
+            gen.close()
+        server.stop()
