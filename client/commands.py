@@ -128,6 +128,8 @@ def format_status(s: dict) -> str:
         out.append(f"  {m['name']}  version {m['version'] or '-'}  {m['state'] or 'UNKNOWN'}{reason}")
         if m.get("label_purity"):
             out.append("    purity by label  " + "  ".join(f"{d}: {100 * p:.0f}%" for d, p in m["label_purity"].items()))
+    if s.get("pair_mismatch"):
+        out.append(s["pair_mismatch"])
     out.append("batching (executions by batch size)")
     for st in s["statistics"]:
         sizes = ", ".join(f"{b['batch_size']}: {b['executions']} x {b['compute_ms_mean']:.2f} ms" for b in st["batches"]) or "none yet"

@@ -20,7 +20,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException, triton_to_np_dtype
 
 from infogan.client.info import DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo
-from infogan.contract import InfoganError
+from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL, META_CHECKPOINT_SHA256, InfoganError
 
 SERVE_HINT = "start one with `make serve` (or `infogan serve`)"
 BACKEND_HINT = ", or use --backend onnx"  # where the caller can run the model in-process instead
@@ -172,6 +172,19 @@ class TritonBackend:
         self.rpc.close()
 
 
+def pair_mismatch(models: list[dict]) -> str | None:
+    """One line when a ready generator and encoder of one precision come from different
+    checkpoints (an export stopped between the two models); None when every pair matches."""
+    ready = {m["name"]: m for m in models if m["state"] == "READY" and m.get("checkpoint_sha256")}
+    for gen_name in sorted(n for n in ready if n.startswith(GENERATOR_MODEL)):
+        enc_name = ENCODER_MODEL + gen_name[len(GENERATOR_MODEL):]
+        g, e = ready[gen_name], ready.get(enc_name)
+        if e is not None and g["checkpoint_sha256"] != e["checkpoint_sha256"]:
+            return (f"warning: {gen_name} version {g['version']} and {enc_name} version {e['version']} come from "
+                    "different checkpoints (an export stopped half way?): run infogan export again to publish both")
+    return None
+
+
 def _label_purity(config: dict, source: str) -> dict[str, float] | None:
     """label name -> category purity from a config's parameters; None where it carries none."""
     props = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
@@ -198,13 +211,14 @@ def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) ->
         models = []
         for m in index.get("models", []):
             name, version, state = m.get("name", ""), m.get("version", ""), m.get("state", "")
-            purity = None
+            purity, checkpoint = None, None
             if state == "READY":
                 config = rpc.call(lambda t: c.get_model_config(name, version, as_json=True, client_timeout=t),
                                   deadline, "config request")["config"]
                 purity = _label_purity(config, f"{url}/{name}")
+                checkpoint = config.get("parameters", {}).get(META_CHECKPOINT_SHA256, {}).get("string_value") or None
             models.append({"name": name, "version": version, "state": state, "reason": m.get("reason", ""),
-                           "label_purity": purity})
+                           "label_purity": purity, "checkpoint_sha256": checkpoint})
     finally:
         rpc.close()
     statistics = []
@@ -230,6 +244,7 @@ def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) ->
         })
     return {
         "url": url,
+        "pair_mismatch": pair_mismatch(models),
         "live": bool(live),
         "ready": bool(ready),
         "server": {"name": meta.get("name", ""), "version": meta.get("version", "")},

@@ -187,3 +187,18 @@ def test_label_on_a_model_without_a_mapping_asks_for_a_category():
 
     info = ModelInfo.from_properties({META_TEMPLATE: LatentTemplate().to_json()}, "bare.onnx")
     refused(lambda: info.category_of_label(3), "label=3", "lacks", "pass a category")
+
+
+def test_a_generator_and_encoder_from_different_checkpoints_are_named_in_one_line():
+    from infogan.client.triton_backend import pair_mismatch
+
+    def model(name, version, sha):
+        return {"name": name, "version": version, "state": "READY", "checkpoint_sha256": sha}
+
+    same = [model("infogan_generator", "2", "aa"), model("infogan_encoder", "2", "aa"),
+            model("infogan_generator_int8", "2", "aa"), model("infogan_encoder_int8", "2", "aa")]
+    assert pair_mismatch(same) is None
+    split = [model("infogan_generator", "2", "bb"), model("infogan_encoder", "1", "aa")]
+    message = pair_mismatch(split)
+    assert "infogan_generator version 2 and infogan_encoder version 1 come from different checkpoints" in message
+    assert "infogan export" in message and "\n" not in message
