@@ -278,6 +278,9 @@ def test_every_kind_of_bad_request_gets_a_clear_error_and_the_server_stays_live(
         "batch above max_batch_size": (GENERATOR_MODEL, "", latent_batch(1025, seed=0), "batch-size must be <= 1024"),
         "unknown model": ("no_such_model", "", latent_batch(1, seed=0), "no_such_model"),
         "unknown version": (GENERATOR_MODEL, "7", latent_batch(1, seed=0), "7"),
+        # about 250 MB in one message, far beyond what one request may hold
+        "hundreds of MB": (GENERATOR_MODEL, "", {**latent_batch(1000, seed=0), noise: np.zeros((1000, 62_000), np.float32)},
+                           "INVALID_ARGUMENT"),
     }
     for tag, (model, version, arrays, needle) in cases.items():
         with pytest.raises(InferenceServerException) as e:
