@@ -16,13 +16,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000,
           metrics_port: int = 8002, log_file: Path | None = None, timeout: float = 120.0,
-          echo: Callable[[str], None] = print, stop: threading.Event | None = None) -> None:
+          echo: Callable[[str], None] = print, stop: threading.Event | None = None, poll_secs: int = 0) -> None:
     """Serve the repository until `stop` is set, SIGTERM or Ctrl-C; then stop cleanly."""
     from infogan.serve.server import TritonServer
 
     stop = stop or threading.Event()
     server = TritonServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port, host=host,
-                          log_file=log_file)
+                          log_file=log_file, poll_secs=poll_secs)
     starting = True
 
     def on_signal(*_):
@@ -69,13 +69,16 @@ def serve_command(
     http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
     log_file: Annotated[Optional[Path], typer.Option(help="write Triton's own log there (kept after it stops)")] = None,
+    poll_secs: Annotated[int, typer.Option(min=0, help="rescan the repository every N seconds and serve new exports "
+                                                   "without a restart (0: serve the models found at start)")] = 0,
 ) -> None:
     """Start a local Triton Inference Server (no Docker) on the model repository; Ctrl-C stops it."""
     if host not in LOOPBACK:
         typer.echo(f"warning: host={host} exposes the server (gRPC {grpc_port}, HTTP {http_port}, metrics {metrics_port}) "
                    "to the network, without authentication; the default 127.0.0.1 keeps it on this machine", err=True)
     try:
-        serve(repository, host, grpc_port, http_port, metrics_port, log_file, echo=lambda line: typer.echo(line))
+        serve(repository, host, grpc_port, http_port, metrics_port, log_file, echo=lambda line: typer.echo(line),
+              poll_secs=poll_secs)
     except RuntimeError as e:  # Triton failed: its log, no traceback, and the one exit status of every error (2)
         raise InfoganError(str(e)) from None
 

@@ -69,12 +69,16 @@ def backend_directory(dest: Path) -> Path:
 
 
 def server_command(repository: Path, backends: Path, host: str, grpc_port: int, http_port: int,
-                   metrics_port: int, shm_prefix: str, log_verbose: int = 0) -> list[str]:
+                   metrics_port: int, shm_prefix: str, log_verbose: int = 0, poll_secs: int = 0) -> list[str]:
+    # none: the models found at start are served until stop; poll: the repository is
+    # rescanned every poll_secs and new versions replace old ones. Neither lets a client
+    # load or unload models.
+    control = ["--model-control-mode=poll", f"--repository-poll-secs={poll_secs}"] if poll_secs else ["--model-control-mode=none"]
     return [
         str(tritonserver_binary()),
         f"--model-repository={repository}",
         f"--backend-directory={backends}",
-        "--model-control-mode=none",
+        *control,
         # the configs are complete (export writes them); skipping auto-complete
         # cuts start-up from about 2.5 s to 0.4 s
         "--disable-auto-complete-config",

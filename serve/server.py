@@ -97,11 +97,14 @@ def check_repository(repository: str | Path) -> list[str]:
 class TritonServer:
     def __init__(self, repository: str | Path, grpc_port: int = 8001, http_port: int = 8000,
                  metrics_port: int = 8002, host: str = "127.0.0.1", log_verbose: int = 0,
-                 log_file: str | Path | None = None):
+                 log_file: str | Path | None = None, poll_secs: int = 0):
         self.repository = Path(repository).resolve()
         self.host = host
         self.ports = {"grpc_port": grpc_port, "http_port": http_port, "metrics_port": metrics_port}
         self.log_verbose = log_verbose
+        if poll_secs < 0:
+            raise InfoganError(f"poll_secs={poll_secs} is invalid: give 0 (serve the models found at start) or seconds > 0")
+        self.poll_secs = poll_secs  # > 0: rescan the repository that often and serve new versions
         self.log_file = Path(log_file).resolve() if log_file else None
         self.models: list[str] = []
         self._proc: subprocess.Popen | None = None
@@ -156,7 +159,7 @@ class TritonServer:
         self._log_path = self.log_file or work / "tritonserver.log"
         try:
             argv = server_command(self.repository, backend_directory(work / "backends"), self.host, **self.ports,
-                                  shm_prefix=self.shm_prefix, log_verbose=self.log_verbose)
+                                  shm_prefix=self.shm_prefix, log_verbose=self.log_verbose, poll_secs=self.poll_secs)
             with open(self._log_path, "wb") as log:
                 # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
                 # and the stub processes can be found (and killed) as one group
