@@ -13,9 +13,11 @@ import torch.nn.functional as F
 
 
 def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: float = 15.0,
-                  scale: tuple[float, float] = (0.85, 1.15), shift_px: float = 2.0) -> torch.Tensor:
+                  scale: tuple[float, float] = (0.85, 1.15), shift_px: float = 2.0,
+                  return_angle: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """[N, 1, H, W] images in [0, 1] -> the same, each under its own random
-    rotation (+-degrees), isotropic scale and shift (+-shift_px pixels)."""
+    rotation (+-degrees), isotropic scale and shift (+-shift_px pixels); with
+    return_angle, also each image's rotation as a fraction of degrees, in [-1, 1]."""
     n, _, h, w = images.shape
     u = torch.rand(n, 4, generator=generator, device="cpu").to(images.device)
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
@@ -24,4 +26,5 @@ def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: flo
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s  # grid maps output to input: the inverse scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # N x 2 x 3
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (moved, 2 * u[:, 0] - 1) if return_angle else moved

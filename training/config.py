@@ -50,6 +50,10 @@ class TrainConfig:
     # Q must also read the category from generated images under small affine
     # transforms, so G tells categories apart by shape, not by slant or size
     transform_fakes: bool = False
+    # weight of a rotation prior on the first continuous code, in the D step: Q's
+    # reading of that code must move with a real image's rotation, the same way for
+    # every digit, so G's code turns every category the same way (0: off)
+    lambda_rotation: float = 0.0
 
     # machinery (no effect on the recipe beyond numerics)
     precision: str = "auto"  # auto | fp32 | bf16
@@ -76,7 +80,7 @@ class TrainConfig:
         for name in ("lr_d", "lr_g", "lr_q"):
             if not getattr(self, name) > 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be > 0")
-        for name in ("lambda_cat", "lambda_cont", "lambda_real"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_real", "lambda_rotation"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0")
         for name in ("train_subset", "eval_subset", "threads", "holdout"):
@@ -87,6 +91,8 @@ class TrainConfig:
         if not 0 <= self.leaky_slope < 1:
             raise InfoganError(f"leaky_slope={self.leaky_slope} is invalid: must be in [0, 1)")
         self.template.validate()
+        if self.lambda_rotation > 0 and not self.template.n_continuous:
+            raise InfoganError(f"lambda_rotation={self.lambda_rotation} needs a continuous code: the template has none")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

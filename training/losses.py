@@ -50,3 +50,10 @@ def paired_information(logits_a: torch.Tensor, logits_b: torch.Tensor, eps: floa
     joint = ((joint + joint.t()) / 2).clamp_min(eps)
     marginal_a, marginal_b = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
     return (joint * (joint.log() - marginal_a.log() - marginal_b.log())).sum()
+
+
+def rotation_equivariance(code: torch.Tensor, code_rotated: torch.Tensor, turn: torch.Tensor, half_range: float) -> torch.Tensor:
+    """Q's reading of one continuous code on images and on their rotations must
+    move by the rotation: turn in [-1, 1] (a fraction of the largest rotation)
+    maps to turn * half_range code units. Gaussian NLL with std 1, as for the codes."""
+    return 0.5 * ((code_rotated - code - turn * half_range) ** 2).mean()

@@ -20,7 +20,7 @@ from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.augment import random_affine
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.judge import load_or_train_judge
-from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information
+from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, Generator
 from infogan.training.metrics_log import MetricsLog
 from infogan.training.pictures import plot_curves, save_sample_grid
@@ -71,10 +71,11 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
     # (1) D step: maximise log D(x) + log(1 - D(G(z, c)))
     #     [original wiring: minus lambda * L_I on the same generated images]
     #     [with lambda_real: minus lambda_real * I(Q(x); Q(transformed x)) on real images]
-    real_t = random_affine(real, rng_real) if cfg.lambda_real > 0 else None
+    #     [with lambda_rotation: Q's first continuous code must follow the rotation of real images]
+    real_t, turn = random_affine(real, rng_real, return_angle=True) if cfg.lambda_real > 0 or cfg.lambda_rotation > 0 else (None, None)
     with autocast():
         fake = g(noise, cat, cont)
-        d_real, q_cat_real, _ = d(real)
+        d_real, q_cat_real, q_cont_real = d(real)
         d_fake, q_cat, q_cont = d(fake.detach())
     loss_d = d_loss(d_real.float(), d_fake.float())
     fake_t = random_affine(fake, rng_fake) if cfg.transform_fakes else None
@@ -86,11 +87,16 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
                 _, q_cat_t, _ = d(fake_t.detach())
             loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t.float(), category)
     i_real = loss_d.new_zeros(())
-    if cfg.lambda_real > 0:
+    if real_t is not None:
         with autocast():
-            _, q_cat_transformed, _ = d(real_t)
+            _, q_cat_transformed, q_cont_transformed = d(real_t)
+    if cfg.lambda_real > 0:
         i_real = paired_information(q_cat_real, q_cat_transformed)
         loss_d = loss_d - cfg.lambda_real * i_real
+    if cfg.lambda_rotation > 0:
+        lo, hi = t.continuous[0]
+        loss_d = loss_d + cfg.lambda_rotation * rotation_equivariance(
+            q_cont_real[:, 0].float(), q_cont_transformed[:, 0].float(), turn, (hi - lo) / 2)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
