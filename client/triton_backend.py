@@ -28,6 +28,23 @@ BACKEND_HINT = ", or use --backend onnx"  # where the caller can run the model i
 T = TypeVar("T")
 
 
+# tritonclient's own channel options, plus a short reconnect backoff: gRPC waits up to
+# 120 s between attempts to reach a server that went away, so a restarted server
+# would otherwise stay "unavailable" to this client for minutes
+_keepalive = grpcclient.KeepAliveOptions()
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+    ("grpc.max_receive_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+    ("grpc.keepalive_time_ms", _keepalive.keepalive_time_ms),
+    ("grpc.keepalive_timeout_ms", _keepalive.keepalive_timeout_ms),
+    ("grpc.keepalive_permit_without_calls", _keepalive.keepalive_permit_without_calls),
+    ("grpc.http2.max_pings_without_data", _keepalive.http2_max_pings_without_data),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 class Rpc:
     """One gRPC client with the deadline/retry policy every call goes through."""
 
@@ -40,7 +57,7 @@ class Rpc:
         if not url or "/" in url:
             raise InfoganError(f"url={url!r} is invalid: give host:port of Triton's gRPC endpoint, e.g. {DEFAULT_URL}")
         self.url, self.timeout, self.retries, self.backoff_s, self.hint = url, float(timeout), retries, backoff_s, hint
-        self.client = grpcclient.InferenceServerClient(url)
+        self.client = grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     def deadline(self) -> float:
         return time.monotonic() + self.timeout
