@@ -13,17 +13,19 @@ REPO ?= model_repository
 TRAIN_ARGS ?=
 EXPORT_ARGS ?=
 SERVE_ARGS ?=
+EXPLORE_ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 # seeds for make sweep, each as seed or seed:threads (threads default to 2)
 SEEDS ?= 0 1 2 0:1
 
-.PHONY: setup data train sweep export serve test bench clean help
+.PHONY: setup data train sweep export serve explore test bench clean help
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
 	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (about 15 min a run on 2 cores) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
+	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over $(REPO)/ (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
 	@echo "make test           set up and run the tests"
 	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"
 
@@ -32,7 +34,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,serve,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,serve,explore,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -54,7 +56,17 @@ export: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/infogan serve --repository $(REPO) $(SERVE_ARGS)
 
+explore: $(STAMP)
+	$(BIN)/infogan explore --repository $(REPO) $(EXPLORE_ARGS)
+
+# the explorer's browser test drives Debian's chromium with chromium-driver
+BROWSER_DEPS := chromium chromium-driver
+
 test: $(STAMP)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_DEPS) >/dev/null; \
+	  else echo "note: $(BROWSER_DEPS) missing and apt-get unavailable: the browser test will be skipped"; fi; fi
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
 	INFOGAN_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 

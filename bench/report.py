@@ -42,6 +42,7 @@ TRITON_B1_C16_FRACTION = Target(">=", 0.60, "%")
 TRITON_B1_C16_P99 = Target("<=", 10.0, " ms")
 TRITON_B1_C16_BATCH = Target(">", 4.0)
 TRITON_B64_C4_FRACTION = Target(">=", 0.85, "%")
+EXPLORE_SLIDER_MS = Target("<=", 100.0, " ms")  # a slider move to a new 8x8 grid, median round trip
 API_TARGET_BATCH = 256  # where the API's overhead target applies (the working batch of the client's generate())
 COMPUTE_TARGET_BATCHES = (256, 1024)  # latency-bound small batches are shown, not judged
 
@@ -197,11 +198,21 @@ def triton_rows(t: dict) -> list[Row]:
     return rows
 
 
+def explore_rows(e: dict) -> list[Row]:
+    sec = f"explorer: slider move to a new {e['batch']}-image grid"
+    return [
+        _timed(sec, "handler (grid + traversal)", e["handler"], figure="p50", value=e["handler"]["p50_ms"], unit=" ms"),
+        _timed(sec, "HTTP round trip + PNG", e["round_trip"], figure="p50", value=e["round_trip"]["p50_ms"], unit=" ms",
+               target=EXPLORE_SLIDER_MS),
+    ]
+
+
 def all_rows(results: dict) -> list[Row]:
     s = results["sections"]
     rows: list[Row] = []
     makers: list[tuple[str, Callable[[dict], list[Row]]]] = [("upconv", upconv_rows), ("training", training_rows),
-                                                            ("generation", generation_rows), ("triton", triton_rows)]
+                                                            ("generation", generation_rows), ("triton", triton_rows),
+                                                            ("explore", explore_rows)]
     for name, make in makers:
         if name not in s:
             continue

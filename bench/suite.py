@@ -7,6 +7,7 @@ between two of them):
   generation  generator and encoder in process: the API, the raw session, PyTorch
               eager; the fp16/int8 variants; GPU columns where CUDA is present
   triton      the local Triton server over gRPC on loopback against in-process onnxruntime
+  explore     the explorer page: a slider move to a new 8x8 grid, handler and HTTP round trip
 Prints one table and writes bench_results/<timestamp>.json and latest.json.
 """
 
@@ -26,6 +27,7 @@ class Section(str, Enum):
     training = "training"
     generation = "generation"
     triton = "triton"
+    explore = "explore"
 
 
 ALL_PRECISIONS = ("fp32", "fp16", "int8")
@@ -67,7 +69,7 @@ def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path 
         from infogan.bench import training
 
         section("training", lambda: training.run(quick))
-    if "generation" in sections or "triton" in sections:
+    if {"generation", "triton", "explore"} & set(sections):
         from infogan.bench.repository import throwaway_repository
 
         precisions = ALL_PRECISIONS if variants and "generation" in sections else ("fp32",)
@@ -86,6 +88,10 @@ def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path 
                 server = results["sections"]["triton"].get("server")
                 if server:
                     results["versions"]["tritonserver"] = server.get("version")
+            if "explore" in sections:
+                from infogan.bench import explore
+
+                section("explore", lambda: explore.run(prep, quick, log))
     results["load_average"]["end"] = machine.load_average()
     results["seconds"]["total"] = time.perf_counter() - t_all
     return results

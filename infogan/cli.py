@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "infogan.serve.commands",
     "infogan.client.commands",
     "infogan.bench.commands",
+    "infogan.explore.commands",
 )
 
 for _name in COMMAND_MODULES:

@@ -47,6 +47,7 @@ def fake_results() -> dict:
                            "generator": {"256": per_batch}, "encoder": {"256": per_batch}, "variants": {}, "gpu": None},
             "triton": {"server": {"name": "triton", "version": "2.51.0"}, "model": "infogan_generator", "window_s": 1.0,
                        "settings": {"b1_c16": setting}, "in_process": {"16": _timed(16, 1000.0)}},
+            "explore": {"batch": 64, "handler": _timed(64, 1500.0), "round_trip": _timed(64, 700.0)},
         },
     }
 
@@ -139,8 +140,8 @@ def test_cli_refuses_an_unknown_section():
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_generation_and_triton_sections_on_a_tiny_budget(tmp_path, data_dir):
-    from infogan.bench import generation, triton
+def test_generation_triton_and_explore_sections_on_a_tiny_budget(tmp_path, data_dir):
+    from infogan.bench import explore, generation, triton
     from infogan.bench.repository import throwaway_repository
     from test_client_support import make_run
 
@@ -149,6 +150,7 @@ def test_generation_and_triton_sections_on_a_tiny_budget(tmp_path, data_dir):
         assert prep.generator.is_file() and prep.source.startswith("run ")
         gen = generation.run(prep, quick=True, budget_s=0.02, batches=(1, 8))
         tri = triton.run(prep, quick=True, window_s=0.3, settings=((1, 1), (1, 4)))
+        exp = explore.run(prep, quick=True, budget_s=0.2)
     assert not Path(prep.repository).exists()  # the throwaway repository is gone
 
     assert 2.0e7 < gen["flops_per_image"]["generator"] < 3.0e7  # the paper's generator: about 26 MFLOP
@@ -166,6 +168,11 @@ def test_generation_and_triton_sections_on_a_tiny_budget(tmp_path, data_dir):
         s = tri["settings"][key]
         assert s["calls"] > 0 and s["server_executions"] > 0 and s["mean_executed_batch"] >= 1
         assert s["fraction_of_in_process"] > 0
+
+    assert exp["batch"] == 64
+    for case in ("handler", "round_trip"):
+        assert exp[case]["calls"] >= 3 and exp[case]["p50_ms"] > 0
+    assert exp["round_trip"]["p50_ms"] > exp["handler"]["p50_ms"] / 2  # the round trip includes the handler
 
 
 def test_the_markdown_table_replaces_the_previous_one_between_the_markers(tmp_path):

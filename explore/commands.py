@@ -1,0 +1,45 @@
+"""`infogan explore`: the latent explorer's web page on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S
+from infogan.contract import InfoganError
+from infogan.serve.commands import LOOPBACK
+
+
+def explore_command(
+    repository: Annotated[Path, typer.Option(envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (onnxruntime in this process).")] = Path(DEFAULT_REPOSITORY),
+    url: Annotated[Optional[str], typer.Option(envvar="INFOGAN_TRITON_URL", help="Use the Triton server at this gRPC host:port instead of onnxruntime.")] = None,
+    host: Annotated[str, typer.Option(help="Address of the page; anything but loopback exposes it to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the page.")] = 7860,
+    timeout: Annotated[float, typer.Option(envvar="INFOGAN_TIMEOUT", help="Deadline in seconds of each request to the server.")] = DEFAULT_TIMEOUT_S,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime threads (default: all cores).")] = None,
+) -> None:
+    """Open the latent explorer: sliders over the codes, a drawing pad for Q, the model's facts. Ctrl-C stops it."""
+    try:
+        from infogan.explore.app import launch
+    except ImportError as e:
+        raise InfoganError(f"explore needs the explore extra ({e.name} is missing): pip install -e '.[explore]'") from None
+    from infogan.explore.views import Explorer
+
+    if host not in LOOPBACK:
+        typer.echo(f"warning: host={host} exposes the explorer (port {port}) to the network, without authentication; "
+                   "the default 127.0.0.1 keeps it on this machine", err=True)
+    explorer = Explorer.open(repository, url, timeout, threads)
+    typer.echo(f"explorer on {explorer.where}")
+    typer.echo(f"open http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
+    try:
+        launch(explorer, host, port, block=True)
+    except OSError as e:
+        raise InfoganError(f"port={port} cannot be used on {host} ({e.strerror or e}): pass another --port") from None
+    finally:
+        explorer.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explore")(explore_command)
