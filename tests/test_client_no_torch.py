@@ -47,3 +47,13 @@ def test_the_client_commands_run_through_the_cli_without_torch(repo, tmp_path):
         f"try:\n    app({args!r})\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code"
     ) == []
     assert (tmp_path / "x.npy").is_file()
+
+
+def test_the_explorer_page_builds_and_answers_without_torch(repo):
+    pytest.importorskip("gradio")
+    assert heavy_modules_after(
+        "from infogan.explore.views import Explorer\nfrom infogan.explore.app import build\n"
+        f"ex = Explorer.open({str(repo)!r})\nbuild(ex)\nex.grid(0, [0.5, 0], 0, 16)\n"
+        "from infogan.explore.drawing import prepare\nimport numpy as np\n"
+        "c = np.zeros((64, 64), np.uint8); c[10:50, 30:34] = 255\nex.read(*prepare(c))"
+    ) == []
