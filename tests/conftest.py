@@ -24,3 +24,32 @@ def smoke_run(tmp_path_factory, data_dir) -> Path:
 
     out = tmp_path_factory.mktemp("runs")
     return train(resolve("smoke", data_dir=str(data_dir), out_dir=str(out)), progress=False)
+
+
+@pytest.fixture(scope="session")
+def explore_repo(tmp_path_factory) -> Path:
+    """A repository exported by export's own pipeline (random weights) for the explorer's tests."""
+    from test_client_support import make_repository
+
+    return make_repository(tmp_path_factory.mktemp("explore"))
+
+
+@pytest.fixture(scope="session")
+def explorer(explore_repo):
+    from infogan.explore.views import Explorer
+
+    ex = Explorer.open(explore_repo)
+    yield ex
+    ex.close()
+
+
+@pytest.fixture(scope="session")
+def explore_page(explorer) -> str:
+    """The explorer's page, live on a free loopback port: its URL."""
+    pytest.importorskip("gradio")
+    from infogan.explore.app import launch
+    from infogan.serve.server import free_port
+
+    blocks, url = launch(explorer, port=free_port(), block=False)
+    yield url
+    blocks.close()

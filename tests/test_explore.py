@@ -1,5 +1,5 @@
 """The latent explorer: its plain functions, its HTTP API through Gradio's own
-client against a live page, and the page over a Triton that goes away and
+client against a live explore_page, and the page over a Triton that goes away and
 comes back. The real-browser test is in test_explore_browser.py."""
 
 from __future__ import annotations
@@ -16,21 +16,9 @@ from infogan.contract import InfoganError
 from infogan.explore.drawing import BOX, load_upload, mnist_form, prepare
 from infogan.explore.views import CODE_RANGE, MAX_BATCH, TRAVERSAL_ROWS, TRAVERSAL_STEPS, Explorer
 from infogan.serve.server import TritonServer, free_port
-from test_client_support import CATEGORY_PURITY, CATEGORY_TO_DIGIT, make_repository
+from test_client_support import CATEGORY_PURITY, CATEGORY_TO_DIGIT
 
 pytest.importorskip("gradio")
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("explore"))
-
-
-@pytest.fixture(scope="module")
-def explorer(repo):
-    ex = Explorer.open(repo)
-    yield ex
-    ex.close()
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +153,8 @@ def test_bad_generate_input_names_the_parameter(explorer, args, message):
         explorer.grid(*args)
 
 
-def test_reading_a_digit_equals_the_encoder_api_and_rebuilds_it(explorer, repo, digits):
-    enc = Encoder.from_repository(repo)
+def test_reading_a_digit_equals_the_encoder_api_and_rebuilds_it(explorer, explore_repo, digits):
+    enc = Encoder.from_repository(explore_repo)
     expected = enc.encode(digits[:1])
     reading = explorer.read(digits[0], "note")
     top = max(reading.probabilities, key=reading.probabilities.get)
@@ -179,9 +167,9 @@ def test_reading_a_digit_equals_the_encoder_api_and_rebuilds_it(explorer, repo, 
     assert np.abs(left.astype(int) - np.round(digits[0, 0] * 255).astype(int)).max() <= 1
 
 
-def test_the_model_panel_says_what_runs_where(explorer, repo):
+def test_the_model_panel_says_what_runs_where(explorer, explore_repo):
     text = explorer.describe()
-    assert f"onnxruntime in this process, {repo}" in text
+    assert f"onnxruntime in this process, {explore_repo}" in text
     assert "`infogan_generator` version 1 (CPUExecutionProvider)" in text
     assert "10-way categorical code, 2 continuous codes U(-1, 1), U(-1, 1), 62 noise variables" in text
     assert "7: 62%" in text  # the mixed category's purity, by its digit
@@ -190,19 +178,10 @@ def test_the_model_panel_says_what_runs_where(explorer, repo):
 # ---------------------------------------------------------------- the page's HTTP API
 
 
-@pytest.fixture(scope="module")
-def page(explorer):
-    from infogan.explore.app import launch
-
-    blocks, url = launch(explorer, port=free_port(), block=False)
-    yield url
-    blocks.close()
-
-
-def test_the_page_serves_generate_read_and_describe_over_its_api(page, tmp_path, digits, explorer):
+def test_the_page_serves_generate_read_and_describe_over_its_api(explore_page, tmp_path, digits, explorer):
     from gradio_client import Client, handle_file
 
-    client = Client(page, verbose=False)
+    client = Client(explore_page, verbose=False)
     grid, strip, status = client.predict(CATEGORY_TO_DIGIT.index(4), 3, 16, 0, 0.5, -0.5, api_name="/generate")
     assert status == ""
     assert np.array_equal(np.asarray(Image.open(grid).convert("L")), explorer.grid(CATEGORY_TO_DIGIT.index(4), [0.5, -0.5], 3, 16))
@@ -217,11 +196,11 @@ def test_the_page_serves_generate_read_and_describe_over_its_api(page, tmp_path,
     assert "**Latent template:**" in markdown and status == ""
 
 
-def test_bad_input_on_the_page_is_a_message_not_a_traceback(page, tmp_path):
+def test_bad_input_on_the_page_is_a_message_not_a_traceback(explore_page, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    client = Client(page, verbose=False)
+    client = Client(explore_page, verbose=False)
     *_, status = client.predict(CATEGORY_TO_DIGIT.index(4), -3, 16, 0, 0.0, 0.0, api_name="/generate")
     assert status == "seed=-3 is invalid: give an integer in 0..4294967295"
     junk = tmp_path / "junk.png"
@@ -237,10 +216,10 @@ def test_bad_input_on_the_page_is_a_message_not_a_traceback(page, tmp_path):
 
 
 @pytest.mark.slow
-def test_over_triton_a_server_that_goes_away_is_reported_and_the_page_recovers(repo):
+def test_over_triton_a_server_that_goes_away_is_reported_and_the_page_recovers(explore_repo):
     from infogan.explore.app import UNAVAILABLE, problem
 
-    server = TritonServer(repo, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()).start()
+    server = TritonServer(explore_repo, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()).start()
     ex = Explorer.open(url=server.grpc_url, timeout=3.0)
     try:
         before = ex.grid(1, [0.0, 0.0], 0, 16)
@@ -249,7 +228,7 @@ def test_over_triton_a_server_that_goes_away_is_reported_and_the_page_recovers(r
         with pytest.raises(InfoganError) as e:
             ex.grid(1, [0.0, 0.0], 0, 16)
         assert problem(e.value).startswith(f"{UNAVAILABLE}: ") and "\n" not in problem(e.value)
-        server = TritonServer(repo, **server.ports).start(120)  # back on the same ports
+        server = TritonServer(explore_repo, **server.ports).start(120)  # back on the same ports
         assert np.array_equal(ex.grid(1, [0.0, 0.0], 0, 16), before)  # the same objects answer again
     finally:
         ex.close()

@@ -17,8 +17,6 @@ import pytest
 from PIL import Image
 
 from infogan.client import Encoder
-from infogan.serve.server import free_port
-from test_client_support import make_repository
 
 pytest.importorskip("gradio")
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -31,23 +29,6 @@ if not (CHROMIUM and DRIVER):
                 allow_module_level=True)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("browser"))
-
-
-@pytest.fixture(scope="module")
-def page(repo):
-    from infogan.explore.app import launch
-    from infogan.explore.views import Explorer
-
-    explorer = Explorer.open(repo)
-    blocks, url = launch(explorer, port=free_port(), block=False)
-    yield url
-    blocks.close()
-    explorer.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +67,15 @@ def page_reading(driver) -> str:
     return text.split("Q reads:", 1)[1].split("\n", 1)[0].strip()
 
 
-def test_a_person_turns_a_code_draws_a_digit_and_uploads_one(page, browser, repo, tmp_path, data_dir):
+def test_a_person_turns_a_code_draws_a_digit_and_uploads_one(explore_page, browser, explore_repo, tmp_path, data_dir):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     from infogan.client.images import read_idx_images
 
-    enc = Encoder.from_repository(repo)
-    browser.get(page)
+    enc = Encoder.from_repository(explore_repo)
+    browser.get(explore_page)
     grid_src = lambda d: css(d, "#grid img").get_attribute("src")  # noqa: E731
     first = wait(browser, grid_src)
     before = fetch_png(first)
