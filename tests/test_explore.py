@@ -233,3 +233,44 @@ def test_over_triton_a_server_that_goes_away_is_reported_and_the_page_recovers(e
     finally:
         ex.close()
         server.stop()
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_the_command_refuses_a_missing_repository_and_a_busy_port_in_one_line(explore_repo, tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from infogan.cli import app
+
+    result = CliRunner().invoke(app, ["explore", "--repository", str(tmp_path / "nothing")])
+    assert result.exit_code != 0 and isinstance(result.exception, InfoganError)
+    assert "\n" not in str(result.exception) and "nothing" in str(result.exception)
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["explore", "--repository", str(explore_repo), "--port", str(port)])
+    assert isinstance(result.exception, InfoganError), result.output
+    assert str(result.exception).startswith(f"port={port} cannot be used on 127.0.0.1")
+    assert "\n" not in str(result.exception)
+
+
+def test_the_command_warns_before_it_exposes_the_page(explore_repo):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from infogan.cli import app
+
+    with socket.socket() as busy:  # a busy port ends the command right after the warning
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["explore", "--repository", str(explore_repo), "--host", "0.0.0.0", "--port", str(port)])
+    said = result.output + (getattr(result, "stderr", "") or "")
+    assert f"warning: host=0.0.0.0 exposes the explorer (port {port}) to the network" in said
+    assert isinstance(result.exception, InfoganError)
