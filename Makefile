@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # seeds for make sweep, each as seed or seed:threads (threads default to 2)
 SEEDS ?= 0 1 2 0:1
 
-.PHONY: setup data train sweep export serve explore test bench clean help
+.PHONY: setup data train sweep export serve explore test bench gpu-check clean help
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
@@ -27,6 +27,7 @@ help:
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
 	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over $(REPO)/ (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
 	@echo "make test           set up and run the tests"
+	@echo "make gpu-check      on a CUDA machine: train, export, GPU parity, generation and Triton in one table"
 	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"
 
 # torch==2.13.0 is pinned: on these machines it is the CPU wheel on local disk;
@@ -73,6 +74,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
 	$(BIN)/infogan bench $(BENCH_ARGS)
+
+# on a CUDA machine: train, export, onnxruntime-gpu parity, generation and Triton (KIND_GPU);
+# without one it says so and exits 0. Needs torch with CUDA and onnxruntime-gpu (the gpu extra).
+gpu-check: $(STAMP)
+	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
+	$(BIN)/python -m infogan.bench.gpu_check --data-dir $(DATA_DIR) --out gpu_check.json
 
 clean:
 	rm -rf runs .pytest_cache

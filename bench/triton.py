@@ -1,8 +1,8 @@
 """Triton over gRPC on loopback: the local server (infogan.serve) against in-process onnxruntime.
 
-Each setting keeps `concurrency` client threads busy, each with its own
-Generator.from_triton client (one gRPC channel each), sending requests of
-`batch` images back to back. After a warm-up, the server's statistics are read
+Each setting keeps `concurrency` requests of `batch` images in flight back to
+back, from one asyncio gRPC client in a process of its own (infogan.bench.load),
+so Python threads in this process do not compete with the server they measure. After a warm-up, the server's statistics are read
 at both ends of a fixed window: the calls that finish inside it give the
 throughput and latencies, the deltas of inference_count / execution_count give
 the batch size Triton actually executed. The reference is the raw in-process
@@ -12,7 +12,9 @@ this process just before and just after each window while the server idles.
 
 from __future__ import annotations
 
-import threading
+import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -21,7 +23,7 @@ import tritonclient.grpc as grpcclient
 from infogan.bench.generation import latent_feeds, raw_session
 from infogan.bench.timing import Timing, interleaved, percentile, ratio
 from infogan.client import Generator
-from infogan.contract import CATEGORICAL, CONTINUOUS, GENERATOR_MODEL, NOISE
+from infogan.contract import GENERATOR_MODEL
 from infogan.serve.server import TritonServer, free_port
 
 SETTINGS = ((1, 1), (1, 4), (1, 16), (64, 1), (64, 4))  # (batch per request, concurrency)
@@ -33,44 +35,32 @@ def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, 
     return (sum(int(s.get("inference_count", 0)) for s in stats), sum(int(s.get("execution_count", 0)) for s in stats))
 
 
-def _setting(url: str, stats_client, feeds: dict[str, np.ndarray], batch: int, concurrency: int,
-             warmup_s: float, window_s: float) -> dict:
-    clients = [Generator.from_triton(url, timeout=30.0) for _ in range(concurrency)]
-    calls: list[list[tuple[float, float]]] = [[] for _ in clients]
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    args = (feeds[NOISE][:batch], feeds[CATEGORICAL][:batch], feeds[CONTINUOUS][:batch])
-
-    def worker(i: int) -> None:
-        try:
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                clients[i].run(*args)
-                calls[i].append((t0, time.perf_counter()))
-        except BaseException as e:  # reported after the window; the others stop too
-            errors.append(e)
-            stop.set()
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+def _setting(url: str, stats_client, batch: int, concurrency: int, warmup_s: float, window_s: float) -> dict:
+    """One (batch, concurrency) point, loaded by infogan.bench.load in a process of its own."""
+    command = [sys.executable, "-m", "infogan.bench.load", "--url", url, "--batch", str(batch),
+               "--concurrency", str(concurrency), "--seconds", str(warmup_s + window_s + 0.5)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for t in threads:
-            t.start()
+        first = child.stdout.readline()  # after its first answered call
+        if not first.strip():
+            raise RuntimeError(f"the load client stopped before its first call: {child.stderr.read().strip()[-500:]}")
         time.sleep(warmup_s)
         inf0, exe0 = _counts(stats_client, GENERATOR_MODEL)
-        w0 = time.perf_counter()
+        w0 = time.monotonic()
         time.sleep(window_s)
         inf1, exe1 = _counts(stats_client, GENERATOR_MODEL)
-        w1 = time.perf_counter()
+        w1 = time.monotonic()
+        out, err = child.communicate(timeout=120)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-        for c in clients:
-            c.close()
-    if errors:
-        raise errors[0]
-    finished = [b for per in calls for a, b in per if w0 <= b <= w1]
-    inside_ms = [(b - a) * 1e3 for per in calls for a, b in per if a >= w0 and b <= w1]
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"calls": [], "error": err.strip()[-500:]}
+    if result["error"]:
+        raise RuntimeError(f"the load client failed: {result['error']}")
+    calls = result["calls"]
+    finished = [b for a, b in calls if w0 <= b <= w1]
+    inside_ms = [(b - a) * 1e3 for a, b in calls if a >= w0 and b <= w1]
     executions = exe1 - exe0
     return {
         "batch": batch,
@@ -78,6 +68,7 @@ def _setting(url: str, stats_client, feeds: dict[str, np.ndarray], batch: int, c
         "total_batch": batch * concurrency,
         "calls": len(finished),
         "images_per_s": batch * len(finished) / (w1 - w0),
+        "mean_ms": float(np.mean(inside_ms)) if inside_ms else None,
         "p50_ms": percentile(inside_ms, 50),
         "p99_ms": percentile(inside_ms, 99),
         "server_inferences": inf1 - inf0,
@@ -115,7 +106,7 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
                 # so a neighbour's burst on a shared machine hits both alike
                 total = batch * concurrency
                 ref = _in_process(raw, feeds, total, window_s / 4, reference.get(total))
-                r = _setting(server.grpc_url, stats_client, feeds, batch, concurrency, warmup_s, window_s)
+                r = _setting(server.grpc_url, stats_client, batch, concurrency, warmup_s, window_s)
                 reference[total] = _in_process(raw, feeds, total, window_s / 4, ref)
                 results.append(r)
         finally:
