@@ -45,8 +45,13 @@ data: $(STAMP)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null || true; fi
 	$(BIN)/infogan data --dataset $(DATASET) --data-dir $(DATA_DIR)
 
+# NPROC=2: DistributedDataParallel on 2 processes of this machine (torchrun); across
+# machines run torchrun yourself with --nnodes/--node-rank/--rdzv-endpoint (README)
+NPROC ?= 1
+TRAINER = $(if $(filter-out 1,$(NPROC)),$(BIN)/torchrun --standalone --nproc-per-node $(NPROC) -m infogan.cli,$(BIN)/infogan)
+
 train: data
-	$(BIN)/infogan train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(TRAIN_ARGS)
+	$(TRAINER) train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(TRAIN_ARGS)
 
 sweep: data
 	$(BIN)/infogan sweep $(SEEDS) --preset $(PRESET) --dataset $(DATASET) --data-dir $(DATA_DIR)

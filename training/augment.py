@@ -14,12 +14,17 @@ import torch.nn.functional as F
 
 def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: float = 15.0,
                   scale: tuple[float, float] = (0.85, 1.15), shift_px: float = 2.0,
-                  return_angle: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                  return_angle: bool = False, of: tuple[int, int] | None = None
+                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """[N, 1, H, W] images in [0, 1] -> the same, each under its own random
     rotation (+-degrees), isotropic scale and shift (+-shift_px pixels); with
-    return_angle, also each image's rotation as a fraction of degrees, in [-1, 1]."""
+    return_angle, also each image's rotation as a fraction of degrees, in [-1, 1].
+    of=(start, total): the images are rows start.. of a batch of total (one
+    process's share); the draws are the whole batch's, so any split of a batch
+    over processes transforms each image as one process would."""
     n, _, h, w = images.shape
-    u = torch.rand(n, 4, generator=generator, device="cpu").to(images.device)
+    start, total = of or (0, n)
+    u = torch.rand(total, 4, generator=generator, device="cpu")[start:start + n].to(images.device)
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
     tx, ty = (2 * u[:, 2] - 1) * (2 * shift_px / w), (2 * u[:, 3] - 1) * (2 * shift_px / h)

@@ -88,6 +88,7 @@ def train(
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
     from infogan.training.config import resolve
+    from infogan.training.distributed import world_from_env
     from infogan.training.train import train as run_training
 
     if resume is not None:
@@ -99,6 +100,8 @@ def train(
                   lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision, threads=threads,
                   holdout=holdout)
     run = run_training(cfg, resume=resume, progress=progress, epochs=epochs if resume else None)
+    if not world_from_env().main:
+        return  # under torchrun, rank 0 reports
     ev = json.loads((run / "evaluation.json").read_text())
     typer.echo(f"run: {run}")
     typer.echo(f"Q test accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "

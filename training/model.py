@@ -5,6 +5,8 @@ Shapes are per batch of N. Images are [N, 1, 28, 28] with values in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -99,6 +101,29 @@ class Discriminator(nn.Module):
         h = self.trunk(image)
         cat_logits, cont_mean = self.q_head(h)
         return self.d_head(h), cat_logits, cont_mean
+
+
+class DiscriminatorPasses(nn.Module):
+    """D on several batches in one call, each batch on its own (its own batch-norm
+    statistics), in the order given: the D step as one forward, which
+    DistributedDataParallel needs (one forward, then one backward per step).
+
+    Batches come in groups, each group under one `autocast()` region: within a
+    region the weights are cast to the low precision once, so the gradients of
+    the group's passes meet (and are summed) in that precision, while separate
+    groups' gradients are summed in fp32. The grouping is part of the recipe's
+    numerics, so the training step states it."""
+
+    def __init__(self, discriminator: Discriminator, autocast=contextlib.nullcontext):
+        super().__init__()
+        self.discriminator, self.autocast = discriminator, autocast
+
+    def forward(self, *groups: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        out = []
+        for group in groups:
+            with self.autocast():
+                out += [self.discriminator(b) for b in group]
+        return out
 
 
 class Encoder(nn.Module):

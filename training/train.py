@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,14 +15,16 @@ import torch.nn.functional as F
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import write_atomic
+from infogan.sessions import cpu_count
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
+from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import random_affine
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.judge import load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
-from infogan.training.model import Discriminator, Generator
+from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
 from infogan.training.metrics_log import MetricsLog
 from infogan.training.pictures import plot_curves, save_sample_grid
 from infogan.training.runs import new_run_dir, point_latest, rewind_metrics
@@ -58,13 +61,18 @@ def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
     return torch.optim.Adam(d_groups, betas=betas, fused=True), torch.optim.Adam(g_groups, betas=betas, fused=True)
 
 
-def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
+def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, opt_g,
                real: torch.Tensor, latent: dict[str, torch.Tensor], autocast,
-               transform_rngs: tuple[torch.Generator, torch.Generator] | None = None) -> dict[str, float]:
+               transform_rngs: tuple[torch.Generator, torch.Generator] | None = None,
+               d_passes: torch.nn.Module | None = None, of: tuple[int, int] | None = None) -> dict[str, float]:
     """One D step and one G (and Q) step. transform_rngs draw the random affine
-    transforms of real and of generated images (fixed seeds when not given)."""
+    transforms of real and of generated images (fixed seeds when not given).
+    Under DistributedDataParallel, g and d_passes are the wrapped modules, d the
+    plain discriminator, and of=(start, total) places this process's rows in the
+    global batch."""
     t = cfg.template
     rng_real, rng_fake = transform_rngs or (torch.Generator().manual_seed(0), torch.Generator().manual_seed(1))
+    d_passes = d_passes or DiscriminatorPasses(d, autocast)
     noise, cat, cont = latent[NOISE], latent[CATEGORICAL], latent[CONTINUOUS]
     category = cat.argmax(1)  # the sampled category of each latent
 
@@ -72,24 +80,30 @@ def train_step(cfg: TrainConfig, g: Generator, d: Discriminator, opt_d, opt_g,
     #     [original wiring: minus lambda * L_I on the same generated images]
     #     [with lambda_real: minus lambda_real * I(Q(x); Q(transformed x)) on real images]
     #     [with lambda_rotation: Q's first continuous code must follow the rotation of real images]
-    real_t, turn = random_affine(real, rng_real, return_angle=True) if cfg.lambda_real > 0 or cfg.lambda_rotation > 0 else (None, None)
+    #     D sees its batches in one call, each with its own batch statistics, in
+    #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
+    real_t, turn = (random_affine(real, rng_real, return_angle=True, of=of)
+                    if cfg.lambda_real > 0 or cfg.lambda_rotation > 0 else (None, None))
     with autocast():
         fake = g(noise, cat, cont)
-        d_real, q_cat_real, q_cont_real = d(real)
-        d_fake, q_cat, q_cont = d(fake.detach())
+    fake_t = random_affine(fake, rng_fake, of=of) if cfg.transform_fakes else None
+    groups = [(real, fake.detach())]
+    if cfg.info_in_d_step and fake_t is not None:
+        groups.append((fake_t.detach(),))
+    if real_t is not None:
+        groups.append((real_t,))
+    passes = d_passes(*groups)
+    (d_real, q_cat_real, q_cont_real), (d_fake, q_cat, q_cont) = passes[0], passes[1]
     loss_d = d_loss(d_real.float(), d_fake.float())
-    fake_t = random_affine(fake, rng_fake) if cfg.transform_fakes else None
     if cfg.info_in_d_step:
         info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), category, cont, cfg.lambda_cat, cfg.lambda_cont)
         loss_d = loss_d + info_d
         if fake_t is not None:
-            with autocast():
-                _, q_cat_t, _ = d(fake_t.detach())
+            q_cat_t = passes[2][1]
             loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t.float(), category)
     i_real = loss_d.new_zeros(())
     if real_t is not None:
-        with autocast():
-            _, q_cat_transformed, q_cont_transformed = d(real_t)
+        _, q_cat_transformed, q_cont_transformed = passes[-1]
     if cfg.lambda_real > 0:
         i_real = paired_information(q_cat_real, q_cat_transformed)
         loss_d = loss_d - cfg.lambda_real * i_real
@@ -173,6 +187,9 @@ class Run:
     label_names: list[str]
     judge: torch.nn.Module | None
     log: MetricsLog
+    world: World = World()
+    g_train: torch.nn.Module | None = None  # g, or g under DistributedDataParallel
+    d_passes: torch.nn.Module | None = None  # D's passes of the D step, under DDP when distributed
     step: int = 0
     evaluation: dict | None = None
 
@@ -206,11 +223,19 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     resume: a run directory; training continues from its checkpoint with its own
     saved configuration, to `epochs` epochs where given (extending the run).
     """
-    cfg, run_dir = _open_run_dir(cfg, resume, epochs)
-    run = _set_up(cfg, run_dir, progress, resumed=resume is not None)
-    with run.log:
-        calibrated = _loop(run)
-    _finish(run, calibrated)
+    world = world_from_env()
+    device = start(world)
+    try:
+        # rank 0 opens (or extends) the run folder; every rank trains on its config
+        cfg, run_dir = share(world, _open_run_dir(cfg, resume, epochs) if world.main else None)
+        run = _set_up(cfg, run_dir, progress and world.main, resumed=resume is not None, world=world, device=device)
+        with run.log:
+            calibrated = _loop(run)
+        if world.main:
+            _finish(run, calibrated)
+        barrier(world)
+    finally:
+        stop(world)
     return run_dir
 
 
@@ -238,17 +263,23 @@ def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | Non
     return cfg, run
 
 
-def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool) -> Run:
+def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world: World = World(),
+            device: torch.device | None = None) -> Run:
     """Seeds, threads and precision; the data; the models and optimisers (from the
-    checkpoint when resumed); the metrics log."""
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    checkpoint when resumed); the metrics log (rank 0's alone is written)."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    if cfg.threads or world.distributed:
+        torch.set_num_threads(cfg.threads or max(1, cpu_count() // world.local_size))
+    if world.distributed and not cfg.info_in_d_step:
+        raise InfoganError("info_in_d_step=False is not supported on several processes: "
+                           "Q would train outside DDP's gradient averaging")
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp_dtype = select_precision(cfg, device)
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
 
-    fetch(cfg.data_dir, cfg.dataset)
+    if world.main:
+        fetch(cfg.data_dir, cfg.dataset)
+    barrier(world)  # the other ranks read what rank 0 verified
     train_u8, train_labels = load_split(cfg.data_dir, cfg.dataset, "train")
     test_u8, test_labels = load_split(cfg.data_dir, cfg.dataset, "test")
     if cfg.holdout:
@@ -272,16 +303,18 @@ def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool) -> R
         opt_g.load_state_dict(ckpt["opt_g"])
         opt_d.load_state_dict(ckpt["opt_d"])
         step, evaluation, window = ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window")
-    rewind_metrics(run_dir / "metrics.jsonl", step)
+    if world.main:
+        rewind_metrics(run_dir / "metrics.jsonl", step)
     g.train(), d.train()
-    log = MetricsLog(run_dir / "metrics.jsonl", cfg, progress)
+    log = MetricsLog(run_dir / "metrics.jsonl" if world.main else Path(os.devnull), cfg, progress)
     log.restore(window)
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
                stream=BatchStream(cfg, train_images), test_images=_to_float_images(test_u8, device),
                test_labels=test_labels, calibration_images=train_images[:5000],
                label_names=list(dataset_spec(cfg.dataset).label_names),
-               judge=load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge else None,
-               log=log, step=step, evaluation=evaluation)
+               judge=load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge and world.main else None,
+               log=log, world=world, g_train=wrap(g, world, device),
+               d_passes=wrap(DiscriminatorPasses(d, autocast), world, device), step=step, evaluation=evaluation)
 
 
 def _loop(run: Run) -> Discriminator | None:
@@ -289,12 +322,14 @@ def _loop(run: Run) -> Discriminator | None:
     checkpoint epochs), save a sample grid, checkpoint. Returns the last calibrated D."""
     cfg, calibrated = run.cfg, None
     device = next(run.g.parameters()).device
+    rows = run.world.rows(cfg.batch_size)  # this rank's share of each global batch
     while run.step < cfg.total_steps:
-        out = train_step(cfg, run.g, run.d, run.opt_d, run.opt_g, run.stream.real(run.step),
-                         run.stream.latent(run.step, device), run.autocast, run.stream.transform_rngs(run.step))
+        latent = {k: v[rows] for k, v in run.stream.latent(run.step, device).items()}
+        out = train_step(cfg, run.g_train, run.d, run.opt_d, run.opt_g, run.stream.real(run.step)[rows], latent,
+                         run.autocast, run.stream.transform_rngs(run.step), run.d_passes, (rows.start, cfg.batch_size))
         run.step += 1
         run.log.step(run.step, out)
-        if run.step % cfg.steps_per_epoch and run.step != cfg.total_steps:
+        if run.step % cfg.steps_per_epoch and run.step != cfg.total_steps or not run.world.main:
             continue
         epoch = -(-run.step // cfg.steps_per_epoch)
         last = run.step == cfg.total_steps
