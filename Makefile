@@ -19,14 +19,14 @@ PYTEST_ARGS ?=
 # seeds for make sweep, each as seed or seed:threads (threads default to 2)
 SEEDS ?= 0 1 2 0:1
 
-.PHONY: setup data train sweep export serve explore test bench gpu-check clean help
+.PHONY: setup data train sweep export serve explore test test-full bench gpu-check clean help
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
 	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (about 15 min a run on 2 cores) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
 	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over $(REPO)/ (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
-	@echo "make test           set up and run the tests"
+	@echo "make test           set up and run the tests (make test-full: the long variants too)"
 	@echo "make gpu-check      on a CUDA machine: train, export, GPU parity, generation and Triton in one table"
 	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"
 
@@ -75,6 +75,10 @@ test: $(STAMP)
 	  else echo "note: $(BROWSER_DEPS) missing and apt-get unavailable: the browser test will be skipped"; fi; fi
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
 	INFOGAN_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# every test, the long variants marked `full` included (a few minutes more than make test)
+test-full:
+	$(MAKE) test PYTEST_ARGS='$(PYTEST_ARGS) -m "full or not full"'
 
 bench: $(STAMP)
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)

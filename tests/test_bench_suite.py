@@ -227,6 +227,7 @@ def test_gpu_check_without_a_gpu_says_so_and_exits_0(monkeypatch, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_gpu_check_runs_every_step_with_cpu_providers(data_dir):
     """The GPU check's own logic, on the CPU (a test double for the GPU, which this machine lacks):
     training, export, provider parity, generation and Triton, each with its figures."""

@@ -204,7 +204,7 @@ def test_unavailable_is_retried_until_a_late_server_answers(repo):
         server.stop()
 
 
-@pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
+@pytest.mark.parametrize("fault", ["SIGKILL", pytest.param("SIGSTOP", marks=pytest.mark.full)])
 def test_sixteen_clients_under_a_server_fault_fail_within_the_deadline_and_recover(repo, fault):
     """16 client objects generating at once; the server is killed (or frozen): every running call
     ends with a clear error within its deadline, none hangs; the server comes back (on the same

@@ -212,8 +212,9 @@ pipeline.export_run(sys.argv[1], sys.argv[2])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_at", [1, 2, 3, 4], ids=["generator-version", "generator-config", "encoder-version",
-                                                      "encoder-config"])
+@pytest.mark.parametrize("kill_at", [pytest.param(1, marks=pytest.mark.full), 2, pytest.param(3, marks=pytest.mark.full),
+                                     pytest.param(4, marks=pytest.mark.full)],
+                         ids=["generator-version", "generator-config", "encoder-version", "encoder-config"])
 def test_an_export_killed_at_any_rename_leaves_a_servable_repository_that_the_next_export_repairs(
         run, tmp_path, kill_at):
     """Publishing renames, per model, the version folder into place, then config.pbtxt. A SIGKILL

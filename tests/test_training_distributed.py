@@ -65,6 +65,7 @@ def load_checkpoint_after_first_step(run: Path) -> dict:
     return torch.load(run / "rank0.pt", weights_only=True)
 
 
+@pytest.mark.full
 def test_a_resumed_two_process_run_equals_an_uninterrupted_one(tmp_path, two_process_run, data_dir):
     torchrun(tmp_path, "split", 1, data_dir)
     torchrun(tmp_path, "split", 2, data_dir, "--resume")
