@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 
 PRECISIONS = ("fp32", "fp16", "int8")  # fp32 models carry the contract's names, the others a suffix
 MAX_BATCH_SIZE = 1024
-PREFERRED_BATCH_SIZES = (64, 256)
-MAX_QUEUE_DELAY_US = 500  # a small wait lets concurrent requests share one call
+# Dynamic batching without a wait and without preferred sizes: a lone request runs at
+# once, and requests that queued while the instance was busy run as one batch (up to
+# max_batch_size). Measured side by side against a 500 us delay with preferred 64/256
+# (model_repository/README.md): lone-request latency 2.15 -> 1.38 ms, no loss under load.
+PREFERRED_BATCH_SIZES: tuple[int, ...] = ()
+MAX_QUEUE_DELAY_US = 0
 DEFAULT_KEEP_VERSIONS = 3
 LOCK_TIMEOUT_S = 60.0
 
@@ -59,6 +63,7 @@ def model_config(
         target.add(name=spec.name, data_type=mc.DataType.Value(f"TYPE_{spec.dtype}"), dims=list(spec.shape))
     cfg.version_policy.latest.num_versions = 1
     cfg.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_AUTO)
+    cfg.dynamic_batching.SetInParent()  # on, even with every field at its default
     cfg.dynamic_batching.preferred_batch_size.extend(PREFERRED_BATCH_SIZES)
     cfg.dynamic_batching.max_queue_delay_microseconds = MAX_QUEUE_DELAY_US
     # zeros are inside every input's value range (images in [0, 1], soft one-hot rows)

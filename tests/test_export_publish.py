@@ -103,7 +103,9 @@ def test_config_names_dtypes_and_dims_match_the_onnx_graph(published):
 def test_config_batches_dynamically_warms_up_and_serves_the_latest_version(published):
     for m in MODELS:
         cfg = read_config(published / m / "config.pbtxt")
-        assert list(cfg.dynamic_batching.preferred_batch_size) and cfg.dynamic_batching.max_queue_delay_microseconds > 0
+        assert cfg.HasField("dynamic_batching")  # on: queued requests run as one batch
+        assert tuple(cfg.dynamic_batching.preferred_batch_size) == repository.PREFERRED_BATCH_SIZES
+        assert cfg.dynamic_batching.max_queue_delay_microseconds == repository.MAX_QUEUE_DELAY_US  # a lone request never waits
         assert all(b <= cfg.max_batch_size for b in cfg.dynamic_batching.preferred_batch_size)
         assert cfg.version_policy.latest.num_versions == 1
         (group,) = cfg.instance_group
