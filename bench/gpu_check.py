@@ -58,6 +58,7 @@ def _train(out: Path, data_dir: Path, steps: int) -> tuple[Path, float]:
 
 
 def _sessions(path: Path, gpu: bool):
+    """(the device's session, the CPU provider's session) on one file."""
     from infogan.sessions import open_session
 
     return open_session(path, gpu=gpu), open_session(path, gpu=False)
@@ -92,7 +93,9 @@ def _generation(repository: Path, gpu: bool, batches: tuple[int, ...], budget_s:
     from infogan.bench.timing import Timing, timed_block
     from infogan.client.onnx_backend import newest_version
 
-    session, _ = _sessions(newest_version(repository, GENERATOR_MODEL), gpu)
+    from infogan.sessions import open_session
+
+    session = open_session(newest_version(repository, GENERATOR_MODEL), gpu=gpu)
     feeds_all = latent_feeds(_template(repository), max(batches))
     out = {}
     for b in batches:

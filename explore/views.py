@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from infogan.client import Encoder, Generator
-from infogan.contract import InfoganError, sample_latent
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import make_grid, to_uint8
 
 CODE_RANGE = (-2.0, 2.0)  # the sliders' range: twice the training range, as the paper's Fig. 2
@@ -87,16 +87,16 @@ class Explorer:
 
     def _check(self, category, codes, seed, n) -> tuple[int, list[float], int, int]:
         k, m = self.template.categories, self.template.n_continuous
-        if category is None or not float(category).is_integer() or not 0 <= int(category) < k:
-            raise InfoganError(f"category={category} is out of range: allowed are 0..{k - 1}")
-        codes = [float(v) for v in codes]
-        if len(codes) != m or not all(math.isfinite(v) for v in codes):
-            raise InfoganError(f"codes={codes} are invalid: give {m} finite numbers")
-        if seed is None or not float(seed).is_integer() or not 0 <= int(seed) < 2**32:
-            raise InfoganError(f"seed={seed} is invalid: give an integer in 0..{2**32 - 1}")
-        if n is None or not float(n).is_integer() or not 1 <= int(n) <= MAX_BATCH:
-            raise InfoganError(f"batch={n} is invalid: give 1..{MAX_BATCH} images")
-        return int(category), codes, int(seed), int(n)
+        given = codes
+        try:
+            codes = [float(v) for v in codes]
+        except (TypeError, ValueError):
+            codes = None
+        if codes is None or len(codes) != m or not all(math.isfinite(v) for v in codes):
+            raise InfoganError(f"codes={list(given)} are invalid: give {m} finite numbers")
+        return (_whole("category", category, 0, k - 1, "is out of range: allowed are"), codes,
+                _whole("seed", seed, 0, 2**32 - 1, "is invalid: give an integer in"),
+                _whole("batch", n, 1, MAX_BATCH, "is invalid: give a number of images in"))
 
     def grid(self, category, codes, seed, n: int = 64) -> np.ndarray:
         """n images of one category at the given codes, noise from `seed`: uint8 [H, W]."""
@@ -109,17 +109,13 @@ class Explorer:
         of the grid's), columns sweeping code `code` over CODE_RANGE, the other codes
         at their slider values. uint8 [H, W]."""
         category, codes, seed, _ = self._check(category, codes, seed, 1)
-        m = self.template.n_continuous
-        if code is None or not float(code).is_integer() or not 0 <= int(code) < m:
-            raise InfoganError(f"code={code} is out of range: this model has continuous codes 0..{m - 1}")
+        code = _whole("code", code, 0, self.template.n_continuous - 1, "is out of range: this model has continuous codes")
         rows, steps = TRAVERSAL_ROWS, TRAVERSAL_STEPS
+        # each row: one of the grid's first noise vectors, repeated along the sweep
+        z = {k: np.repeat(v, steps, axis=0) for k, v in self.gen.latent(rows, category=category, seed=seed).items()}
         cont = np.tile(np.asarray(codes, np.float32), (rows * steps, 1))
-        cont[:, int(code)] = np.tile(np.linspace(*CODE_RANGE, steps, dtype=np.float32), rows)
-        z = self.gen.latent(rows * steps, category=category, continuous=cont, seed=seed)
-        # the same noise along each row: the grid's first images
-        first = self.gen.latent(rows, category=category, seed=seed)["noise"]
-        z["noise"] = np.repeat(first, steps, axis=0)
-        images = self.gen.run(z["noise"], z["categorical"], z["continuous"])
+        cont[:, code] = np.tile(np.linspace(*CODE_RANGE, steps, dtype=np.float32), rows)
+        images = self.gen.run(z[NOISE], z[CATEGORICAL], cont)
         return to_uint8(make_grid(images, steps))
 
     # ------------------------------------------------------------ encode panel
@@ -135,7 +131,7 @@ class Explorer:
         category = int(e.categories[0])
         label = info.label_name(int(e.labels[0])) if e.labels is not None else f"category {category}"
         z = sample_latent(self.template, 1, np.random.default_rng(0), np.array([category]), e.continuous[:1])
-        rebuilt = self.gen.run(np.zeros_like(z["noise"]), z["categorical"], z["continuous"])
+        rebuilt = self.gen.run(np.zeros_like(z[NOISE]), z[CATEGORICAL], z[CONTINUOUS])
         pair = np.concatenate([np.asarray(image, np.float32)[None], rebuilt], axis=0)
         return Reading(
             probabilities={names[c]: float(p) for c, p in enumerate(e.class_probs[0])},
@@ -170,6 +166,17 @@ class Explorer:
             shown = ", ".join(f"{k}: {_short(v)}" for k, v in sorted(info.metrics.items()) if not isinstance(v, (list, dict)))
             lines.append(f"**Training metrics:** {shown}")
         return "\n\n".join(lines)
+
+
+def _whole(name: str, value, lo: int, hi: int, what: str) -> int:
+    """An integer lo..hi from a widget's value, or one line naming the parameter."""
+    try:
+        ok = value is not None and float(value).is_integer() and lo <= int(value) <= hi
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InfoganError(f"{name}={value} {what} {lo}..{hi}")
+    return int(value)
 
 
 def _short(v) -> str:

@@ -141,11 +141,13 @@ def test_the_traversal_sweeps_one_code_along_each_row(explorer):
 @pytest.mark.parametrize("args,message", [
     ((10, [0, 0], 0, 64), r"category=10 is out of range: allowed are 0\.\.9"),
     ((None, [0, 0], 0, 64), r"category=None is out of range"),
-    ((1, [0], 0, 64), r"codes=\[0\.0\] are invalid: give 2 finite numbers"),
+    ((1, [0], 0, 64), r"codes=\[0\] are invalid: give 2 finite numbers"),
     ((1, [0, float("nan")], 0, 64), r"codes=.* are invalid"),
     ((1, [0, 0], -1, 64), r"seed=-1 is invalid"),
     ((1, [0, 0], 0.5, 64), r"seed=0.5 is invalid"),
-    ((1, [0, 0], 0, 0), rf"batch=0 is invalid: give 1\.\.{MAX_BATCH} images"),
+    ((1, [0, 0], 0, 0), rf"batch=0 is invalid: give a number of images in 1\.\.{MAX_BATCH}"),
+    (("seven", [0, 0], 0, 64), r"category=seven is out of range: allowed are 0\.\.9"),
+    ((1, ["left", 0], 0, 64), r"codes=\['left', 0\] are invalid: give 2 finite numbers"),
     ((1, [0, 0], 0, MAX_BATCH + 1), rf"batch={MAX_BATCH + 1} is invalid"),
 ])
 def test_bad_generate_input_names_the_parameter(explorer, args, message):

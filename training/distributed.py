@@ -82,10 +82,6 @@ def wrap(module: torch.nn.Module, world: World, device: torch.device) -> torch.n
                                    forward_sync_buffers=False)
 
 
-def unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    return module.module if isinstance(module, DistributedDataParallel) else module
-
-
 def share(world: World, value):
     """Rank 0's value on every rank (a picklable object)."""
     if not world.distributed:
