@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # seeds for make sweep, each as seed or seed:threads (threads default to 2)
 SEEDS ?= 0 1 2 0:1
 
-.PHONY: setup data train sweep export serve explore test test-full bench gpu-check clean help
+.PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check clean help
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
@@ -65,14 +65,17 @@ serve: $(STAMP)
 explore: $(STAMP)
 	$(BIN)/infogan explore --repository $(REPO) $(EXPLORE_ARGS)
 
-# the explorer's browser test drives Debian's chromium with chromium-driver
-BROWSER_DEPS := chromium chromium-driver
+# Debian tools the tests and benchmarks use: the explorer's browser test drives chromium
+# with chromium-driver; the Triton benchmark's load generator is nghttp2's h2load (C++)
+APT_DEPS := chromium chromium-driver nghttp2-client
 
-test: $(STAMP)
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+apt-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v h2load >/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_DEPS) >/dev/null; \
-	  else echo "note: $(BROWSER_DEPS) missing and apt-get unavailable: the browser test will be skipped"; fi; fi
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_DEPS) >/dev/null; \
+	  else echo "note: $(APT_DEPS) missing and apt-get unavailable: the browser test is skipped, the benchmark loads Triton from Python"; fi; fi
+
+test: $(STAMP) apt-deps
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
 	INFOGAN_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -80,7 +83,7 @@ test: $(STAMP)
 test-full:
 	$(MAKE) test PYTEST_ARGS='$(PYTEST_ARGS) -m "full or not full"'
 
-bench: $(STAMP)
+bench: $(STAMP) apt-deps
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
 	$(BIN)/infogan bench $(BENCH_ARGS)
 

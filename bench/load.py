@@ -1,12 +1,18 @@
-"""The Triton benchmark's load generator: one asyncio gRPC client in a process of its own.
+"""The Triton benchmark's load generators, each in a process of its own.
 
-`concurrency` tasks each send requests of `batch` generator inputs back to back
-over tritonclient's asyncio gRPC client, for `seconds`, and the process prints
-a JSON line once the server has answered a first call, then one JSON line:
-every call's start and end on the machine's monotonic clock
-(comparable across processes), and any error. Python threads in the process
-that reads the server's statistics cost a measurable share of 2 cores; one
-event loop in its own process keeps the client out of what it measures.
+Both send the same serialized gRPC ModelInfer request (`infer_request`), `concurrency`
+calls in flight back to back over one HTTP/2 connection, for `seconds`, and both
+return every call's (start, end) on this process's monotonic clock.
+
+- `h2load` (nghttp2's HTTP/2 load generator, C++; Debian's `nghttp2-client`, which
+  `make bench` installs): the default where it is on PATH. gRPC is HTTP/2 with a
+  5-byte frame header, so h2load sends Triton's real ModelInfer call; its
+  `--log-file` gives each call's start and duration. It costs the server the least
+  CPU on a small machine: on 2 cores it measured 1.3-1.5x the images/s of the
+  Python client below at batch 1 (BENCHMARKS.md).
+- `asyncio`: one grpc.aio event loop sending the pre-serialized bytes (no per-call
+  protobuf work in Python), run as `python -m infogan.bench.load`; the fallback
+  without h2load, and the comparison that shows how much a Python client costs.
 
     python -m infogan.bench.load --url 127.0.0.1:8001 --batch 1 --concurrency 16 --seconds 6
 """
@@ -16,50 +22,122 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
+import struct
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, GENERATOR_MODEL, IMAGE, NOISE, LatentTemplate, sample_latent
 
+INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
+CLIENTS = ("h2load", "asyncio")
 
-def _inputs(grpcaio, template: LatentTemplate, batch: int, seed: int) -> list:
-    z = sample_latent(template, batch, np.random.default_rng(seed))
-    out = []
+
+def infer_request(model: str, batch: int, seed: int = 0) -> bytes:
+    """One serialized ModelInferRequest for the generator: `batch` latent vectors, raw FP32 inputs."""
+    from tritonclient.grpc import service_pb2
+
+    z = sample_latent(LatentTemplate(), batch, np.random.default_rng(seed))
+    request = service_pb2.ModelInferRequest(model_name=model)
     for name in (NOISE, CATEGORICAL, CONTINUOUS):
-        tensor = grpcaio.InferInput(name, list(z[name].shape), "FP32")
-        tensor.set_data_from_numpy(np.ascontiguousarray(z[name], np.float32))
-        out.append(tensor)
-    return out
+        a = np.ascontiguousarray(z[name], np.float32)
+        request.inputs.add(name=name, datatype="FP32", shape=list(a.shape))
+        request.raw_input_contents.append(a.tobytes())
+    request.outputs.add(name=IMAGE)
+    return request.SerializeToString()
+
+
+def default_client() -> str:
+    return "h2load" if shutil.which("h2load") else "asyncio"
+
+
+class LoadRun:
+    """A load generator started in its own process; `calls()` waits for it and returns its calls."""
+
+    def __init__(self, client: str, url: str, model: str, batch: int, concurrency: int, seconds: float):
+        if client not in CLIENTS:
+            raise ValueError(f"client={client} is invalid: use one of {list(CLIENTS)}")
+        if client == "h2load" and not shutil.which("h2load"):
+            raise RuntimeError("client=h2load is not installed: apt-get install nghttp2-client (make bench does)")
+        self.client = client
+        self._tmp = Path(tempfile.mkdtemp(prefix="infogan-load-"))
+        if client == "h2load":
+            body = infer_request(model, batch)
+            (self._tmp / "body").write_bytes(b"\0" + struct.pack(">I", len(body)) + body)  # gRPC's frame header
+            command = ["h2load", "-c1", "-t1", f"-m{concurrency}", f"-D{max(1, round(seconds))}",
+                       "-d", str(self._tmp / "body"), "-H", "content-type: application/grpc", "-H", "te: trailers",
+                       f"--log-file={self._tmp / 'log'}", f"http://{url}{INFER_METHOD}"]
+        else:
+            command = [sys.executable, "-m", "infogan.bench.load", "--url", url, "--model", model,
+                       "--batch", str(batch), "--concurrency", str(concurrency), "--seconds", str(seconds)]
+        # h2load logs wall-clock microseconds; this maps them onto the monotonic clock
+        self._wall_minus_mono = time.time() - time.monotonic()
+        self._child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if client == "asyncio" and not self._child.stdout.readline().strip():  # after its first answered call
+            self._child.wait()
+            raise RuntimeError(f"the load client stopped before its first call: {self._child.stderr.read().strip()[-500:]}")
+
+    def calls(self, timeout: float = 120.0) -> list[tuple[float, float]]:
+        try:
+            out, err = self._child.communicate(timeout=timeout)
+        finally:
+            if self._child.poll() is None:
+                self._child.kill()
+                self._child.wait()
+        try:
+            if self.client == "h2load":
+                return self._h2load_calls(out, err)
+            result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"calls": [], "error": err.strip()[-500:]}
+            if result["error"]:
+                raise RuntimeError(f"the load client failed: {result['error']}")
+            return [tuple(c) for c in result["calls"]]
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def _h2load_calls(self, out: str, err: str) -> list[tuple[float, float]]:
+        log = self._tmp / "log"
+        if self._child.returncode != 0 or not log.is_file():
+            raise RuntimeError(f"h2load failed (rc {self._child.returncode}): {(err or out).strip()[-500:]}")
+        calls = []
+        for line in log.read_text().splitlines():
+            start_us, status, duration_us = line.split("\t")[:3]
+            if status != "200":
+                raise RuntimeError(f"h2load got HTTP status {status} from Triton")
+            t0 = int(start_us) / 1e6 - self._wall_minus_mono
+            calls.append((t0, t0 + int(duration_us) / 1e6))
+        return calls
 
 
 async def _load(url: str, model: str, batch: int, concurrency: int, seconds: float) -> dict:
-    import tritonclient.grpc.aio as grpcaio
+    import grpc
 
-    client = grpcaio.InferenceServerClient(url)
-    template = LatentTemplate()
-    outputs = [grpcaio.InferRequestedOutput(IMAGE)]
+    channel = grpc.aio.insecure_channel(url, options=[("grpc.max_receive_message_length", 1 << 30)])
+    call = channel.unary_unary(INFER_METHOD)  # bytes in, bytes out: no protobuf work per call
+    body = infer_request(model, batch)
     calls: list[tuple[float, float]] = []
-    requests = [_inputs(grpcaio, template, batch, i) for i in range(concurrency)]
-    await client.infer(model, requests[0], outputs=outputs, client_timeout=30.0)  # connected, model answering
-    print(json.dumps({"ready": True}), flush=True)
     end = time.monotonic() + seconds
 
-    async def task(i: int) -> None:
-        inputs = requests[i]
+    async def task() -> None:
         while time.monotonic() < end:
             t0 = time.monotonic()
-            await client.infer(model, inputs, outputs=outputs, client_timeout=30.0)
+            await call(body, timeout=30.0)
             calls.append((t0, time.monotonic()))
 
     try:
-        await asyncio.gather(*(task(i) for i in range(concurrency)))
+        await call(body, timeout=30.0)  # connected, model answering
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.gather(*(task() for _ in range(concurrency)))
         return {"calls": calls, "error": None}
     except Exception as e:  # reported to the parent, which raises it
         return {"calls": calls, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     finally:
-        await client.close()
+        await channel.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--seconds", type=float, default=6.0)
     a = p.parse_args(argv)
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     print(json.dumps(asyncio.run(_load(a.url, a.model, a.batch, a.concurrency, a.seconds))))
     return 0
 

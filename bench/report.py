@@ -186,7 +186,7 @@ TRITON_FRACTION_TARGETS = {"b1_c16": TRITON_B1_C16_FRACTION, "b64_c4": TRITON_B6
 
 
 def triton_rows(t: dict) -> list[Row]:
-    sec = f"triton {t['server']['version']} gRPC, {t['model'].removeprefix('infogan_')}"
+    sec = f"triton {t['server']['version']} gRPC, {t['model'].removeprefix('infogan_')} ({t.get('client', 'asyncio')} client)"
     rows = []
     for key, r in t["settings"].items():
         case = f"b={r['batch']} x c={r['concurrency']}"
@@ -197,6 +197,9 @@ def triton_rows(t: dict) -> list[Row]:
             rows.append(Row(sec, case, figure="mean executed batch", value=r["mean_executed_batch"]))
         for k, figure, unit, target in extra:
             rows.append(Row(sec, case, figure=figure, value=r[k], unit=unit, target=target))
+    for key, c in t.get("client_check", {}).items():
+        rows.append(Row(f"{sec}, load client", key.replace("_c", " x c=").replace("b", "b=", 1),
+                        figure="Python asyncio client / C++ h2load", value=c["asyncio_over_h2load"], unit="x"))
     return rows
 
 

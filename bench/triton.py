@@ -1,8 +1,11 @@
 """Triton over gRPC on loopback: the local server (infogan.serve) against in-process onnxruntime.
 
 Each setting keeps `concurrency` requests of `batch` images in flight back to
-back, from one asyncio gRPC client in a process of its own (infogan.bench.load),
-so Python threads in this process do not compete with the server they measure. After a warm-up, the server's statistics are read
+back, from a load generator in a process of its own (infogan.bench.load: nghttp2's
+h2load, a C++ HTTP/2 client, where installed, else a Python asyncio client), so
+the client costs the server it measures as little as it can. The Python client
+is then measured at batch 1 as well, beside the C++ one, to show what a client
+costs on this machine. After a warm-up, the server's statistics are read
 at both ends of a fixed window: the calls that finish inside it give the
 throughput and latencies, the deltas of inference_count / execution_count give
 the batch size Triton actually executed. The reference is the raw in-process
@@ -12,57 +15,51 @@ this process just before and just after each window while the server idles.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 
 from infogan.bench.generation import latent_feeds, raw_session
+from infogan.bench.load import LoadRun, default_client
 from infogan.bench.timing import Timing, interleaved, percentile, ratio
 from infogan.client import Generator
 from infogan.contract import GENERATOR_MODEL
 from infogan.serve.server import TritonServer, free_port
 
 SETTINGS = ((1, 1), (1, 4), (1, 16), (64, 1), (64, 4))  # (batch per request, concurrency)
+CLIENT_CHECK = ((1, 1), (1, 16))  # where the Python client is measured beside h2load
 
 
-def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, int]:
+def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, int, int]:
+    """(inferences, executions, failed requests) so far."""
     stats = client.get_inference_statistics(model_name=model, as_json=True)["model_stats"]
     # int64 fields arrive as strings (protobuf JSON), absent when zero
-    return (sum(int(s.get("inference_count", 0)) for s in stats), sum(int(s.get("execution_count", 0)) for s in stats))
+    return (sum(int(s.get("inference_count", 0)) for s in stats), sum(int(s.get("execution_count", 0)) for s in stats),
+            sum(int(s.get("inference_stats", {}).get("fail", {}).get("count", 0)) for s in stats))
 
 
-def _setting(url: str, stats_client, batch: int, concurrency: int, warmup_s: float, window_s: float) -> dict:
-    """One (batch, concurrency) point, loaded by infogan.bench.load in a process of its own."""
-    command = [sys.executable, "-m", "infogan.bench.load", "--url", url, "--batch", str(batch),
-               "--concurrency", str(concurrency), "--seconds", str(warmup_s + window_s + 0.5)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = child.stdout.readline()  # after its first answered call
-        if not first.strip():
-            raise RuntimeError(f"the load client stopped before its first call: {child.stderr.read().strip()[-500:]}")
-        time.sleep(warmup_s)
-        inf0, exe0 = _counts(stats_client, GENERATOR_MODEL)
-        w0 = time.monotonic()
-        time.sleep(window_s)
-        inf1, exe1 = _counts(stats_client, GENERATOR_MODEL)
-        w1 = time.monotonic()
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"calls": [], "error": err.strip()[-500:]}
-    if result["error"]:
-        raise RuntimeError(f"the load client failed: {result['error']}")
-    calls = result["calls"]
+def _setting(url: str, stats_client, batch: int, concurrency: int, warmup_s: float, window_s: float,
+             client: str | None = None) -> dict:
+    """One (batch, concurrency) point, loaded by a load generator in a process of its own (infogan.bench.load)."""
+    client = client or default_client()
+    load = LoadRun(client, url, GENERATOR_MODEL, batch, concurrency, warmup_s + window_s + 0.5)
+    _, _, fail0 = _counts(stats_client, GENERATOR_MODEL)
+    time.sleep(warmup_s)
+    inf0, exe0, _ = _counts(stats_client, GENERATOR_MODEL)
+    w0 = time.monotonic()
+    time.sleep(window_s)
+    inf1, exe1, _ = _counts(stats_client, GENERATOR_MODEL)
+    w1 = time.monotonic()
+    calls = load.calls()
+    failed = _counts(stats_client, GENERATOR_MODEL)[2] - fail0
+    if failed:  # h2load sees HTTP 200 either way: gRPC reports errors in trailers
+        raise RuntimeError(f"Triton failed {failed} of the load client's requests")
     finished = [b for a, b in calls if w0 <= b <= w1]
     inside_ms = [(b - a) * 1e3 for a, b in calls if a >= w0 and b <= w1]
     executions = exe1 - exe0
     return {
+        "client": client,
         "batch": batch,
         "concurrency": concurrency,
         "total_batch": batch * concurrency,
@@ -109,6 +106,14 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
                 r = _setting(server.grpc_url, stats_client, batch, concurrency, warmup_s, window_s)
                 reference[total] = _in_process(raw, feeds, total, window_s / 4, ref)
                 results.append(r)
+            clients = {}
+            for batch, concurrency in [s for s in CLIENT_CHECK if s in settings] if results[0]["client"] == "h2load" else []:
+                log(f"Triton: batch {batch} x concurrency {concurrency}, Python asyncio client")
+                a = _setting(server.grpc_url, stats_client, batch, concurrency, warmup_s, window_s, client="asyncio")
+                c = next(r for r in results if (r["batch"], r["concurrency"]) == (batch, concurrency))
+                clients[f"b{batch}_c{concurrency}"] = {"h2load_images_per_s": c["images_per_s"],
+                                                       "asyncio_images_per_s": a["images_per_s"],
+                                                       "asyncio_over_h2load": ratio(a["images_per_s"], c["images_per_s"])}
         finally:
             stats_client.close()
 
@@ -120,6 +125,8 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
         "start_s": start_s,
         "model": GENERATOR_MODEL,
         "window_s": window_s,
+        "client": results[0]["client"],
         "settings": {f"b{r['batch']}_c{r['concurrency']}": r for r in results},
+        "client_check": clients,
         "in_process": {str(k): t.summary() for k, t in sorted(reference.items())},
     }

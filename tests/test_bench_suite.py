@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,11 @@ def test_generation_triton_and_explore_sections_on_a_tiny_budget(tmp_path, data_
     assert gen["variants"] == {} and (gen["gpu"] is None) == (not torch.cuda.is_available())
 
     assert tri["server"]["version"]
+    if os.environ.get("CI"):  # make test installs nghttp2-client: the C++ load client is what CI measures with
+        assert tri["client"] == "h2load"
+    if tri["client"] == "h2load":  # and the Python client beside it, where the check asks for it
+        check = tri["client_check"]["b1_c1"]
+        assert check["h2load_images_per_s"] > 0 and check["asyncio_images_per_s"] > 0
     for key in ("b1_c1", "b1_c4"):
         s = tri["settings"][key]
         assert s["calls"] > 0 and s["server_executions"] > 0 and s["mean_executed_batch"] >= 1
