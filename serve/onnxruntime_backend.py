@@ -38,12 +38,23 @@ def _instances_of_kind(config: dict, kind: str) -> int:
     return max(1, sum(int(g.get("count", 1)) for g in groups))
 
 
+SPINNING = "session.intra_op.allow_spinning"
+
+
 def _session_options(config: dict, instances: int) -> ort.SessionOptions:
     # Share the machine's cores among the model's instances; the gRPC front end
     # and the other instances need cores too. The key is the one Triton's native
     # onnxruntime backend reads, so a config written for it keeps its meaning.
     intra = _parameter(config, "intra_op_thread_count")
-    return session_options(int(intra) if intra else max(1, cpu_count() // instances))
+    options = session_options(int(intra) if intra else max(1, cpu_count() // instances))
+    # onnxruntime's pool threads spin after each run, waiting for more work. Measured
+    # side by side (model_repository/README.md): spinning keeps a lone request's mean
+    # about 0.1 ms lower and batch 1 x 4 about 10% faster; "0" in the config's
+    # parameters trades that for a lower p99 and cores left idle between requests.
+    spinning = _parameter(config, SPINNING)
+    if spinning is not None:
+        options.add_session_config_entry(SPINNING, spinning)
+    return options
 
 
 class TritonPythonModel:
@@ -79,14 +90,15 @@ class TritonPythonModel:
         self.output_dtypes = {s.name: s.dtype for s in self.spec.outputs}
 
     def execute(self, requests: list) -> list:
+        # The per-request Python here is a measurable share of a lone request's time
+        # (model_repository/README.md), so the common path does the least work: each
+        # request's inputs are read in one call, and a lone request skips concatenating
+        # and splitting.
         responses: list = [None] * len(requests)
         good: list[int] = []
         arrays: list[dict[str, np.ndarray]] = []
         for i, request in enumerate(requests):
-            got = {}
-            for name in self.input_names:
-                tensor = pb_utils.get_input_tensor_by_name(request, name)
-                got[name] = None if tensor is None else tensor.as_numpy()
+            got = {t.name(): t.as_numpy() for t in request.inputs()}
             try:
                 validate_request(got, self.spec)
             except RequestError as e:
@@ -112,19 +124,27 @@ class TritonPythonModel:
         return responses
 
     def _run(self, arrays: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        if len(arrays) == 1:  # a lone request: its arrays are the batch
+            values = self.session.run(self.output_names, arrays[0])
+            return [{n: self._output(n, v) for n, v in zip(self.output_names, values)}]
         batch, sizes = concat_requests(arrays, self.input_names)
         values = self.session.run(self.output_names, batch)
-        outputs = {n: np.ascontiguousarray(v, dtype=self.output_dtypes[n]) for n, v in zip(self.output_names, values)}
-        return split_outputs(outputs, sizes)
+        return split_outputs({n: self._output(n, v) for n, v in zip(self.output_names, values)}, sizes)
+
+    def _output(self, name: str, value: np.ndarray) -> np.ndarray:
+        dtype = self.output_dtypes[name]
+        return value if value.dtype == dtype and value.flags.c_contiguous else np.ascontiguousarray(value, dtype=dtype)
 
     def _response(self, request, outputs):
         if isinstance(outputs, Exception):
             # it failed alone, so its values are the likely cause
             error = pb_utils.TritonError(f"{self.name}: inference failed: {outputs}", pb_utils.TritonError.INVALID_ARG)
             return pb_utils.InferenceResponse(error=error)
-        wanted = request.requested_output_names() or self.output_names
-        tensors = [pb_utils.Tensor(n, outputs[n]) for n in self.output_names if n in wanted]
-        return pb_utils.InferenceResponse(output_tensors=tensors)
+        names = self.output_names
+        if len(names) > 1:  # a model of one output always sends it
+            wanted = request.requested_output_names()
+            names = [n for n in names if n in wanted] if wanted else names
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, outputs[n]) for n in names])
 
     def finalize(self) -> None:
         self.session = None
