@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import typer
 
@@ -40,9 +41,15 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main() -> None:
     """Every error a user can act on prints one `error:` line and exits with status 2
-    (typer's own usage errors exit 2 as well); a crash is a bug and keeps its traceback."""
+    (typer's own usage errors exit 2 as well); a crash is a bug and keeps its traceback.
+    Warnings print one `warning:` line, without the source line Python would add."""
+    warnings.showwarning = _one_line_warning
     try:
         app()
     except InfoganError as e:

@@ -1,6 +1,7 @@
 """The smoke run end to end, determinism, and resume."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -59,6 +60,20 @@ def test_training_is_deterministic_and_resume_matches_an_uninterrupted_run(tmp_p
     with pytest.raises(InfoganError, match="epochs=1 is invalid: the run has already trained 8 updates"):
         train(resolve("smoke"), resume=resumed, progress=False, epochs=1)
     assert (resumed / "config.json").read_text() == before
+
+
+def test_resuming_on_another_number_of_processes_warns_once_and_names_both(tmp_path, data_dir, monkeypatch):
+    from infogan.training import train as training
+
+    run = train(resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), epochs=1), progress=False)
+    assert load_checkpoint(run / "checkpoint.pt")["world_size"] == 1
+    monkeypatch.setattr(training, "load_checkpoint", lambda p: {**load_checkpoint(p), "world_size": 2})
+    with pytest.warns(training.WorldSizeChanged, match=r"trained on 2 process\(es\) and continues on 1.*cover 32 images instead of 16"):
+        train(resolve("smoke"), resume=run, progress=False, epochs=2)
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same number of processes: no warning
+        train(resolve("smoke"), resume=run, progress=False, epochs=2)
 
 
 def test_cli_train_smoke_and_bad_preset(tmp_path, data_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -208,7 +209,7 @@ class Run:
             "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope},
             "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "step": self.step, "images_seen": self.step * cfg.batch_size,
+            "step": self.step, "images_seen": self.step * cfg.batch_size, "world_size": self.world.size,
             "config": cfg.to_dict(), "evaluation": self.evaluation, "metrics_window": self.log.state(),
         }
         if calibrated is not None:
@@ -237,6 +238,17 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     finally:
         stop(world)
     return run_dir
+
+
+class WorldSizeChanged(UserWarning):
+    """A run resumed on a different number of processes than it was trained on."""
+
+
+def world_size_change(run_dir: Path, trained_on: int, now: int, batch_size: int) -> str:
+    return (f"resume={run_dir} was trained on {trained_on} process(es) and continues on {now}: the global batch "
+            f"of {batch_size} and the batch stream stay the same, but each rank's batch-norm statistics now cover "
+            f"{batch_size // now} images instead of {batch_size // trained_on}, so the result will differ from an "
+            f"uninterrupted {trained_on}-process run")
 
 
 def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | None) -> tuple[TrainConfig, Path]:
@@ -303,6 +315,10 @@ def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, worl
         opt_g.load_state_dict(ckpt["opt_g"])
         opt_d.load_state_dict(ckpt["opt_d"])
         step, evaluation, window = ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window")
+        trained_on = ckpt.get("world_size", 1)  # checkpoints from before DDP: one process
+        if trained_on != world.size and world.main:
+            warnings.warn(world_size_change(run_dir, trained_on, world.size, cfg.batch_size), WorldSizeChanged,
+                          stacklevel=2)
     if world.main:
         rewind_metrics(run_dir / "metrics.jsonl", step)
     g.train(), d.train()
