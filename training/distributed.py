@@ -9,8 +9,10 @@ the gradients, and rank 0 alone writes the run folder. Backend: nccl on CUDA,
 gloo on the CPU.
 
 Batch norm keeps per-rank statistics: PyTorch's SyncBatchNorm runs on GPUs
-only (it refuses CPU tensors), so one choice serves both. The README gives the
-difference it makes against one process at the same global batch.
+only (it refuses CPU tensors), and rank 0's evaluation runs D in train mode alone,
+where a SyncBatchNorm layer would wait for the other ranks. The README gives the
+difference against global-batch statistics (about 1-2 points of Q accuracy at
+500 updates with 2 x 64 images).
 """
 
 from __future__ import annotations
