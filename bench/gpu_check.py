@@ -120,13 +120,15 @@ def _triton(repository: Path, settings: tuple[tuple[int, int], ...], window_s: f
     from infogan.bench.triton import _setting
     from infogan.serve.server import TritonServer, free_port
 
+    template = _template(repository)
     server = TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
     out = {}
     with server:
         stats = grpcclient.InferenceServerClient(server.grpc_url)
         try:
             for batch, concurrency in settings:
-                out[f"b{batch}_c{concurrency}"] = _setting(server.grpc_url, stats, batch, concurrency, window_s / 3, window_s)
+                out[f"b{batch}_c{concurrency}"] = _setting(server.grpc_url, stats, template, batch, concurrency,
+                                                           window_s / 3, window_s)
         finally:
             stats.close()
     return out

@@ -1,20 +1,21 @@
 """The Triton benchmark's load generators, each in a process of its own.
 
-Both send the same serialized gRPC ModelInfer request (`infer_request`), `concurrency`
-calls in flight back to back over one HTTP/2 connection, for `seconds`, and both
-return every call's (start, end) on this process's monotonic clock.
+Both send the same serialized gRPC ModelInfer request (`infer_request`, built once
+by the caller from the served model's template and handed over as a file),
+`concurrency` calls in flight back to back over one HTTP/2 connection, for
+`seconds`, and both return every call's (start, end) on this process's monotonic clock.
 
 - `h2load` (nghttp2's HTTP/2 load generator, C++; Debian's `nghttp2-client`, which
   `make bench` installs): the default where it is on PATH. gRPC is HTTP/2 with a
   5-byte frame header, so h2load sends Triton's real ModelInfer call; its
   `--log-file` gives each call's start and duration. It costs the server the least
-  CPU on a small machine: on 2 cores it measured 1.3-1.5x the images/s of the
-  Python client below at batch 1 (BENCHMARKS.md).
+  CPU on a small machine: in one full run on a 2-core AMD EPYC (BENCHMARKS.md) the
+  Python client below got 0.62x its images/s at batch 1 x 1 and 0.83x at 1 x 16.
 - `asyncio`: one grpc.aio event loop sending the pre-serialized bytes (no per-call
   protobuf work in Python), run as `python -m infogan.bench.load`; the fallback
   without h2load, and the comparison that shows how much a Python client costs.
 
-    python -m infogan.bench.load --url 127.0.0.1:8001 --batch 1 --concurrency 16 --seconds 6
+    python -m infogan.bench.load --url 127.0.0.1:8001 --body request.bin --concurrency 16 --seconds 6
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import struct
@@ -33,17 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-from infogan.contract import CATEGORICAL, CONTINUOUS, GENERATOR_MODEL, IMAGE, NOISE, LatentTemplate, sample_latent
+from infogan.contract import CATEGORICAL, CONTINUOUS, IMAGE, NOISE, LatentTemplate, sample_latent
 
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 CLIENTS = ("h2load", "asyncio")
 
 
-def infer_request(model: str, batch: int, seed: int = 0) -> bytes:
-    """One serialized ModelInferRequest for the generator: `batch` latent vectors, raw FP32 inputs."""
+def infer_request(model: str, template: LatentTemplate, batch: int, seed: int = 0) -> bytes:
+    """One serialized ModelInferRequest for a generator of `template`: `batch` latent vectors, raw FP32 inputs."""
     from tritonclient.grpc import service_pb2
 
-    z = sample_latent(LatentTemplate(), batch, np.random.default_rng(seed))
+    z = sample_latent(template, batch, np.random.default_rng(seed))
     request = service_pb2.ModelInferRequest(model_name=model)
     for name in (NOISE, CATEGORICAL, CONTINUOUS):
         a = np.ascontiguousarray(z[name], np.float32)
@@ -60,7 +62,7 @@ def default_client() -> str:
 class LoadRun:
     """A load generator started in its own process; `calls()` waits for it and returns its calls."""
 
-    def __init__(self, client: str, url: str, model: str, batch: int, concurrency: int, seconds: float):
+    def __init__(self, client: str, url: str, body: bytes, concurrency: int, seconds: float):
         if client not in CLIENTS:
             raise ValueError(f"client={client} is invalid: use one of {list(CLIENTS)}")
         if client == "h2load" and not shutil.which("h2load"):
@@ -68,14 +70,14 @@ class LoadRun:
         self.client = client
         self._tmp = Path(tempfile.mkdtemp(prefix="infogan-load-"))
         if client == "h2load":
-            body = infer_request(model, batch)
             (self._tmp / "body").write_bytes(b"\0" + struct.pack(">I", len(body)) + body)  # gRPC's frame header
-            command = ["h2load", "-c1", "-t1", f"-m{concurrency}", f"-D{max(1, round(seconds))}",
+            command = ["h2load", "-c1", "-t1", f"-m{concurrency}", f"-D{math.ceil(seconds)}",
                        "-d", str(self._tmp / "body"), "-H", "content-type: application/grpc", "-H", "te: trailers",
                        f"--log-file={self._tmp / 'log'}", f"http://{url}{INFER_METHOD}"]
         else:
-            command = [sys.executable, "-m", "infogan.bench.load", "--url", url, "--model", model,
-                       "--batch", str(batch), "--concurrency", str(concurrency), "--seconds", str(seconds)]
+            (self._tmp / "body").write_bytes(body)
+            command = [sys.executable, "-m", "infogan.bench.load", "--url", url, "--body", str(self._tmp / "body"),
+                       "--concurrency", str(concurrency), "--seconds", str(seconds)]
         # h2load logs wall-clock microseconds; this maps them onto the monotonic clock
         self._wall_minus_mono = time.time() - time.monotonic()
         self._child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -114,12 +116,11 @@ class LoadRun:
         return calls
 
 
-async def _load(url: str, model: str, batch: int, concurrency: int, seconds: float) -> dict:
+async def _load(url: str, body: bytes, concurrency: int, seconds: float) -> dict:
     import grpc
 
     channel = grpc.aio.insecure_channel(url, options=[("grpc.max_receive_message_length", 1 << 30)])
     call = channel.unary_unary(INFER_METHOD)  # bytes in, bytes out: no protobuf work per call
-    body = infer_request(model, batch)
     calls: list[tuple[float, float]] = []
     end = time.monotonic() + seconds
 
@@ -143,13 +144,12 @@ async def _load(url: str, model: str, batch: int, concurrency: int, seconds: flo
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True)
-    p.add_argument("--model", default=GENERATOR_MODEL)
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--body", required=True, help="a serialized ModelInferRequest (infer_request)")
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--seconds", type=float, default=6.0)
     a = p.parse_args(argv)
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    print(json.dumps(asyncio.run(_load(a.url, a.model, a.batch, a.concurrency, a.seconds))))
+    print(json.dumps(asyncio.run(_load(a.url, Path(a.body).read_bytes(), a.concurrency, a.seconds))))
     return 0
 
 

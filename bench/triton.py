@@ -21,10 +21,10 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 from infogan.bench.generation import latent_feeds, raw_session
-from infogan.bench.load import LoadRun, default_client
+from infogan.bench.load import LoadRun, default_client, infer_request
 from infogan.bench.timing import Timing, interleaved, percentile, ratio
 from infogan.client import Generator
-from infogan.contract import GENERATOR_MODEL
+from infogan.contract import GENERATOR_MODEL, LatentTemplate
 from infogan.serve.server import TritonServer, free_port
 
 SETTINGS = ((1, 1), (1, 4), (1, 16), (64, 1), (64, 4))  # (batch per request, concurrency)
@@ -39,11 +39,12 @@ def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, 
             sum(int(s.get("inference_stats", {}).get("fail", {}).get("count", 0)) for s in stats))
 
 
-def _setting(url: str, stats_client, batch: int, concurrency: int, warmup_s: float, window_s: float,
-             client: str | None = None) -> dict:
+def _setting(url: str, stats_client, template: LatentTemplate, batch: int, concurrency: int, warmup_s: float,
+             window_s: float, client: str | None = None) -> dict:
     """One (batch, concurrency) point, loaded by a load generator in a process of its own (infogan.bench.load)."""
     client = client or default_client()
-    load = LoadRun(client, url, GENERATOR_MODEL, batch, concurrency, warmup_s + window_s + 0.5)
+    body = infer_request(GENERATOR_MODEL, template, batch)
+    load = LoadRun(client, url, body, concurrency, warmup_s + window_s + 0.5)
     time.sleep(warmup_s)
     inf0, exe0, fail0 = _counts(stats_client, GENERATOR_MODEL)
     w0 = time.monotonic()
@@ -104,17 +105,19 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
                 # so a neighbour's burst on a shared machine hits both alike
                 total = batch * concurrency
                 ref = _in_process(raw, feeds, total, window_s / 4, reference.get(total))
-                r = _setting(server.grpc_url, stats_client, batch, concurrency, warmup_s, window_s)
+                r = _setting(server.grpc_url, stats_client, template, batch, concurrency, warmup_s, window_s)
                 reference[total] = _in_process(raw, feeds, total, window_s / 4, ref)
                 results.append(r)
+            # the Python client beside the C++ one, where both ran the same setting
             clients = {}
-            for batch, concurrency in [s for s in CLIENT_CHECK if s in settings] if results[0]["client"] == "h2load" else []:
-                log(f"Triton: batch {batch} x concurrency {concurrency}, Python asyncio client")
-                a = _setting(server.grpc_url, stats_client, batch, concurrency, warmup_s, window_s, client="asyncio")
-                c = next(r for r in results if (r["batch"], r["concurrency"]) == (batch, concurrency))
-                clients[f"b{batch}_c{concurrency}"] = {"h2load_images_per_s": c["images_per_s"],
-                                                       "asyncio_images_per_s": a["images_per_s"],
-                                                       "asyncio_over_h2load": ratio(a["images_per_s"], c["images_per_s"])}
+            checked = [r for r in results if r["client"] == "h2load" and (r["batch"], r["concurrency"]) in CLIENT_CHECK]
+            for c in checked:
+                log(f"Triton: batch {c['batch']} x concurrency {c['concurrency']}, Python asyncio client")
+                a = _setting(server.grpc_url, stats_client, template, c["batch"], c["concurrency"], warmup_s, window_s,
+                             client="asyncio")
+                clients[f"b{c['batch']}_c{c['concurrency']}"] = {
+                    "h2load_images_per_s": c["images_per_s"], "asyncio_images_per_s": a["images_per_s"],
+                    "asyncio_over_h2load": ratio(a["images_per_s"], c["images_per_s"])}
         finally:
             stats_client.close()
 

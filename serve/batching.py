@@ -118,6 +118,8 @@ def split_outputs(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict
     for name, a in outputs.items():
         if a.shape[0] != total:
             raise ValueError(f"output {name} has batch {a.shape[0]}: the requests sent {total}")
+    if len(sizes) == 1:  # a lone request: the outputs are its own, no split
+        return [outputs]
     bounds = np.cumsum(sizes)[:-1]
     per_output = {name: np.split(a, bounds, axis=0) for name, a in outputs.items()}
     return [{name: parts[i] for name, parts in per_output.items()} for i in range(len(sizes))]

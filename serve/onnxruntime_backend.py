@@ -92,8 +92,8 @@ class TritonPythonModel:
     def execute(self, requests: list) -> list:
         # The per-request Python here is a measurable share of a lone request's time
         # (model_repository/README.md), so the common path does the least work: each
-        # request's inputs are read in one call, and a lone request skips concatenating
-        # and splitting.
+        # request's inputs are read in one call, and a lone request is neither
+        # concatenated nor split (concat_requests and split_outputs pass it through).
         responses: list = [None] * len(requests)
         good: list[int] = []
         arrays: list[dict[str, np.ndarray]] = []
@@ -124,10 +124,7 @@ class TritonPythonModel:
         return responses
 
     def _run(self, arrays: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        if len(arrays) == 1:  # a lone request: its arrays are the batch
-            values = self.session.run(self.output_names, arrays[0])
-            return [{n: self._output(n, v) for n, v in zip(self.output_names, values)}]
-        batch, sizes = concat_requests(arrays, self.input_names)
+        batch, sizes = concat_requests(arrays, self.input_names)  # a lone request's arrays pass through
         values = self.session.run(self.output_names, batch)
         return split_outputs({n: self._output(n, v) for n, v in zip(self.output_names, values)}, sizes)
 

@@ -134,12 +134,15 @@ def test_the_load_client_is_one_of_the_two_and_the_request_is_real_grpc():
     from tritonclient.grpc import service_pb2
 
     from infogan.bench.load import LoadRun, infer_request
+    from infogan.contract import LatentTemplate
 
     with pytest.raises(ValueError, match=r"client=curl is invalid: use one of \['h2load', 'asyncio'\]"):
-        LoadRun("curl", "127.0.0.1:1", "m", 1, 1, 1.0)
-    request = service_pb2.ModelInferRequest.FromString(infer_request("infogan_generator", 3))
-    assert request.model_name == "infogan_generator" and [i.shape for i in request.inputs] == [[3, 62], [3, 10], [3, 2]]
-    assert [len(b) for b in request.raw_input_contents] == [3 * 62 * 4, 3 * 10 * 4, 3 * 2 * 4]
+        LoadRun("curl", "127.0.0.1:1", b"", 1, 1.0)
+    # the served model's template sets the shapes: here 5 categories, 3 codes, 20 noise dims
+    template = LatentTemplate(categorical=(5,), continuous=((-1, 1),) * 3, noise_dim=20)
+    request = service_pb2.ModelInferRequest.FromString(infer_request("infogan_generator", template, 3))
+    assert request.model_name == "infogan_generator" and [i.shape for i in request.inputs] == [[3, 20], [3, 5], [3, 3]]
+    assert [len(b) for b in request.raw_input_contents] == [3 * 20 * 4, 3 * 5 * 4, 3 * 3 * 4]
 
 
 def test_cli_refuses_an_unknown_section():

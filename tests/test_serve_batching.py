@@ -86,6 +86,17 @@ def test_concat_then_split_gives_each_request_its_own_rows_back():
         np.testing.assert_array_equal(p["y"], r[NOISE] * 2)
 
 
+def test_a_lone_request_is_neither_copied_nor_split():
+    r = request(4)
+    batch, sizes = concat_requests([r], [NOISE, CATEGORICAL, CONTINUOUS])
+    assert sizes == [4] and all(batch[n] is r[n] for n in (NOISE, CATEGORICAL, CONTINUOUS))
+    y = np.zeros((4, 1), np.float32)
+    (only,) = split_outputs({"y": y}, sizes)
+    assert only["y"] is y
+    with pytest.raises(ValueError, match="output y has batch 4: the requests sent 3"):
+        split_outputs({"y": y}, [3])  # the batch is still checked
+
+
 def test_split_refuses_outputs_whose_batch_differs_from_the_requests():
     with pytest.raises(ValueError, match="output y has batch 5"):
         split_outputs({"y": np.zeros((5, 1))}, [2, 2])
