@@ -53,6 +53,8 @@ def _session_options(config: dict, instances: int) -> ort.SessionOptions:
     # parameters trades that for a lower p99 and cores left idle between requests.
     spinning = _parameter(config, SPINNING)
     if spinning is not None:
+        if spinning not in ("0", "1"):
+            raise pb_utils.TritonModelException(f"parameter {SPINNING}={spinning} is invalid: use 0 (no spinning) or 1")
         options.add_session_config_entry(SPINNING, spinning)
     return options
 

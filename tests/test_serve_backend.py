@@ -9,6 +9,7 @@ import queue
 import numpy as np
 import pytest
 
+from infogan.contract import InfoganError
 from infogan.serve.server import TritonServer, free_port
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
@@ -98,3 +99,22 @@ def test_a_request_that_fails_inside_onnxruntime_fails_alone(client):
         result, error = answers[k]
         assert error is None, error
         np.testing.assert_array_equal(result.as_numpy("value").ravel(), TABLE[asks[k]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value,loads", [("0", True), ("maybe", False)])
+def test_the_spinning_parameter_is_honoured_or_refused_in_one_line(tmp_path, value, loads):
+    write_lookup_model(tmp_path)
+    config = tmp_path / "lookup" / "config.pbtxt"
+    config.write_text(config.read_text() + f'parameters {{ key: "session.intra_op.allow_spinning" '
+                                           f'value {{ string_value: "{value}" }} }}\n')
+    server = TritonServer(tmp_path, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
+    if loads:
+        with server, grpcclient.InferenceServerClient(server.grpc_url) as c:
+            out = c.infer("lookup", request([3, 7])).as_numpy("value")
+        np.testing.assert_array_equal(out[:, 0], [30.0, 70.0])
+    else:
+        with pytest.raises(InfoganError, match=r"lookup version 1: .*parameter session\.intra_op\.allow_spinning=maybe "
+                                               r"is invalid: use 0 \(no spinning\) or 1"):
+            server.start(timeout=60)
+        server.stop()
