@@ -25,37 +25,18 @@ import triton_python_backend_utils as pb_utils
 
 from infogan.contract import MODEL_FILE
 from infogan.sessions import cpu_count, session_options
-from infogan.serve.batching import RequestError, concat_requests, model_spec_from_config, split_outputs, validate_request
+from infogan.serve.batching import (RequestError, concat_requests, model_spec_from_config, session_settings,
+                                   split_outputs, validate_request)
 
 
-def _parameter(config: dict, key: str) -> str | None:
-    entry = config.get("parameters", {}).get(key)
-    return entry.get("string_value") if entry else None
-
-
-def _instances_of_kind(config: dict, kind: str) -> int:
-    groups = [g for g in config.get("instance_group", ()) if g.get("kind", "KIND_AUTO") in (f"KIND_{kind}", "KIND_AUTO")]
-    return max(1, sum(int(g.get("count", 1)) for g in groups))
-
-
-SPINNING = "session.intra_op.allow_spinning"
-
-
-def _session_options(config: dict, instances: int) -> ort.SessionOptions:
-    # Share the machine's cores among the model's instances; the gRPC front end
-    # and the other instances need cores too. The key is the one Triton's native
-    # onnxruntime backend reads, so a config written for it keeps its meaning.
-    intra = _parameter(config, "intra_op_thread_count")
-    options = session_options(int(intra) if intra else max(1, cpu_count() // instances))
-    # onnxruntime's pool threads spin after each run, waiting for more work. Measured
-    # side by side (model_repository/README.md): spinning keeps a lone request's mean
-    # about 0.1 ms lower and batch 1 x 4 about 10% faster; "0" in the config's
-    # parameters trades that for a lower p99 and cores left idle between requests.
-    spinning = _parameter(config, SPINNING)
-    if spinning is not None:
-        if spinning not in ("0", "1"):
-            raise pb_utils.TritonModelException(f"parameter {SPINNING}={spinning} is invalid: use 0 (no spinning) or 1")
-        options.add_session_config_entry(SPINNING, spinning)
+def _session_options(config: dict, kind: str) -> ort.SessionOptions:
+    try:
+        settings = session_settings(config, kind, cpu_count())
+    except ValueError as e:
+        raise pb_utils.TritonModelException(str(e)) from None
+    options = session_options(settings.intra_op_threads)
+    for key, value in settings.entries.items():
+        options.add_session_config_entry(key, value)
     return options
 
 
@@ -77,7 +58,7 @@ class TritonPythonModel:
         if kind == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
             device = int(args.get("model_instance_device_id", 0))
             providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
-        options = _session_options(config, _instances_of_kind(config, kind))
+        options = _session_options(config, kind)
         self.session = ort.InferenceSession(str(path), options, providers=providers)
 
         # the config and the ONNX file must agree on names, or every request would fail

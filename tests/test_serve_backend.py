@@ -102,19 +102,21 @@ def test_a_request_that_fails_inside_onnxruntime_fails_alone(client):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("value,loads", [("0", True), ("maybe", False)])
-def test_the_spinning_parameter_is_honoured_or_refused_in_one_line(tmp_path, value, loads):
+@pytest.mark.parametrize("key,value,refusal", [
+    ("session.intra_op.allow_spinning", "1", None),
+    ("session.intra_op.allow_spinning", "maybe", r"use 0 \(no spinning\) or 1"),
+    ("intra_op_thread_count", "two", r"use a number of threads \(0: the default\)"),
+])
+def test_a_session_parameter_is_honoured_or_refused_in_one_line(tmp_path, key, value, refusal):
     write_lookup_model(tmp_path)
     config = tmp_path / "lookup" / "config.pbtxt"
-    config.write_text(config.read_text() + f'parameters {{ key: "session.intra_op.allow_spinning" '
-                                           f'value {{ string_value: "{value}" }} }}\n')
+    config.write_text(config.read_text() + f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n')
     server = TritonServer(tmp_path, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
-    if loads:
+    if refusal is None:
         with server, grpcclient.InferenceServerClient(server.grpc_url) as c:
             out = c.infer("lookup", request([3, 7])).as_numpy("value")
         np.testing.assert_array_equal(out[:, 0], [30.0, 70.0])
     else:
-        with pytest.raises(InfoganError, match=r"lookup version 1: .*parameter session\.intra_op\.allow_spinning=maybe "
-                                               r"is invalid: use 0 \(no spinning\) or 1"):
+        with pytest.raises(InfoganError, match=rf"lookup version 1: .*parameter {key}={value} is invalid: {refusal}"):
             server.start(timeout=60)
         server.stop()

@@ -10,6 +10,7 @@ from infogan.serve.batching import (
     ServedTensor,
     concat_requests,
     model_spec_from_config,
+    session_settings,
     split_outputs,
     validate_request,
 )
@@ -100,3 +101,33 @@ def test_a_lone_request_is_neither_copied_nor_split():
 def test_split_refuses_outputs_whose_batch_differs_from_the_requests():
     with pytest.raises(ValueError, match="output y has batch 5"):
         split_outputs({"y": np.zeros((5, 1))}, [2, 2])
+
+
+def with_parameters(**params) -> dict:
+    return {**CONFIG, "parameters": {k: {"string_value": v} for k, v in params.items()}}
+
+
+def test_session_settings_default_to_no_spinning_and_the_cores_shared_among_instances():
+    assert session_settings(CONFIG, "CPU", cpus=8).entries == {"session.intra_op.allow_spinning": "0"}
+    assert session_settings(CONFIG, "CPU", cpus=8).intra_op_threads == 8  # no instance_group: one instance
+    two = {**CONFIG, "instance_group": [{"count": 2, "kind": "KIND_AUTO"}, {"count": 1, "kind": "KIND_GPU"}]}
+    assert session_settings(two, "CPU", cpus=8).intra_op_threads == 4
+    assert session_settings(two, "GPU", cpus=8).intra_op_threads == 2
+    assert session_settings(two, "CPU", cpus=1).intra_op_threads == 1
+
+
+def test_session_settings_follow_the_config_parameters():
+    chosen = session_settings(with_parameters(**{"session.intra_op.allow_spinning": "1", "intra_op_thread_count": "3"}),
+                              "CPU", cpus=8)
+    assert chosen.entries == {"session.intra_op.allow_spinning": "1"} and chosen.intra_op_threads == 3
+    assert session_settings(with_parameters(intra_op_thread_count="0"), "CPU", cpus=6).intra_op_threads == 6
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("session.intra_op.allow_spinning", "yes", r"use 0 \(no spinning\) or 1"),
+    ("intra_op_thread_count", "-2", r"use a number of threads \(0: the default\)"),
+    ("intra_op_thread_count", "two", r"use a number of threads"),
+])
+def test_a_bad_session_parameter_is_named_with_what_is_allowed(key, value, allowed):
+    with pytest.raises(ValueError, match=rf"^parameter {key}={value} is invalid: {allowed}"):
+        session_settings(with_parameters(**{key: value}), "CPU", cpus=2)
