@@ -11,6 +11,7 @@ PyTorch modules (export.parity) guards every graph before it is published.
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 
 import onnx
@@ -59,11 +60,19 @@ def fold_batch_norm(module: nn.Module) -> nn.Module:
 
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], inputs: list[str], outputs: list[str]) -> onnx.ModelProto:
     batch = torch.export.Dim(BATCH, min=1, max=MAX_BATCH)
+    # the exporter's chatter: deprecations as warnings, and one log line per torchvision
+    # operator it cannot register (torchvision is not a dependency) on every export
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's chatter about optional packages and deprecations
-        program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs, opset_version=OPSET,
-                                    dynamo=True, external_data=False, verbose=False,
-                                    dynamic_shapes={name: {0: batch} for name in inputs})
+        warnings.simplefilter("ignore")
+        registration.setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs, opset_version=OPSET,
+                                        dynamo=True, external_data=False, verbose=False,
+                                        dynamic_shapes={name: {0: batch} for name in inputs})
+        finally:
+            registration.setLevel(level)
     model = program.model_proto
     for value in (*model.graph.input, *model.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH
