@@ -234,8 +234,23 @@ def all_rows(results: dict) -> list[Row]:
 # ---------------------------------------------------------------- output
 
 
+def judged_value(value: float | None, unit: str, target: Target | None) -> str:
+    """fmt(value), with as many more digits as it takes where rounding would show the
+    threshold itself (89.5% judged against 90% reads "89.5% miss", not "90% miss")."""
+    text = fmt(value, unit)
+    if target is None or value is None or value == target.threshold or text != fmt(target.threshold, unit):
+        return text
+    scale, suffix, digits = (100, "%", 0) if unit == "%" else (1, unit, 2)
+    while digits < 6:  # the first precision at which value and threshold differ
+        digits += 1
+        text = f"{scale * value:.{digits}f}{suffix}"
+        if text != f"{scale * target.threshold:.{digits}f}{suffix}":
+            break
+    return text
+
+
 def _cell(row: Row) -> tuple[str, str]:
-    value = row.value if isinstance(row.value, str) else fmt(row.value, row.unit)
+    value = row.value if isinstance(row.value, str) else judged_value(row.value, row.unit, row.target)
     status = {True: "[green]pass[/]", False: "[red]miss[/]", None: ""}[row.ok]
     return value, status
 

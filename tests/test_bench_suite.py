@@ -84,6 +84,16 @@ def test_targets_are_judged_pass_or_miss_and_never_raise():
     assert report.SPEEDUP.check(None) is None
 
 
+def test_a_value_that_rounds_to_its_threshold_shows_the_digit_that_decides():
+    assert report.judged_value(0.8953, "%", report.TRITON_B64_C4_FRACTION) == "89.5%"
+    assert report.judged_value(0.9049, "%", report.TRITON_B64_C4_FRACTION) == "90.5%"
+    assert report.judged_value(0.90, "%", report.TRITON_B64_C4_FRACTION) == "90%"
+    assert report.judged_value(0.8712, "%", report.TRITON_B64_C4_FRACTION) == "87%"
+    assert report.judged_value(1.0004, " ms", report.TRITON_B1_C1_MEAN) == "1.0004 ms"  # a miss
+    assert report.judged_value(1.7996, "x", report.SPEEDUP) == "1.7996x"
+    assert report.judged_value(0.5, "%", None) == "50%"
+
+
 def test_every_target_appears_beside_its_figure():
     rows = [r for r in report.all_rows(fake_results()) if r.target]
     judged = {(r.section.split(",")[0].split(" (")[0], r.figure, r.ok) for r in rows}
