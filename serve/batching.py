@@ -75,13 +75,13 @@ def model_spec_from_config(config: dict) -> ModelSpec:
     )
 
 
-def config_parameter(config: dict, key: str) -> str | None:
+def _config_parameter(config: dict, key: str) -> str | None:
     """A `parameters { key: ... value { string_value: ... } }` entry of the config, or None."""
     entry = config.get("parameters", {}).get(key)
     return entry.get("string_value") if entry else None
 
 
-def instances_of_kind(config: dict, kind: str) -> int:
+def _instances_of_kind(config: dict, kind: str) -> int:
     """How many instances of `kind` (CPU or GPU) the config's instance groups ask for, KIND_AUTO included."""
     groups = [g for g in config.get("instance_group", ()) if g.get("kind", "KIND_AUTO") in (f"KIND_{kind}", "KIND_AUTO")]
     return max(1, sum(int(g.get("count", 1)) for g in groups))
@@ -103,22 +103,18 @@ def session_settings(config: dict, kind: str, cpus: int) -> SessionSettings:
 
     Threads: the config's intra_op_thread_count, else (or for 0) the machine's cores shared
     among the model's instances of this kind (the gRPC front end needs cores too).
-    Spinning: off unless the config asks for it. onnxruntime's pool threads spin
-    after each run, waiting for more work; measured side by side on two CPUs
-    (model_repository/README.md), not spinning lowered the batch 1 x 16 p99
-    (under 10 ms in 8 of 8 alternated rounds, spinning in 6 of 8), ran batch 64 x 4
-    faster on the Xeon and leaves the cores to Triton's front end and the other
-    processes between requests, at no cost (AMX Xeon) or about 0.1 ms (AMD EPYC)
-    of a lone request's mean. Raises ValueError naming a bad parameter.
+    Spinning: off unless the config asks for it ("1"); the measurements behind that
+    default, on two CPUs, are in model_repository/README.md.
+    Raises ValueError naming a bad parameter.
     """
-    threads = config_parameter(config, INTRA_OP_THREADS)
-    if threads is not None and not threads.isdigit():
+    threads = _config_parameter(config, INTRA_OP_THREADS)
+    if threads is not None and not threads.isdecimal():
         raise ValueError(f"parameter {INTRA_OP_THREADS}={threads} is invalid: use a number of threads (0: the default)")
     if threads is None or int(threads) == 0:  # 0 is the native backend's "default" too
-        count = max(1, cpus // instances_of_kind(config, kind))
+        count = max(1, cpus // _instances_of_kind(config, kind))
     else:
         count = int(threads)
-    spinning = config_parameter(config, SPINNING)
+    spinning = _config_parameter(config, SPINNING)
     if spinning is None:
         spinning = SPINNING_DEFAULT
     elif spinning not in ("0", "1"):
