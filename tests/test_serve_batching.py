@@ -127,6 +127,7 @@ def test_session_settings_follow_the_config_parameters():
     ("session.intra_op.allow_spinning", "yes", r"use 0 \(no spinning\) or 1"),
     ("intra_op_thread_count", "-2", r"use a number of threads \(0: the default\)"),
     ("intra_op_thread_count", "two", r"use a number of threads"),
+    ("intra_op_thread_count", "²", r"use a number of threads"),  # isdigit() but not int()
 ])
 def test_a_bad_session_parameter_is_named_with_what_is_allowed(key, value, allowed):
     with pytest.raises(ValueError, match=rf"^parameter {key}={value} is invalid: {allowed}"):
