@@ -23,7 +23,7 @@ SEEDS ?= 0 1 2 0:1
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
-	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (about 15 min a run on 2 cores) and write RESULTS.md"
+	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (10-15 min a 2-thread run on a 2-core EPYC or AMX Xeon, see RESULTS.md) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
 	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over $(REPO)/ (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
 	@echo "make test           set up and run the tests (make test-full: the long variants too)"
