@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from infogan.contract import InfoganError
-from infogan.explore.drawing import load_upload, prepare
+from infogan.explore.drawing import MAX_UPLOAD_BYTES, load_upload, prepare
 from infogan.explore.views import CODE_RANGE, MAX_BATCH, Explorer
 
 UNAVAILABLE = "server unavailable"
@@ -144,5 +144,5 @@ def launch(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860, block:
     page.queue(default_concurrency_limit=4)
     app, url, _ = page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True,
                               show_error=False, footer_links=["api"], css=CSS, ssr_mode=False, share=False,
-                              enable_monitoring=False)
+                              enable_monitoring=False, max_file_size=MAX_UPLOAD_BYTES)
     return page, url

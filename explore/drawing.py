@@ -16,10 +16,17 @@ from PIL import Image, UnidentifiedImageError
 
 from infogan.client.images import read_idx_images
 from infogan.contract import IMAGE_SHAPE, InfoganError
+from infogan.files import MAX_IDX_BYTES
 
 _, SIDE, _ = IMAGE_SHAPE  # 28
 BOX = 20  # MNIST's digit box inside the 28x28 field
 INK = 0.1  # a pixel with at least this much ink belongs to the stroke
+# An upload may be MNIST's largest file uncompressed (47 MB), and no larger: the page
+# holds every upload in memory, decompressed, while it reads it.
+MAX_UPLOAD_BYTES = MAX_IDX_BYTES
+# A 4096x4096 picture is 268 MB as the float RGBA that ink_of works on; a PNG that
+# small on disk can declare far more (PIL only warns below 89 M pixels).
+MAX_PICTURE_PIXELS = 4096 * 4096
 
 
 def ink_of(picture: np.ndarray) -> np.ndarray:
@@ -89,13 +96,19 @@ def load_upload(path: str | Path, index: int = 0) -> tuple[np.ndarray, str]:
     path = Path(path)
     if not path.is_file():
         raise InfoganError(f"file={path.name} was not received: upload it again")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise InfoganError(f"file={path.name} holds {path.stat().st_size} bytes: "
+                           f"an upload may hold at most {MAX_UPLOAD_BYTES} bytes ({MAX_UPLOAD_BYTES >> 20} MiB)")
     if path.suffix.lower() in (".idx", ".gz", ".idx3-ubyte", ".ubyte") or path.name.endswith("-ubyte"):
         images = read_idx_images(path)
         if not 0 <= index < len(images):
             raise InfoganError(f"index={index} is out of range: {path.name} holds images 0..{len(images) - 1}")
         return images[index], f"{path.name}: image {index} of {len(images)}"
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # reads the header only: the size is known before the pixels are
+            if im.width * im.height > MAX_PICTURE_PIXELS:
+                raise InfoganError(f"file={path.name} is a {im.width}x{im.height} picture: "
+                                   f"a picture may have at most {MAX_PICTURE_PIXELS} pixels (4096x4096)")
             picture = np.asarray(im.convert("RGBA") if "A" in im.getbands() else im.convert("L"))
     except (UnidentifiedImageError, OSError):
         raise InfoganError(f"file={path.name} is not a readable picture or IDX file: give a PNG or an IDX file") from None

@@ -7,6 +7,7 @@ Images are [N, 1, H, W] float32 in [0, 1], as in the tensor contract.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tempfile
 import zlib
@@ -19,6 +20,13 @@ import numpy as np
 from infogan.contract import InfoganError
 
 IDX_UBYTE = 0x08  # the IDX type code for unsigned bytes (MNIST's pixels and labels)
+# The most bytes an IDX file may hold, once decompressed. MNIST's (and Fashion-MNIST's)
+# largest file, the training images, is 47,040,016 bytes; an upload to the explorer goes
+# through read_idx too, so a small gzip that inflates past this is refused, not inflated.
+MAX_IDX_BYTES = 64 * 2**20
+IDX_SIZE_RULE = (f"an IDX file may hold at most {MAX_IDX_BYTES} bytes ({MAX_IDX_BYTES >> 20} MiB; "
+                 "MNIST's largest holds 47040016)")
+GUNZIP_CHUNK = 2**20
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -72,12 +80,11 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InfoganError(f"idx={path} does not exist")
-    raw = path.read_bytes()
+    if path.stat().st_size > MAX_IDX_BYTES:
+        raise InfoganError(f"idx={path} holds {path.stat().st_size} bytes: {IDX_SIZE_RULE}")
+    raw: bytes | bytearray = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            raise InfoganError(f"idx={path} is not an IDX file: it starts like gzip but does not decompress") from None
+        raw = gunzip_bounded(raw, path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise InfoganError(f"idx={path} is not an IDX file (bad magic number)")
     if raw[2] != IDX_UBYTE or (ndim is not None and raw[3] != ndim):
@@ -92,6 +99,21 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
         raise InfoganError(f"idx={path} holds {len(raw) - header} data bytes, its header promises {size}: "
                            "the file is truncated or corrupted")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()  # writable
+
+
+def gunzip_bounded(raw: bytes, path: Path) -> bytearray:
+    """Gzipped bytes -> their content, inflated a chunk at a time so that a gzip bomb
+    (a few kilobytes that inflate to gigabytes) is refused after MAX_IDX_BYTES, not held."""
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            while chunk := f.read(GUNZIP_CHUNK):
+                out += chunk
+                if len(out) > MAX_IDX_BYTES:
+                    raise InfoganError(f"idx={path} decompresses to more than {MAX_IDX_BYTES} bytes: {IDX_SIZE_RULE}")
+    except (OSError, EOFError, zlib.error):
+        raise InfoganError(f"idx={path} is not an IDX file: it starts like gzip but does not decompress") from None
+    return out
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> Path:
