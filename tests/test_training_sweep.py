@@ -31,3 +31,65 @@ def test_sweep_writes_a_row_per_run_and_a_rerun_trains_nothing(tmp_path, data_di
     assert again == rows and checkpoint.stat().st_mtime_ns == before
     assert len((tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()) == 2
     assert json.loads((tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()[0])["accuracy"] == rows[0]["accuracy"]
+
+
+# ---------------------------------------------------------------- --parallel N: runs at once, in processes of their own
+
+
+def test_runs_train_at_once_and_the_table_gives_their_total_rate(tmp_path, data_dir):
+    from infogan.training import sweep as sweep_module
+
+    results = tmp_path / "RESULTS.md"
+    rows = sweep("smoke", [(0, 1), (1, 1)], tmp_path / "sweep", results, data_dir=str(data_dir), parallel=2)
+    names = ["mnist-smoke-s0-t1", "mnist-smoke-s1-t1"]
+    assert sorted(r["run"] for r in rows) == names
+    for r in rows:
+        assert sorted(r["alongside"]) == names and r["images_per_s"] > 0
+        assert r["images_per_s"] == sweep_module.median_images_per_s(tmp_path / "sweep" / r["run"])
+        # each run trained in a process of its own, through the CLI, which logged its summary
+        assert "Q test accuracy" in (tmp_path / "sweep" / f"{r['run']}.log").read_text()
+    total = rows[0]["images_per_s"] + rows[1]["images_per_s"]
+    assert sweep_module.total_images_per_s(rows[0], rows) == sweep_module.total_images_per_s(rows[1], rows) == total
+    table = [line for line in results.read_text().splitlines() if line.startswith("| mnist-smoke-")]
+    assert len(table) == 2 and all(line.endswith(f"| {total:,.0f} (2) |") for line in table)
+    # a rerun trains nothing: both rows are in sweep.jsonl
+    again = sweep("smoke", [(0, 1), (1, 1)], tmp_path / "sweep", results, data_dir=str(data_dir), parallel=2)
+    assert again == rows
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_reported_in_one_line_after_the_others_finish(tmp_path, data_dir, monkeypatch):
+    from infogan.training import sweep as sweep_module
+
+    real = sweep_module.train_command
+
+    def seed_1_fails(preset, *args):  # the real CLI, refusing an unknown preset for seed 1 only
+        return real("no-such-preset" if args[1] == 1 else preset, *args)
+
+    monkeypatch.setattr(sweep_module, "train_command", seed_1_fails)
+    with pytest.raises(InfoganError) as err:
+        sweep("smoke", [(0, 1), (1, 1)], tmp_path / "sweep", tmp_path / "RESULTS.md", data_dir=str(data_dir), parallel=2)
+    assert "\n" not in str(err.value)
+    assert "mnist-smoke-s1-t1 failed (exit 2): error: preset='no-such-preset' is unknown" in str(err.value)
+    rows = [json.loads(line) for line in (tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()]
+    assert [r["run"] for r in rows] == ["mnist-smoke-s0-t1"]  # the other run finished and was recorded
+
+
+def test_threads_default_to_the_cores_shared_among_the_runs_at_once():
+    from infogan.sessions import cpu_count
+
+    assert parse_runs(["0", "1:3"], parallel=2) == [(0, max(1, cpu_count() // 2)), (1, 3)]
+    assert parse_runs(["0"]) == [(0, cpu_count())]
+
+
+@pytest.mark.parametrize("parallel", ["0", "3"])
+def test_parallel_outside_one_to_the_number_of_runs_is_refused_in_one_line(parallel, tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "infogan.cli", "sweep", "0", "1", "--preset", "smoke",
+                           "--parallel", parallel, "--out-dir", str(tmp_path / "sweep"), "--results", str(tmp_path / "R.md")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"error: parallel={parallel} is invalid: give 1 to 2, the number of runs in the sweep\n")
+    assert not (tmp_path / "sweep").exists()

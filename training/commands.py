@@ -145,21 +145,27 @@ def evaluate(
 def sweep(
     runs: Annotated[list[str], typer.Argument(help="Seeds to train, each as seed or seed:threads, e.g. 0 1 2 0:1.")],
     preset: Annotated[str, typer.Option(help="The preset every run uses.")] = "default",
-    threads: Annotated[int, typer.Option(help="Threads for runs that do not give their own.")] = 2,
+    threads: Annotated[Optional[int], typer.Option(help="Threads for runs that do not give their own (default: cores // parallel).")] = None,
+    parallel: Annotated[int, typer.Option(help="Runs that train at once, each in a process of its own (on one GPU they share it).")] = 1,
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
     data_dir: Annotated[Path, DATA_DIR] = Path("data"),
     out_dir: Annotated[Path, typer.Option(help="Folder for the sweep's runs and its sweep.jsonl.")] = Path("runs/sweep"),
     results: Annotated[Path, typer.Option(help="The Markdown table to write.")] = Path("RESULTS.md"),
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (one run at a time only).")] = True,
 ) -> None:
-    """Train one run per seed, one after another (about 15 minutes a run on 2 cores), and write
-    RESULTS.md: minutes, Q accuracy, digits with a category, purity, slant."""
-    from infogan.training.sweep import parse_runs, sweep as run_sweep
+    """Train one run per seed (about 15 minutes a run on 2 cores), --parallel at a time, and write
+    RESULTS.md: minutes, Q accuracy, digits with a category, purity, slant, images/s and their total."""
+    from infogan.training.sweep import parse_runs, sweep as run_sweep, total_images_per_s
 
-    pairs = parse_runs(runs, threads)
-    rows = run_sweep(preset, pairs, out_dir, results, data_dir=str(data_dir), dataset=dataset, progress=progress)
+    pairs = parse_runs(runs, threads, parallel)
+    rows = run_sweep(preset, pairs, out_dir, results, data_dir=str(data_dir), dataset=dataset, progress=progress,
+                     parallel=parallel, log=lambda s: typer.echo(s, err=True))
     for r in rows:
-        typer.echo(f"{r['run']}: {100 * r['accuracy']:.2f}%, {r['own']}/{r['n_labels']} digits, {r['minutes']:.1f} min")
+        rate, total = r.get("images_per_s"), total_images_per_s(r, rows)
+        speed = "" if rate is None else f", {rate:,.0f} images/s"
+        if total is not None:
+            speed += f" (total {total:,.0f} images/s over {len(r['alongside'])} run{'s' * (len(r['alongside']) > 1)} at once)"
+        typer.echo(f"{r['run']}: {100 * r['accuracy']:.2f}%, {r['own']}/{r['n_labels']} digits, {r['minutes']:.1f} min{speed}")
     typer.echo(f"wrote {results}")
 
 

@@ -1,23 +1,46 @@
-"""Train a preset over several seeds and thread counts, one run after another,
-and write what every run reached into RESULTS.md: the recipe's spread, not one
-lucky run. Rows are kept in sweep.jsonl as each run finishes, so a sweep that
-is stopped keeps what it measured and a rerun skips the runs already done."""
+"""Train a preset over several seeds and thread counts and write what every run
+reached into RESULTS.md: the recipe's spread, not one lucky run. Rows are kept in
+sweep.jsonl as each run finishes, so a sweep that is stopped keeps what it
+measured and a rerun skips the runs already done.
+
+With parallel=N, N runs train at once, each in a process of its own (`python -m
+infogan.cli train`: on one GPU they share it, on the CPU each takes cores // N
+threads by default), so one run's crash ends that run alone; its last line is
+reported once the others finish. Each row records the runs that trained beside
+it, and the table gives their summed throughput: what the machine delivers at N."""
 
 from __future__ import annotations
 
 import json
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from infogan.bench.machine import cpu_flags, cpu_model
 from infogan.contract import InfoganError
 from infogan.files import atomic_path, write_atomic
+from infogan.sessions import cpu_count
 from infogan.training.config import resolve
 from infogan.training.train import train
 
+POLL_S = 0.2  # how often a parallel sweep looks for finished processes
 
-def parse_runs(items: list[str], default_threads: int) -> list[tuple[int, int]]:
-    """'0', '1:1' -> [(seed, threads)]; threads default to default_threads."""
+
+def check_parallel(parallel: int, n_runs: int) -> None:
+    if not 1 <= parallel <= n_runs:
+        raise InfoganError(f"parallel={parallel} is invalid: give 1 to {n_runs}, the number of runs in the sweep")
+
+
+def parse_runs(items: list[str], default_threads: int | None = None, parallel: int = 1) -> list[tuple[int, int]]:
+    """'0', '1:1' -> [(seed, threads)]; threads default to default_threads, else to
+    the cores shared among the `parallel` runs that train at once."""
+    if not items:
+        raise InfoganError("runs is empty: give at least one seed, like 0 1 2")
+    check_parallel(parallel, len(items))
+    if default_threads is None:
+        default_threads = max(1, cpu_count() // parallel)
     out = []
     for item in items:
         seed, _, threads = item.partition(":")
@@ -28,12 +51,18 @@ def parse_runs(items: list[str], default_threads: int) -> list[tuple[int, int]]:
         if pair[0] < 0 or pair[1] < 1:
             raise InfoganError(f"runs item {item!r} is invalid: seed must be >= 0 and threads >= 1")
         out.append(pair)
-    if not out:
-        raise InfoganError("runs is empty: give at least one seed, like 0 1 2")
     return out
 
 
-def result_row(run: Path, seed: int, threads: int, minutes: float) -> dict:
+def median_images_per_s(run: Path) -> float | None:
+    """The run's training throughput: the median of its logged rates (the first, with its warm-up, weighs little)."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rates = [r["images_per_s"] for r in rows if r.get("kind") == "train" and "images_per_s" in r]
+    return statistics.median(rates) if rates else None
+
+
+def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: list[str] | None = None) -> dict:
+    """What a finished run reached; `alongside`: the runs that trained at the same time (itself included)."""
     ev = json.loads((run / "evaluation.json").read_text())
     gen = ev.get("generation") or {}
     codes = gen.get("codes", [])
@@ -43,37 +72,121 @@ def result_row(run: Path, seed: int, threads: int, minutes: float) -> dict:
         "minutes": round(minutes, 1), "accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
         "n_labels": len(ev["label_names"]), "purity_mean": gen.get("purity_mean"),
         "purity_worst": min(gen["purity_per_category"]) if gen else None, "slant_spearman": slant,
-        "steps": ev["step"],
+        "steps": ev["step"], "images_per_s": median_images_per_s(run), "alongside": alongside or [run.name],
     }
 
 
+def total_images_per_s(row: dict, rows: list[dict]) -> float | None:
+    """The summed median throughput of the runs that trained beside this one (None for rows
+    written before throughput was recorded)."""
+    names = set(row.get("alongside") or [])
+    rates = [r.get("images_per_s") for r in rows if r["run"] in names]
+    return sum(rates) if rates and None not in rates else None
+
+
+def run_name(dataset: str, preset: str, seed: int, threads: int) -> str:
+    return f"{dataset}-{preset}-s{seed}-t{threads}"
+
+
 def sweep(preset: str, runs: list[tuple[int, int]], out_dir: Path, results: Path,
-          data_dir: str = "data", dataset: str = "mnist", progress: bool = True) -> list[dict]:
-    """Train each (seed, threads) of `preset` in turn under out_dir; returns every row."""
+          data_dir: str = "data", dataset: str = "mnist", progress: bool = True, parallel: int = 1,
+          log=lambda _: None) -> list[dict]:
+    """Train each (seed, threads) of `preset` under out_dir, `parallel` at a time; returns every row."""
+    check_parallel(parallel, len(runs))
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = out_dir / "sweep.jsonl"
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    journal = out_dir / "sweep.jsonl"
+    rows = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()] if journal.exists() else []
+    done = {r["run"] for r in rows}
+    pending: dict[str, tuple[int, int]] = {}
     for seed, threads in runs:
-        name = f"{dataset}-{preset}-s{seed}-t{threads}"
-        if any(r["run"] == name for r in rows):
+        name = run_name(dataset, preset, seed, threads)
+        if name in done or name in pending:
             continue
         if (out_dir / name).exists():  # an earlier sweep stopped inside this run
             raise InfoganError(f"{out_dir / name} holds an unfinished run: delete it, or resume it with "
                                f"infogan train --resume {out_dir / name}")
-        cfg = resolve(preset, seed=seed, threads=threads, dataset=dataset, data_dir=data_dir,
-                      out_dir=str(out_dir), run_name=name)
-        t0 = time.perf_counter()
-        run = train(cfg, progress=progress)
-        rows.append(result_row(run, seed, threads, (time.perf_counter() - t0) / 60))
-        with open(log, "a") as f:
-            f.write(json.dumps(rows[-1]) + "\n")
+        pending[name] = (seed, threads)
+
+    def record(row: dict) -> None:
+        rows.append(row)
+        with open(journal, "a") as f:
+            f.write(json.dumps(row) + "\n")
         write_results(rows, preset, out_dir, results)
+
+    names = list(pending)
+    for start in range(0, len(names), parallel):
+        group = {n: pending[n] for n in names[start:start + parallel]}
+        if parallel == 1:
+            (name, (seed, threads)), = group.items()
+            cfg = resolve(preset, seed=seed, threads=threads, dataset=dataset, data_dir=data_dir,
+                          out_dir=str(out_dir), run_name=name)
+            t0 = time.perf_counter()
+            run = train(cfg, progress=progress)
+            record(result_row(run, seed, threads, (time.perf_counter() - t0) / 60))
+        else:
+            _train_at_once(group, preset, dataset, data_dir, out_dir, record, log)
     write_results(rows, preset, out_dir, results)
     return rows
 
 
+def train_command(preset: str, dataset: str, seed: int, threads: int, data_dir: str, out_dir: Path, name: str) -> list[str]:
+    return [sys.executable, "-m", "infogan.cli", "train", "--preset", preset, "--dataset", dataset,
+            "--seed", str(seed), "--threads", str(threads), "--data-dir", str(data_dir),
+            "--runs-dir", str(out_dir), "--run-name", name, "--no-progress"]
+
+
+def _last_line(path: Path) -> str:
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _train_at_once(group: dict[str, tuple[int, int]], preset: str, dataset: str, data_dir: str, out_dir: Path,
+                   record, log) -> None:
+    """Every run of the group in a process of its own; each row is recorded as its run finishes.
+    A failed run leaves its folder (so a rerun refuses it as unfinished) and its output in
+    <out_dir>/<run>.log; the others finish before the failure is raised."""
+    procs: dict[str, tuple[subprocess.Popen, float]] = {}
+    failures = []
+    try:
+        for name, (seed, threads) in group.items():
+            with open(out_dir / f"{name}.log", "wb") as out:  # the child holds its own descriptor
+                proc = subprocess.Popen(train_command(preset, dataset, seed, threads, data_dir, out_dir, name),
+                                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            procs[name] = (proc, time.perf_counter())
+            log(f"{name}: training in process {proc.pid} ({threads} threads)")
+        while procs:
+            time.sleep(POLL_S)
+            for name, (proc, t0) in list(procs.items()):
+                if proc.poll() is None:
+                    continue
+                del procs[name]
+                if proc.returncode:
+                    failures.append(f"{name} failed (exit {proc.returncode}): {_last_line(out_dir / f'{name}.log')}")
+                    log(failures[-1])
+                    continue
+                seed, threads = group[name]
+                record(result_row(out_dir / name, seed, threads, (time.perf_counter() - t0) / 60, list(group)))
+                log(f"{name}: finished")
+    finally:
+        for proc, _ in procs.values():  # only when the sweep itself was interrupted
+            proc.terminate()
+            proc.wait()
+    if failures:
+        raise InfoganError("; ".join(failures) + f" (whole output in {out_dir}/<run>.log)")
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _rate(x) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def rate_text(row: dict, rows: list[dict]) -> str:
+    """'1,234 | 2,400 (2)': the run's images/s, then the total over the runs beside it and their number."""
+    n = len(row.get("alongside") or [])
+    return f"{_rate(row.get('images_per_s'))} | {_rate(total_images_per_s(row, rows))}" + (f" ({n})" if n else "")
 
 
 def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -> None:
@@ -88,15 +201,18 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         "10,000 test images (labels used for evaluation only). Purity: share of each category's generated",
         "images that the evaluation judge reads as the category's digit. Slant: the largest |Spearman|",
         "between a continuous code and the images' slant (mu11/mu02) over sweeps on [-1, 1].",
+        "Images/s: the median of the run's logged training rates; total: the sum over the runs that",
+        "trained at the same time (`infogan sweep --parallel N`), the machine's throughput at N.",
         "",
-        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant (abs. Spearman) |",
-        "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant (abs. Spearman) | images/s | total images/s (runs at once) |",
+        "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
         lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
                      f"{r['steps']:,} | {_pct(r['accuracy'])} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
-                     f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} |")
+                     f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
+                     f"{rate_text(r, rows)} |")
     if rows:
         acc = [r["accuracy"] for r in rows]
         lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
