@@ -16,7 +16,9 @@ A checkpoint is a dict saved with torch.save:
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,15 +40,27 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
                            "checkpoint is kept; free space and resume with --resume") from None
 
 
+def load_tensors(path: Path, what: str, remedy: str) -> Any:
+    """torch.load on the CPU of tensors and plain data (dicts, lists, numbers, strings)
+    only. Unpickling anything else can run code, so weights_only=True refuses it, whatever
+    the installed torch's default; every refusal is one line naming `what`=path."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" in str(e).lower():
+            raise InfoganError(f"{what}={path} is corrupted or not a {what}: it holds objects other than tensors "
+                               f"and plain data, which are not unpickled since that could run code; {remedy}") from None
+        raise InfoganError(f"{what}={path} is corrupted or not a {what} (UnpicklingError): {remedy}") from None
+    except Exception as e:  # truncated or not a torch file at all
+        raise InfoganError(f"{what}={path} is corrupted or not a {what} ({type(e).__name__}): {remedy}") from None
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint on the CPU, with one clear line for every way it can be bad."""
     path = Path(path)
     if not path.is_file():
         raise InfoganError(f"checkpoint={path} does not exist: train first (make train) or pass an existing run")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code runs
-    except Exception as e:  # truncated or not a torch file at all
-        raise InfoganError(f"checkpoint={path} is corrupted or not a checkpoint ({type(e).__name__}): retrain or pick another run") from None
+    ckpt = load_tensors(path, "checkpoint", "retrain or pick another run")
     if not isinstance(ckpt, dict) or ckpt.get("format_version") != CHECKPOINT_FORMAT:
         got = ckpt.get("format_version") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise InfoganError(f"checkpoint={path} has format {got!r}: this version reads format {CHECKPOINT_FORMAT}")

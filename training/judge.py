@@ -18,6 +18,7 @@ from torch import nn
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sample_latent
 from infogan.files import atomic_path
+from infogan.training.checkpoint import load_tensors
 from infogan.training.data import dataset_dir, load_split
 
 
@@ -35,7 +36,7 @@ def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> 
     path = dataset_dir(data_dir, dataset) / "judge.pt"
     net = _judge_net()
     if path.is_file():
-        net.load_state_dict(torch.load(path, map_location="cpu"))
+        net.load_state_dict(load_tensors(path, "judge", f"delete {path} and the next evaluation trains it again"))
         return net.eval()
     print(f"training the evaluation judge for {dataset} (once; cached in {path})", flush=True)
     x_u8, y = load_split(data_dir, dataset, "train")
