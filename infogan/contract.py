@@ -22,6 +22,14 @@ class InfoganError(ValueError):
 
 # ---------------------------------------------------------------- latent template
 
+# A template arrives from files a server or client did not write (a checkpoint, a
+# model's metadata, a served config), and its sizes become array widths: bounds far
+# beyond any real model keep an absurd one from becoming an absurd allocation.
+MAX_NOISE_DIM = 4096
+MAX_CATEGORIES = 1000
+MAX_CONTINUOUS_CODES = 64
+MAX_LATENT_MAGNITUDE = 1e6  # continuous ranges and noise_scale; far inside float32
+
 
 @dataclass(frozen=True)
 class LatentTemplate:
@@ -43,28 +51,41 @@ class LatentTemplate:
 
     def __post_init__(self) -> None:
         # normalise lists (from JSON or the CLI) to tuples so templates compare equal
-        object.__setattr__(self, "categorical", tuple(int(k) for k in self.categorical))
-        object.__setattr__(
-            self, "continuous", tuple((float(lo), float(hi)) for lo, hi in self.continuous)
-        )
-        object.__setattr__(self, "noise_dim", int(self.noise_dim))
-        object.__setattr__(self, "noise_scale", float(self.noise_scale))
+        try:
+            object.__setattr__(self, "categorical", tuple(int(k) for k in self.categorical))
+            object.__setattr__(
+                self, "continuous", tuple((float(lo), float(hi)) for lo, hi in self.continuous)
+            )
+            object.__setattr__(self, "noise_dim", int(self.noise_dim))
+            object.__setattr__(self, "noise_scale", float(self.noise_scale))
+        except (TypeError, ValueError, OverflowError) as e:
+            # a template read from a file: wrong types must be one line too, not a traceback
+            raise InfoganError(f"latent template is malformed: {e}; expected {LatentTemplate().to_json()}") from None
         self.validate()
 
     def validate(self) -> None:
-        if self.noise_dim < 1:
-            raise InfoganError(f"noise_dim={self.noise_dim} is invalid: must be >= 1")
-        if not (math.isfinite(self.noise_scale) and self.noise_scale > 0):
-            raise InfoganError(f"noise_scale={self.noise_scale} is invalid: must be a finite number > 0")
+        if not 1 <= self.noise_dim <= MAX_NOISE_DIM:
+            raise InfoganError(f"noise_dim={self.noise_dim} is invalid: must be >= 1 and <= {MAX_NOISE_DIM}")
+        if not (math.isfinite(self.noise_scale) and 0 < self.noise_scale <= MAX_LATENT_MAGNITUDE):
+            raise InfoganError(f"noise_scale={self.noise_scale} is invalid: must be a finite number > 0 "
+                               f"and <= {MAX_LATENT_MAGNITUDE:g}")
         if len(self.categorical) != 1:
-            raise InfoganError(f"categorical={list(self.categorical)} is invalid: the template takes exactly one "
-                               "categorical code, as the paper's MNIST set-up has (e.g. [10])")
+            raise InfoganError(f"categorical={list(self.categorical[:3])}{'...' if len(self.categorical) > 3 else ''} "
+                               "is invalid: the template takes exactly one categorical code, as the paper's "
+                               "MNIST set-up has (e.g. [10])")
         if self.categories < 2:
             raise InfoganError(f"categorical={list(self.categorical)} is invalid: the categorical code needs size >= 2")
+        if self.categories > MAX_CATEGORIES:
+            raise InfoganError(f"categorical={list(self.categorical)} is invalid: the categorical code may have "
+                               f"at most {MAX_CATEGORIES} categories")
+        if self.n_continuous > MAX_CONTINUOUS_CODES:
+            raise InfoganError(f"continuous is invalid: it has {self.n_continuous} codes, "
+                               f"at most {MAX_CONTINUOUS_CODES} are allowed")
         for i, (lo, hi) in enumerate(self.continuous):
-            if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+            if not (-MAX_LATENT_MAGNITUDE <= lo < hi <= MAX_LATENT_MAGNITUDE):  # NaN fails every comparison
                 raise InfoganError(
-                    f"continuous[{i}]=({lo}, {hi}) is invalid: need finite low < high"
+                    f"continuous[{i}]=({lo}, {hi}) is invalid: need finite low < high, "
+                    f"each within -{MAX_LATENT_MAGNITUDE:g}..{MAX_LATENT_MAGNITUDE:g}"
                 )
 
     @property
