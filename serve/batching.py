@@ -1,6 +1,6 @@
-"""The pure pieces of the onnxruntime backend: read tensor specs and session
-settings from a Triton model config, validate one request, and run a
-dynamically batched group of requests as one batch (concatenate inputs, split
+"""The pure pieces of the onnxruntime backend: read tensor specs, session
+settings and the model file from a Triton model config, validate one request, and
+run a dynamically batched group of requests as one batch (concatenate inputs, split
 outputs back).
 
 numpy only: no Triton, no onnxruntime, no torch, so all of it is tested in-process.
@@ -9,6 +9,7 @@ numpy only: no Triton, no onnxruntime, no torch, so all of it is tested in-proce
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -101,8 +102,8 @@ class SessionSettings:
 def session_settings(config: dict, kind: str, cpus: int) -> SessionSettings:
     """The onnxruntime session settings one instance of this model gets.
 
-    Threads: the config's intra_op_thread_count, else (or for 0) the machine's cores shared
-    among the model's instances of this kind (the gRPC front end needs cores too).
+    Threads: the config's intra_op_thread_count (1..cpus), else (or for 0) the machine's
+    cores shared among the model's instances of this kind (the gRPC front end needs cores too).
     Spinning: off unless the config asks for it ("1"); the measurements behind that
     default, on two CPUs, are in model_repository/README.md.
     Raises ValueError naming a bad parameter.
@@ -110,10 +111,15 @@ def session_settings(config: dict, kind: str, cpus: int) -> SessionSettings:
     threads = _config_parameter(config, INTRA_OP_THREADS)
     if threads is not None and not threads.isdecimal():
         raise ValueError(f"parameter {INTRA_OP_THREADS}={threads} is invalid: use a number of threads (0: the default)")
-    if threads is None or int(threads) == 0:  # 0 is the native backend's "default" too
+    digits = (threads or "").lstrip("0")
+    if not digits:  # absent or 0: the native backend's "default" too
         count = max(1, cpus // _instances_of_kind(config, kind))
+    elif len(digits) > len(str(cpus)) or int(digits) > cpus:  # lengths first: int() refuses thousands of digits
+        # more threads than cores only contend, and a huge count would exhaust the process
+        raise ValueError(f"parameter {INTRA_OP_THREADS}={threads[:20]} is invalid: use 1..{cpus} threads "
+                         "(the cores this server may use; 0: the default)")
     else:
-        count = int(threads)
+        count = int(digits)
     spinning = _config_parameter(config, SPINNING)
     if spinning is None:
         spinning = SPINNING_DEFAULT
@@ -171,3 +177,18 @@ def split_outputs(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict
     bounds = np.cumsum(sizes)[:-1]
     per_output = {name: np.split(a, bounds, axis=0) for name, a in outputs.items()}
     return [{name: parts[i] for name, parts in per_output.items()} for i in range(len(sizes))]
+
+
+def model_file(version_dir: Path, filename: str) -> Path:
+    """The file a config names for one version (default_model_filename, else model.onnx):
+    a plain name inside the version folder, which a symlink may not lead out of. Triton joins
+    the name as given, so without this check `../../x.onnx` would serve a file from anywhere.
+    Raises ValueError saying why."""
+    if filename in ("", ".", "..") or "/" in filename or "\\" in filename:
+        raise ValueError(f"it must be a plain file name inside its folder {version_dir.name}/")
+    path = version_dir / filename
+    home = version_dir.resolve()
+    real = path.resolve()
+    if real.parent != home:
+        raise ValueError(f"{version_dir.name}/{filename} resolves to {real}, outside its folder {version_dir.name}/")
+    return path

@@ -16,6 +16,12 @@ stub links the libpython of the running Python, not some system one.
 The bundled server has no native onnxruntime backend; Triton loads a
 Python-based backend from <backend-dir>/onnxruntime/model.py instead, which is
 our onnxruntime_backend.py.
+
+The Python backend's files go into <backend-dir>/onnxruntime/, not <backend-dir>/python/:
+Triton finds the library a Python-based backend needs in the backend's own folder, while
+a model with `backend: "python"` (a model.py of its own, arbitrary code) looks in
+python/ only and so fails to load, also where a polling server picks it up after the
+start-time checks (model_repository/README.md, "Trust").
 """
 
 from __future__ import annotations
@@ -58,13 +64,12 @@ def stub_path() -> Path:
 
 
 def backend_directory(dest: Path) -> Path:
-    """Assemble dest/python (bundled backend + our stub) and dest/onnxruntime/model.py."""
-    python_dir = dest / "python"
-    shutil.copytree(pytriton_root() / "tritonserver" / "backends" / "python", python_dir,
+    """Assemble dest/onnxruntime: the bundled Python backend, our stub and model.py; no dest/python."""
+    onnxruntime_dir = dest / "onnxruntime"
+    shutil.copytree(pytriton_root() / "tritonserver" / "backends" / "python", onnxruntime_dir,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(stub_path(), python_dir / "triton_python_backend_stub")
-    (dest / "onnxruntime").mkdir(parents=True)
-    shutil.copy2(Path(__file__).with_name("onnxruntime_backend.py"), dest / "onnxruntime" / "model.py")
+    shutil.copy2(stub_path(), onnxruntime_dir / "triton_python_backend_stub")
+    shutil.copy2(Path(__file__).with_name("onnxruntime_backend.py"), onnxruntime_dir / "model.py")
     return dest
 
 

@@ -25,8 +25,8 @@ import triton_python_backend_utils as pb_utils
 
 from infogan.contract import MODEL_FILE
 from infogan.sessions import cpu_count, session_options
-from infogan.serve.batching import (RequestError, concat_requests, model_spec_from_config, session_settings,
-                                   split_outputs, validate_request)
+from infogan.serve.batching import (RequestError, concat_requests, model_file, model_spec_from_config,
+                                   session_settings, split_outputs, validate_request)
 
 
 def _session_options(config: dict, kind: str) -> ort.SessionOptions:
@@ -47,9 +47,14 @@ class TritonPythonModel:
         self.spec = model_spec_from_config(config)
         self.input_names = [s.name for s in self.spec.inputs]
 
-        # args["model_repository"] is this model's folder; the version folder holds the file
+        # args["model_repository"] is this model's folder; the version folder holds the file.
+        # `infogan serve` checks this before it starts; a polling server loads later configs
+        # without that check, so the backend repeats it.
         filename = config.get("default_model_filename") or MODEL_FILE
-        path = Path(args["model_repository"]) / args["model_version"] / filename
+        try:
+            path = model_file(Path(args["model_repository"]) / args["model_version"], filename)
+        except ValueError as e:
+            raise pb_utils.TritonModelException(f"default_model_filename={filename} is invalid: {e}") from None
         if not path.is_file():
             raise pb_utils.TritonModelException(f"{self.name}: {path} does not exist")
 

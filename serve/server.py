@@ -24,7 +24,8 @@ Interface (torch-free; needs the `serve` extra, nvidia-pytriton, for the binary)
     .logs() -> str                  the server's output so far
     .shm_prefix, .workdir           what marks this server's stubs, /dev/shm regions, temp folder
     free_port() -> int              a port free on 127.0.0.1 right now (for tests)
-    check_repository(path) -> list[str]   model names, or InfoganError ("run make export first")
+    check_repository(path) -> list[str]   model names, or InfoganError ("run make export first",
+                                          or a model this server will not run: see check_model)
 
 Model control mode is `none`: the models found at start are served and clients
 cannot load or unload any. Started from the main thread, Triton also gets SIGTERM
@@ -48,7 +49,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infogan.contract import CONFIG_FILE, InfoganError, model_versions
+from infogan.contract import CONFIG_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, model_versions
+from infogan.serve.batching import model_file
 from infogan.serve.launch import SHM_DIR, backend_directory, server_command, server_environment, shm_leftovers
 
 
@@ -91,7 +93,106 @@ def check_repository(repository: str | Path) -> list[str]:
         versions = [v for v in model_versions(repo / m) if any((repo / m / str(v)).iterdir())]
         if not versions:
             raise InfoganError(f"repository={repo} is invalid: model {m} has no version folder (<model>/<N>/model.onnx); run make export first")
+        check_model(repo, m)
     return models
+
+
+# ---------------------------------------------------------------- trust
+# Triton runs what a model repository names: a `backend: "python"` model's model.py, a
+# backend library or batching library found in a model's folders, a conda environment
+# named in its parameters. So `infogan serve` serves only what `infogan export` writes,
+# and refuses the rest before Triton starts (model_repository/README.md, "Trust").
+
+BACKEND = "onnxruntime"  # served by the project's serve/onnxruntime_backend.py
+PLATFORM = "onnxruntime_onnx"  # what export writes; Triton maps it to BACKEND
+# parameters with which Triton or its Python backend load code from a path
+CODE_PARAMETERS = ("EXECUTION_ENV_PATH", "TRITON_BATCH_STRATEGY_PATH")
+WARMUP_FOLDER = "warmup"  # where Triton reads model_warmup's input_data_file
+
+
+def read_model_config(path: Path, where: str):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    try:
+        return text_format.Parse(path.read_text(), mc.ModelConfig())
+    except (text_format.ParseError, UnicodeDecodeError) as e:
+        raise InfoganError(f"{where} has a {CONFIG_FILE} that is not a Triton model config "
+                           f"({str(e).splitlines()[0]}); fix it or run make export") from None
+
+
+def check_model(repo: Path, name: str) -> None:
+    """Refuse a model unless it is served by the project's backend, from files inside its
+    own version folders, with a latent template within the contract's bounds."""
+    model_dir = repo / name
+    where = f"repository={repo} is invalid: model {name}"
+    cfg = read_model_config(model_dir / CONFIG_FILE, where)
+    refuse = "; infogan serve runs only its own onnxruntime backend, so move the model out of the repository"
+    if cfg.backend not in ("", BACKEND):
+        raise InfoganError(f'{where} has backend="{cfg.backend}"{refuse}')
+    if cfg.platform not in ("", PLATFORM) or not (cfg.platform or cfg.backend):
+        raise InfoganError(f'{where} has platform="{cfg.platform}": use platform "{PLATFORM}"{refuse}')
+    if cfg.runtime:
+        raise InfoganError(f'{where} has runtime="{cfg.runtime}": the project\'s backend takes no runtime{refuse}')
+    for key in CODE_PARAMETERS:
+        if key in cfg.parameters:
+            raise InfoganError(f"{where} has parameter {key}, which makes Triton load code from a path{refuse}")
+    if cfg.model_operations.op_library_filename:
+        raise InfoganError(f"{where} has model_operations.op_library_filename: custom op libraries are code{refuse}")
+    if cfg.model_repository_agents.agents:
+        raise InfoganError(f"{where} has model_repository_agents: repository agents are code{refuse}")
+    if cfg.HasField("sequence_batching") or cfg.HasField("ensemble_scheduling"):
+        raise InfoganError(f"{where} has sequence_batching or ensemble_scheduling: the project's backend serves "
+                           "stateless models with dynamic_batching; run make export")
+    if META_TEMPLATE in cfg.parameters:
+        try:
+            LatentTemplate.from_json(cfg.parameters[META_TEMPLATE].string_value)
+        except InfoganError as e:
+            raise InfoganError(f"{where} has parameter {META_TEMPLATE} that the contract refuses: {e}") from None
+    _check_model_files(repo, model_dir, cfg, where)
+
+
+def _check_model_files(repo: Path, model_dir: Path, cfg, where: str) -> None:
+    """Every file Triton would read lies inside the model's folders, and those folders hold
+    nothing else: Triton loads a backend library (libtriton_onnxruntime.so) or a batching
+    library (batchstrategy.so) that it finds in a model's folder or version folders."""
+    _check_inside(model_dir, repo, where, "its folder")
+    named = {"default_model_filename": cfg.default_model_filename or MODEL_FILE}
+    named.update({f"cc_model_filenames[{cc}]": f for cc, f in cfg.cc_model_filenames.items()})
+    warmup_files = {f"model_warmup {w.name} input {key}: input_data_file": i.input_data_file
+                    for w in cfg.model_warmup for key, i in w.inputs.items() if i.input_data_file}
+    for entry in sorted(model_dir.iterdir()):
+        if entry.name == CONFIG_FILE or entry.name.startswith("."):  # export's staging folders; Triton skips them
+            continue
+        if entry.name.isdigit() and entry.is_dir():
+            _check_inside(entry, model_dir, where, f"version folder {entry.name}")
+            for field, filename in named.items():
+                _check_file(entry, filename, field, where)
+            strays = sorted(p.name for p in entry.iterdir() if p.name not in named.values())
+            if strays:
+                raise InfoganError(f"{where} holds {entry.name}/{strays[0]}, which is not its model file "
+                                   f"({', '.join(sorted(set(named.values())))}): Triton may load it as code; "
+                                   "move it out of the repository")
+        elif entry.name == WARMUP_FOLDER and entry.is_dir() and warmup_files:
+            _check_inside(entry, model_dir, where, f"folder {WARMUP_FOLDER}")
+        else:
+            raise InfoganError(f"{where} holds {entry.name}, which infogan export does not write "
+                               f"(a model holds {CONFIG_FILE} and <N>/{MODEL_FILE}): move it out of the repository")
+    for field, filename in warmup_files.items():
+        _check_file(model_dir / WARMUP_FOLDER, filename, field, where)
+
+
+def _check_inside(folder: Path, parent: Path, where: str, what: str) -> None:
+    real = folder.resolve()
+    if real.parent != parent.resolve():
+        raise InfoganError(f"{where}: {what} resolves to {real}, outside {parent}: serve the files where they lie, no symlinks out")
+
+
+def _check_file(folder: Path, filename: str, field: str, where: str) -> None:
+    try:
+        model_file(folder, filename)
+    except ValueError as e:
+        raise InfoganError(f"{where} has {field}={filename}, which is invalid: {e}") from None
 
 
 class TritonServer:
