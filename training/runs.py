@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from infogan.contract import InfoganError
+from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, load_split
 from infogan.training.evaluate import evaluate_models, save_evaluation
@@ -39,10 +40,12 @@ def point_latest(run: Path) -> None:
 
 
 def rewind_metrics(path: Path, step: int) -> None:
-    """On resume, drop rows logged after the checkpoint so the log reads as one run."""
+    """On resume, drop rows logged after the checkpoint so the log reads as one run.
+    The shorter log replaces the old one by rename: a crash or a full disk mid-write
+    leaves the whole old log, which the next resume rewinds again."""
     if path.exists():
         rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
-        path.write_text("".join(r + "\n" for r in rows))
+        write_atomic(path, "".join(r + "\n" for r in rows))
 
 
 def resolve_run(run: str | Path) -> Path:
