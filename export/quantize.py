@@ -66,7 +66,7 @@ def to_int8(model: onnx.ModelProto) -> onnx.ModelProto:
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
-        onnx.save(model, src)
+        onnx.save(_without_initializer_shapes(model), src)
         root = logging.getLogger()
         root.addFilter(_quiet_quantizer)  # its advice to pre-process applies to static quantization
         try:
@@ -74,6 +74,23 @@ def to_int8(model: onnx.ModelProto) -> onnx.ModelProto:
         finally:
             root.removeFilter(_quiet_quantizer)
         return onnx.load(dst)
+
+
+def _without_initializer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of model without the value_info entries that restate an initializer's shape.
+
+    torch's exporter writes them; onnxruntime 1.30's quantizer (not 1.32's) turns each Gemm
+    into a MatMul by transposing its weight in place under the same name, so the stale entry
+    ([1024, 74] against a [74, 1024] weight) fails its own shape inference. The
+    initializer carries its shape anyway: nothing is lost.
+    """
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    weights = {t.name for t in out.graph.initializer}
+    keep = [v for v in out.graph.value_info if v.name not in weights]
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(keep)
+    return out
 
 
 def make_variant(model: onnx.ModelProto, precision: str) -> onnx.ModelProto:
