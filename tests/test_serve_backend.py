@@ -21,6 +21,7 @@ TABLE = np.arange(10, dtype=np.float32) * 10  # lookup[i] = 10 * i for i in 0..9
 def write_lookup_model(repository):
     """index: INT64 [N, 1] -> value: FP32 [N, 1] = TABLE[index]; an index outside 0..9 makes Gather fail."""
     from onnx import TensorProto, helper, numpy_helper
+    from toy_repository import make_model
 
     graph = helper.make_graph(
         [helper.make_node("Gather", ["table", "index"], ["gathered"], axis=0),  # N x 1
@@ -30,7 +31,7 @@ def write_lookup_model(repository):
         [helper.make_tensor_value_info("value", TensorProto.FLOAT, ["N", 1])],
         [numpy_helper.from_array(TABLE, "table")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    model = make_model(graph)
     (repository / "lookup" / "1").mkdir(parents=True)
     onnx.save(model, repository / "lookup" / "1" / "model.onnx")
     # a long queue delay so that concurrent requests surely share executions

@@ -29,6 +29,20 @@ from infogan.contract import (
 )
 from infogan.export.repository import config_text, model_config
 
+# Every graph the tests build by hand is stamped with the exporter's IR version and an
+# opset of its era: onnx.helper.make_model would stamp its own newest IR version (14 for
+# onnx 1.23), which onnxruntime 1.30 refuses. IR 8 loads in every onnxruntime this
+# project allows (>= 1.17 reads IR <= 9); tests/test_export_compat.py holds all of them to it.
+IR_VERSION = 8
+OPSET = 17
+
+
+def make_model(graph, opset: int = OPSET):
+    """onnx.helper.make_model with the IR version and opset pinned (see IR_VERSION)."""
+    from onnx import helper
+
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION)
+
 
 def _generator_graph(t: LatentTemplate, rng: np.random.Generator):
     from onnx import TensorProto, helper, numpy_helper
@@ -84,7 +98,6 @@ def _encoder_graph(t: LatentTemplate, rng: np.random.Generator):
 def write_toy_repository(repository: str | Path, template: LatentTemplate | None = None, seed: int = 0) -> dict[str, Path]:
     """Write both toy models as version 1; return {model name: path of model.onnx}."""
     import onnx
-    from onnx import helper
 
     t = template or LatentTemplate()
     rng = np.random.default_rng(seed)
@@ -94,8 +107,7 @@ def write_toy_repository(repository: str | Path, template: LatentTemplate | None
         (GENERATOR_MODEL, _generator_graph(t, rng), generator_inputs(t), generator_outputs(t)),
         (ENCODER_MODEL, _encoder_graph(t, rng), encoder_inputs(t), encoder_outputs(t)),
     ):
-        # IR 8 / opset 17: loadable by every onnxruntime this project allows
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        model = make_model(graph)
         model.metadata_props.add(key=META_TEMPLATE, value=t.to_json())  # as export writes it, for in-process clients
         onnx.checker.check_model(model)
         path = repository / name / "1" / MODEL_FILE
