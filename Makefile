@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # seeds for make sweep, each as seed or seed:threads (threads default to 2)
 SEEDS ?= 0 1 2 0:1
 
-.PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check clean help
+.PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
@@ -27,7 +27,8 @@ help:
 	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
 	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over $(REPO)/ (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
 	@echo "make test           set up and run the tests (make test-full: the long variants too)"
-	@echo "make gpu-check      on a CUDA machine: train, export, GPU parity, generation and Triton in one table"
+	@echo "make gpu-check      on a CUDA machine: train, export, GPU parity, generation and Triton in one table (WHEELS=dir)"
+	@echo "make gpu-wheels     download the wheels gpu-check installs offline into WHEELS (default wheels/)"
 	@echo "make bench          run the benchmark suite (BENCH_ARGS=--quick for a one-minute look)"
 
 # torch==2.13.0 is pinned: on these machines it is the CPU wheel on local disk;
@@ -87,11 +88,43 @@ bench: $(STAMP) apt-deps
 	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
 	$(BIN)/infogan bench $(BENCH_ARGS)
 
-# on a CUDA machine: train, export, onnxruntime-gpu parity, generation and Triton (KIND_GPU);
-# without one it says so and exits 0. Needs torch with CUDA and onnxruntime-gpu (the gpu extra).
-gpu-check: $(STAMP)
-	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
-	$(BIN)/python -m infogan.bench.gpu_check --data-dir $(DATA_DIR) --out gpu_check.json
+# On a CUDA machine, without network: the full default recipe, export, onnxruntime-gpu
+# parity, generation beside PyTorch and Triton (KIND_GPU), one table written into
+# BENCHMARKS.md; without a GPU it says so and exits 0. Its own venv sees the machine's
+# packages (--system-site-packages), so the machine's torch with CUDA is used, never the
+# pinned CPU wheel; what the machine lacks comes from WHEELS, a folder `make gpu-wheels`
+# filled on a machine with network (no index is ever asked). The data must be in DATA_DIR.
+WHEELS ?=
+GPU_VENV ?= .venv-gpu
+GPU_CHECK_ARGS ?=
+gpu-check:
+	test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
+	$(if $(WHEELS),$(GPU_VENV)/bin/python -m pip install --quiet --no-index --find-links $(WHEELS) --no-deps $(GPU_WHEELS_PACKAGES))
+	$(GPU_VENV)/bin/python -m pip install --quiet --no-index --no-deps --no-build-isolation -e .
+	$(GPU_VENV)/bin/infogan data --dataset mnist --data-dir $(DATA_DIR)
+	$(GPU_VENV)/bin/infogan gpu-check --data-dir $(DATA_DIR) --out gpu_check.json --markdown BENCHMARKS.md $(GPU_CHECK_ARGS)
+
+# The wheels gpu-check installs, for CPython 3.12 on x86-64 Linux (glibc >= 2.35, which
+# nvidia-pytriton's bundled Triton needs), into WHEELS (default wheels/, git-ignored; about
+# 390 MB, 255 of them onnxruntime-gpu). Only what a machine with torch, onnx, onnxruntime,
+# numpy 2, typer, rich and pytest lacks: the runtime (onnxruntime-gpu, built for CUDA 13;
+# tritonclient[grpc] and its grpcio, protobuf >= 6.30, python-rapidjson, urllib3,
+# ml_dtypes <= 0.5.4), the bundled Triton (nvidia-pytriton: only its binary is used, so none
+# of its Python dependencies), the exporter's onnxscript, and training's scipy and
+# matplotlib. And numpy 1.26, the project's own pin: under numpy 2 the bundled Triton's
+# Python backend answers with empty tensors (tried on Python 3.12), so scipy, contourpy
+# and ml_dtypes come in versions that take numpy 1.26.
+GPU_WHEELS_PYTHON ?= 3.12
+GPU_WHEELS_PLATFORMS := $(foreach v,35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17,--platform manylinux_2_$(v)_x86_64) --platform manylinux2014_x86_64
+GPU_WHEELS_PACKAGES ?= onnxruntime-gpu==1.31.1 numpy==1.26.4 \
+	tritonclient==2.73.0 grpcio==1.85.3 protobuf==6.33.6 python-rapidjson==1.25 urllib3==2.8.0 ml_dtypes==0.5.4 \
+	nvidia-pytriton==0.7.0 onnxscript==0.7.2 onnx-ir==1.1.0 \
+	scipy==1.16.3 matplotlib==3.11.2 contourpy==1.3.3 cycler==0.12.1 fonttools==4.68.0 kiwisolver==1.5.1 \
+	pyparsing==3.3.3 python-dateutil==4.0.0 tzdata==2026.6 pillow==13.0.0 setuptools==84.2.1
+gpu-wheels:
+	$(PYTHON) -m pip download --only-binary=:all: --python-version $(GPU_WHEELS_PYTHON) $(GPU_WHEELS_PLATFORMS) \
+	  --no-deps -d $(or $(WHEELS),wheels) $(GPU_WHEELS_PACKAGES)
+	@du -sh $(or $(WHEELS),wheels)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -64,6 +64,44 @@ def soak(
         raise InfoganError("soak failed: requests failed, answers differed, or server memory grew by more than 10%")
 
 
+def gpu_check(
+    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="INFOGAN_DATA_DIR", help="where MNIST lies")] = Path("data"),
+    cpu: Annotated[bool, typer.Option("--cpu", help="the same steps on CPU providers and KIND_CPU with tiny sizes "
+                                                   "(keeps the check tested without a GPU; no CUDA graph)")] = False,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="train this many updates instead of the "
+                                                                        "full default recipe (for tests)")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="also write every figure as JSON there")] = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="also write the table into this file, between "
+                                                     "its gpu-check markers, e.g. BENCHMARKS.md")] = None,
+) -> None:
+    """The GPU path end to end: the full default recipe on CUDA, export (fp32, fp16, int8), CUDA
+    provider parity, in-process generation up to batch 32,768 beside PyTorch, Triton with KIND_GPU
+    instances; one table with the targets. Without a CUDA GPU it says so and exits 0."""
+    from infogan.bench.gpu_check import PARITY_TOLERANCE, check
+    from infogan.bench.gpu_report import check_markdown, table, update_markdown
+    from infogan.files import write_atomic
+
+    if markdown is not None:
+        check_markdown(markdown)
+    result = check(data_dir, cpu=cpu, steps=steps, log=lambda s: typer.echo(f"{time.strftime('%H:%M:%S')} {s}", err=True))
+    text = table(result)
+    typer.echo(text.rstrip("\n"))
+    if "skipped" in result:
+        return
+    if out is not None:
+        import json
+
+        write_atomic(out, json.dumps(result, indent=2))
+        typer.echo(f"wrote {out}")
+    if markdown is not None:
+        update_markdown(markdown, text)
+        typer.echo(f"updated the table in {markdown}")
+    if not result["parity"]["ok"]:
+        raise InfoganError(f"parity={max(result['parity']['generator_max_abs_diff'], result['parity']['encoder_max_abs_diff']):.1e} "
+                           f"is out of tolerance: the device's provider must match the CPU provider within {PARITY_TOLERANCE:g}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
     app.command("soak")(soak)
+    app.command("gpu-check")(gpu_check)

@@ -1,200 +1,193 @@
-"""`make gpu-check`: the GPU path, verified by one prepared command.
+"""`infogan gpu-check` (`make gpu-check`): the GPU path, end to end, in one prepared command.
 
 On a machine with a CUDA GPU (torch built with CUDA, onnxruntime-gpu installed):
-  1. trains the default recipe for a few hundred updates on CUDA (bf16 autocast);
-  2. exports the run (fp32 and fp16) into a throwaway repository;
+  1. trains the full default recipe on CUDA (bf16 autocast) and reads its images/s;
+  2. exports the run in fp32, fp16 and int8 into a throwaway repository;
   3. checks onnxruntime's CUDA provider against its CPU provider on the same inputs;
-  4. times generation on the CUDA provider at batch 1, 256 and 4096;
-  5. serves the repository with KIND_GPU instances and measures Triton at batch 1 x 16
-     and 256 x 4 (the load client of `infogan bench`);
-and prints one short table (and writes it as JSON with --out). Without a CUDA GPU it
-says so and exits 0. `--cpu` runs the same steps with onnxruntime's CPU provider and
-KIND_CPU instances (training still takes CUDA where torch sees it): that is how the
-tests keep this script working on machines that have no GPU.
+  4. times in-process generation at batch 1, 256, 4,096 and 32,768, side by side: the
+     client API, the raw session with IO binding, PyTorch bf16 in a CUDA graph and
+     PyTorch fp32 eager (infogan.bench.gpu_inference);
+  5. serves the repository with KIND_GPU instances and loads Triton at batch 256 x 4
+     and 1 x 16 (the load client of `infogan bench`), each beside the raw session's
+     rate at the same total batch;
+and gives one table with the versions and the targets (infogan.bench.gpu_report).
+Without a CUDA GPU it says so and does nothing. `cpu=True` runs the same steps with
+onnxruntime's CPU provider, KIND_CPU instances and tiny settings (the CUDA graph is
+skipped): that is how the tests keep this check working on machines without a GPU.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from infogan.contract import CONFIG_FILE, ENCODER_MODEL, GENERATOR_MODEL, IMAGE
+from infogan.contract import (CONFIG_FILE, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_TEMPLATE, LatentTemplate,
+                              encoder_inputs, encoder_outputs, generator_inputs, generator_outputs)
 
 PARITY_TOLERANCE = 1e-3  # CUDA kernels (TF32, other reduction orders) against the CPU provider
+PRECISIONS = ("fp32", "fp16", "int8")
+GPU_BATCHES = (1, 256, 4096, 32768)
+GPU_SETTINGS = ((256, 4), (1, 16))  # Triton: (batch per request, concurrent clients)
+# --cpu: the same steps, sized to run in a test
+CPU_STEPS, CPU_BATCHES, CPU_SETTINGS = 20, (1, 8), ((8, 2), (1, 2))
 
 
-def _no_gpu_reason() -> str | None:
+def no_gpu_reason() -> str | None:
     import onnxruntime as ort
     import torch
 
     if not torch.cuda.is_available():
-        return f"no CUDA GPU here (torch {torch.__version__}: torch.cuda.is_available() is False)"
+        return f"no CUDA GPU here (torch {torch.__version__}: torch.cuda.is_available() is False); nothing to check"
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return ("a CUDA GPU is here but onnxruntime has no CUDA provider: "
-                "pip uninstall onnxruntime && pip install -e '.[gpu]'")
+                "make gpu-check WHEELS=<folder of make gpu-wheels> installs onnxruntime-gpu")
     return None
 
 
-def _train(out: Path, data_dir: Path, steps: int) -> tuple[Path, float]:
-    """A short run of the default recipe on the device training picks (CUDA where torch sees it)."""
+def train_recipe(out: Path, data_dir: Path, steps: int | None) -> dict:
+    """The default recipe on the device training picks (CUDA where torch sees it); steps=None: all of it."""
     from infogan.training.config import resolve
+    from infogan.training.sweep import median_images_per_s
     from infogan.training.train import train
 
-    epochs = max(1, steps // 100)
-    cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check", epochs=epochs,
-                  steps_per_epoch=min(steps, 100), eval_every=epochs, samples_every=epochs, checkpoint_every=epochs,
-                  judge=False, eval_subset=1000)
+    if steps is None:
+        cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check")
+    else:  # a short run for tests: exactly `steps` updates, one evaluation, no judge
+        per_epoch = 100 if steps % 100 == 0 else steps
+        epochs = steps // per_epoch
+        cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check", epochs=epochs,
+                      steps_per_epoch=per_epoch, eval_every=epochs, samples_every=epochs,
+                      checkpoint_every=epochs, judge=False, eval_subset=1000)
+    t0 = time.perf_counter()
     run = train(cfg, progress=False)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    rates = [r["images_per_s"] for r in rows if r.get("kind") == "train" and "images_per_s" in r]
-    return run, float(np.median(rates[1:] or rates))
+    ev = json.loads((run / "evaluation.json").read_text())
+    return {"run": str(run), "updates": cfg.total_steps, "batch": cfg.batch_size, "full_recipe": steps is None,
+            "images_per_s": median_images_per_s(run), "seconds": time.perf_counter() - t0, "accuracy": ev["accuracy"]}
 
 
-def _sessions(path: Path, gpu: bool):
-    """(the device's session, the CPU provider's session) on one file."""
-    from infogan.sessions import open_session
-
-    return open_session(path, gpu=gpu), open_session(path, gpu=False)
-
-
-def _parity(repository: Path, gpu: bool) -> dict:
+def parity(repository: Path, gpu: bool) -> dict:
+    """Largest difference between the device's provider and the CPU provider, fp32 generator and encoder."""
     from infogan.bench.generation import latent_feeds
     from infogan.client.onnx_backend import newest_version
+    from infogan.sessions import open_session
 
-    out = {}
-    gen_dev, gen_cpu = _sessions(newest_version(repository, GENERATOR_MODEL), gpu)
+    def both(model):
+        path = newest_version(repository, model)
+        return open_session(path, gpu=gpu), open_session(path, gpu=False)
+
+    gen_dev, gen_cpu = both(GENERATOR_MODEL)
     feeds = latent_feeds(_template(repository), 256)
     images_dev, images_cpu = gen_dev.run(None, feeds)[0], gen_cpu.run(None, feeds)[0]
-    out["generator_max_abs_diff"] = float(np.abs(images_dev - images_cpu).max())
-    enc_dev, enc_cpu = _sessions(newest_version(repository, ENCODER_MODEL), gpu)
+    enc_dev, enc_cpu = both(ENCODER_MODEL)
     a, b = enc_dev.run(None, {IMAGE: images_cpu}), enc_cpu.run(None, {IMAGE: images_cpu})
-    out["encoder_max_abs_diff"] = float(max(np.abs(x - y).max() for x, y in zip(a, b)))
-    out["providers"] = gen_dev.get_providers()
+    out = {"generator_max_abs_diff": float(np.abs(images_dev - images_cpu).max()),
+           "encoder_max_abs_diff": float(max(np.abs(x - y).max() for x, y in zip(a, b))),
+           "providers": gen_dev.get_providers()}
     out["ok"] = max(out["generator_max_abs_diff"], out["encoder_max_abs_diff"]) <= PARITY_TOLERANCE
     return out
 
 
-def _template(repository: Path):
+def _template(repository: Path) -> LatentTemplate:
     from infogan.client import Generator
 
     with Generator.from_repository(repository) as g:
         return g.template
 
 
-def _generation(repository: Path, gpu: bool, batches: tuple[int, ...], budget_s: float) -> dict:
-    from infogan.bench.generation import latent_feeds
-    from infogan.bench.timing import Timing, timed_block
-    from infogan.client.onnx_backend import newest_version
+def set_instance_kind(repository: Path, kind: str) -> None:
+    """Rewrite every model's config with instances of `kind` (KIND_GPU or KIND_CPU), through
+    export's own config writer: the same config export wrote, but for the instance group."""
+    from infogan.export.repository import config_text, model_config, read_config
+    from infogan.files import write_atomic
 
-    from infogan.sessions import open_session
-
-    session = open_session(newest_version(repository, GENERATOR_MODEL), gpu=gpu)
-    feeds_all = latent_feeds(_template(repository), max(batches))
-    out = {}
-    for b in batches:
-        feeds = {k: v[:b] for k, v in feeds_all.items()}
-        session.run(None, feeds)  # warm-up: kernels, allocations
-        t = Timing(b)
-        timed_block(lambda: session.run(None, feeds), t, budget_s)
-        out[str(b)] = t.summary()
-    return out
-
-
-def _instances_on(repository: Path, kind: str) -> None:
-    """Every model's config: instance_group of `kind` (KIND_GPU or KIND_CPU) instead of KIND_AUTO."""
-    for config in repository.glob(f"*/{CONFIG_FILE}"):
-        text = config.read_text()
-        config.write_text(re.sub(r"kind: KIND_\w+", f"kind: {kind}", text))
+    for path in sorted(repository.glob(f"*/{CONFIG_FILE}")):
+        cfg = read_config(path)
+        parameters = {k: v.string_value for k, v in cfg.parameters.items()}
+        template = LatentTemplate.from_json(parameters[META_TEMPLATE])
+        specs = ((generator_inputs, generator_outputs) if cfg.name.startswith(GENERATOR_MODEL)
+                 else (encoder_inputs, encoder_outputs))
+        accelerators = cfg.optimization.execution_accelerators.gpu_execution_accelerator
+        new = model_config(cfg.name, specs[0](template), specs[1](template), parameters, tensorrt=bool(accelerators),
+                           tensorrt_fp16=any(a.parameters.get("precision_mode") == "FP16" for a in accelerators), kind=kind)
+        expected = type(cfg)()
+        expected.CopyFrom(cfg)
+        for group in expected.instance_group:
+            group.kind = new.instance_group[0].kind
+        if new != expected:  # export wrote something model_config's arguments cannot say: keep it visible
+            raise RuntimeError(f"{path} differs from model_config's rebuild beyond the instance kind: "
+                               "set_instance_kind needs the new argument")
+        write_atomic(path, config_text(new))
 
 
-def _triton(repository: Path, settings: tuple[tuple[int, int], ...], window_s: float) -> dict:
+def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], window_s: float, budget_s: float,
+           log=lambda _: None) -> dict:
+    """Each (batch, concurrency) loaded for window_s, then the raw IO-bound session at the same
+    total batch, in this process while the server idles."""
     import tritonclient.grpc as grpcclient
 
-    from infogan.bench.triton import _setting
+    from infogan.bench.gpu_inference import raw_rate
+    from infogan.bench.triton import measure_setting
     from infogan.serve.server import TritonServer, free_port
 
+    kind = "KIND_GPU" if gpu else "KIND_CPU"
+    set_instance_kind(repository, kind)
     template = _template(repository)
+    out: dict = {"kind": kind, "settings": {}}
     server = TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
-    out = {}
     with server:
         stats = grpcclient.InferenceServerClient(server.grpc_url)
         try:
+            out["version"] = stats.get_server_metadata(as_json=True).get("version")
             for batch, concurrency in settings:
-                out[f"b{batch}_c{concurrency}"] = _setting(server.grpc_url, stats, template, batch, concurrency,
-                                                           window_s / 3, window_s)
+                log(f"Triton ({kind}): batch {batch} x {concurrency} clients")
+                s = measure_setting(server.grpc_url, stats, template, batch, concurrency, min(window_s / 3, 2.0), window_s)
+                s["in_process"] = raw_rate(repository, gpu, batch * concurrency, budget_s)
+                s["fraction_of_in_process"] = s["images_per_s"] / s["in_process"]["images_per_s"]
+                out["settings"][f"b{batch}_c{concurrency}"] = s
         finally:
             stats.close()
     return out
 
 
-def check(data_dir: Path = Path("data"), cpu: bool = False, steps: int = 300,
-          batches: tuple[int, ...] = (1, 256, 4096), settings: tuple[tuple[int, int], ...] = ((1, 16), (256, 4)),
-          budget_s: float = 2.0, window_s: float = 4.0, log=print) -> dict:
-    """The whole check; a dict of its figures (and "skipped" without a GPU)."""
+def check(data_dir: Path = Path("data"), cpu: bool = False, steps: int | None = None,
+          batches: tuple[int, ...] | None = None, settings: tuple[tuple[int, int], ...] | None = None,
+          budget_s: float | None = None, window_s: float | None = None, log=print) -> dict:
+    """The whole check; a dict of its figures, or {"skipped": reason} without a GPU.
+    None for a size means: the GPU's (the full recipe, batches up to 32,768), or tiny ones with cpu."""
     if not cpu:
-        reason = _no_gpu_reason()
+        reason = no_gpu_reason()
         if reason:
             return {"skipped": reason}
-    import torch
-
+    from infogan.bench.gpu_inference import generation
+    from infogan.bench.gpu_report import versions
     from infogan.export.pipeline import export_run
 
-    result: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+    gpu = not cpu
+    steps = steps if steps is not None or gpu else CPU_STEPS
+    batches = batches or (GPU_BATCHES if gpu else CPU_BATCHES)
+    settings = settings or (GPU_SETTINGS if gpu else CPU_SETTINGS)
+    budget_s = budget_s or (2.0 if gpu else 0.2)
+    window_s = window_s or (6.0 if gpu else 1.0)
+    result: dict = {"gpu": gpu, "versions": versions(), "seconds": {}}
+    t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="infogan-gpu-check-") as tmp:
-        tmp = Path(tmp)
-        log(f"training {steps} updates on {result['device']}")
+        tmp, repository = Path(tmp), Path(tmp) / "repository"
+        log(f"training the default recipe ({'all of it' if steps is None else f'{steps} updates'}) "
+            f"on {result['versions']['device']}")
+        result["training"] = train_recipe(tmp / "runs", data_dir, steps)
+        log(f"exporting {', '.join(PRECISIONS)}")
         t0 = time.perf_counter()
-        run, rate = _train(tmp / "runs", data_dir, steps)
-        result["training"] = {"updates": steps, "images_per_s": rate, "seconds": time.perf_counter() - t0}
-        log("exporting fp32 and fp16")
-        export_run(run, tmp / "repository", precisions=("fp32", "fp16"), data_dir=data_dir)
-        log("onnxruntime: device provider against the CPU provider")
-        result["parity"] = _parity(tmp / "repository", gpu=not cpu)
-        log("onnxruntime: generation")
-        result["generation"] = _generation(tmp / "repository", not cpu, batches, budget_s)
-        _instances_on(tmp / "repository", "KIND_CPU" if cpu else "KIND_GPU")
-        log("Triton with " + ("KIND_CPU" if cpu else "KIND_GPU") + " instances")
-        result["triton"] = _triton(tmp / "repository", settings, window_s)
+        export_run(result["training"]["run"], repository, precisions=PRECISIONS, data_dir=data_dir)
+        result["export"] = {"precisions": list(PRECISIONS), "seconds": time.perf_counter() - t0}
+        log("onnxruntime: the device's provider against the CPU provider")
+        result["parity"] = parity(repository, gpu)
+        result["generation"] = generation(repository, Path(result["training"]["run"]) / "checkpoint.pt", gpu,
+                                          batches, budget_s, log=log)
+        result["triton"] = triton(repository, gpu, settings, window_s, budget_s, log)
+    result["versions"]["triton"] = result["triton"].get("version")
+    result["seconds"]["total"] = time.perf_counter() - t_all
     return result
-
-
-def table(result: dict) -> str:
-    if "skipped" in result:
-        return result["skipped"]
-    p = result["parity"]
-    lines = [f"device: {result['device']}",
-             "| what | figure |", "|---|--:|",
-             f"| training, {result['training']['updates']} updates | {result['training']['images_per_s']:,.0f} images/s |",
-             f"| parity vs CPU provider (generator / encoder) | {p['generator_max_abs_diff']:.1e} / {p['encoder_max_abs_diff']:.1e} "
-             f"({'ok' if p['ok'] else 'MISS'}, <= {PARITY_TOLERANCE:g}) |"]
-    for b, t in result["generation"].items():
-        lines.append(f"| generation, batch {b} | {t['images_per_s']:,.0f} images/s (p50 {t['p50_ms']:.2f} ms) |")
-    for key, s in result["triton"].items():
-        lines.append(f"| Triton, batch {s['batch']} x {s['concurrency']} | {s['images_per_s']:,.0f} images/s "
-                     f"(p99 {s['p99_ms']:.1f} ms, executed batch {s['mean_executed_batch'] or 0:.1f}) |")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="The GPU path in one command: train, export, parity, generation, Triton.")
-    p.add_argument("--data-dir", type=Path, default=Path("data"))
-    p.add_argument("--cpu", action="store_true", help="the same steps with CPU providers and KIND_CPU (to test this script without a GPU)")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--out", type=Path, help="also write the figures as JSON there")
-    a = p.parse_args(argv)
-    result = check(a.data_dir, a.cpu, a.steps)
-    print(table(result))
-    if a.out:
-        a.out.write_text(json.dumps(result, indent=2))
-    return 0 if "skipped" in result or result["parity"]["ok"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -39,9 +39,11 @@ def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, 
             sum(int(s.get("inference_stats", {}).get("fail", {}).get("count", 0)) for s in stats))
 
 
-def _setting(url: str, stats_client, template: LatentTemplate, batch: int, concurrency: int, warmup_s: float,
-             window_s: float, client: str | None = None) -> dict:
-    """One (batch, concurrency) point, loaded by a load generator in a process of its own (infogan.bench.load)."""
+def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int, concurrency: int, warmup_s: float,
+                    window_s: float, client: str | None = None) -> dict:
+    """One (batch, concurrency) point of a running server at `url`, loaded by a load generator in a
+    process of its own (infogan.bench.load); `stats_client` reads Triton's statistics around the window.
+    Used by the benchmark suite and by the GPU check."""
     client = client or default_client()
     body = infer_request(GENERATOR_MODEL, template, batch)
     load = LoadRun(client, url, body, concurrency, warmup_s + window_s + 0.5)
@@ -105,7 +107,7 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
                 # so a neighbour's burst on a shared machine hits both alike
                 total = batch * concurrency
                 ref = _in_process(raw, feeds, total, window_s / 4, reference.get(total))
-                r = _setting(server.grpc_url, stats_client, template, batch, concurrency, warmup_s, window_s)
+                r = measure_setting(server.grpc_url, stats_client, template, batch, concurrency, warmup_s, window_s)
                 reference[total] = _in_process(raw, feeds, total, window_s / 4, ref)
                 results.append(r)
             # the Python client beside the C++ one, where both ran the same setting
@@ -113,7 +115,7 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
             checked = [r for r in results if r["client"] == "h2load" and (r["batch"], r["concurrency"]) in CLIENT_CHECK]
             for c in checked:
                 log(f"Triton: batch {c['batch']} x concurrency {c['concurrency']}, Python asyncio client")
-                a = _setting(server.grpc_url, stats_client, template, c["batch"], c["concurrency"], warmup_s, window_s,
+                a = measure_setting(server.grpc_url, stats_client, template, c["batch"], c["concurrency"], warmup_s, window_s,
                              client="asyncio")
                 clients[f"b{c['batch']}_c{c['concurrency']}"] = {
                     "h2load_images_per_s": c["images_per_s"], "asyncio_images_per_s": a["images_per_s"],

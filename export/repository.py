@@ -47,6 +47,7 @@ def model_config(
     parameters: dict[str, str],
     tensorrt: bool = False,
     tensorrt_fp16: bool = False,
+    kind: str = "KIND_AUTO",
 ) -> mc.ModelConfig:
     """The Triton config of one exported model, built with Triton's own schema.
 
@@ -62,7 +63,7 @@ def model_config(
     for spec, target in [(s, cfg.input) for s in inputs] + [(s, cfg.output) for s in outputs]:
         target.add(name=spec.name, data_type=mc.DataType.Value(f"TYPE_{spec.dtype}"), dims=list(spec.shape))
     cfg.version_policy.latest.num_versions = 1
-    cfg.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_AUTO)
+    cfg.instance_group.add(count=1, kind=mc.ModelInstanceGroup.Kind.Value(kind))  # KIND_GPU/KIND_CPU: a deployment's pin
     cfg.dynamic_batching.SetInParent()  # on, even with every field at its default
     cfg.dynamic_batching.preferred_batch_size.extend(PREFERRED_BATCH_SIZES)
     cfg.dynamic_batching.max_queue_delay_microseconds = MAX_QUEUE_DELAY_US

@@ -245,31 +245,3 @@ def test_a_short_soak_has_no_failed_or_wrong_answers_and_no_memory_growth(tmp_pa
     assert r["failed"] == 0, r["first_failures"]
     assert r["wrong"] == 0 and r["clients_finished"] == 16 and r["requests"] > 100
     assert r["rss_growth"] < 0.10, r
-
-
-def test_gpu_check_without_a_gpu_says_so_and_exits_0(monkeypatch, capsys):
-    import torch
-
-    from infogan.bench import gpu_check
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this machine's truth, made explicit
-    assert gpu_check.main([]) == 0
-    assert "no CUDA GPU here" in capsys.readouterr().out
-
-
-@pytest.mark.slow
-@pytest.mark.full
-def test_gpu_check_runs_every_step_with_cpu_providers(data_dir):
-    """The GPU check's own logic, on the CPU (a test double for the GPU, which this machine lacks):
-    training, export, provider parity, generation and Triton, each with its figures."""
-    from infogan.bench import gpu_check
-
-    r = gpu_check.check(data_dir, cpu=True, steps=20, batches=(1, 8), settings=((1, 2),), budget_s=0.1, window_s=0.5,
-                        log=lambda _: None)
-    assert r["device"] == "cpu" and r["training"]["images_per_s"] > 0
-    assert r["parity"]["ok"] and r["parity"]["generator_max_abs_diff"] == 0.0  # the CPU provider against itself
-    assert set(r["generation"]) == {"1", "8"} and r["generation"]["8"]["calls"] >= 3
-    s = r["triton"]["b1_c2"]
-    assert s["calls"] > 0 and s["server_executions"] > 0
-    text = gpu_check.table(r)
-    assert "| Triton, batch 1 x 2 |" in text and "| generation, batch 8 |" in text

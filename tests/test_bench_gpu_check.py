@@ -1,0 +1,125 @@
+"""`infogan gpu-check`: its steps on the CPU (this machine has no GPU), its table between
+BENCHMARKS.md's markers, the Triton configs pinned through export's config writer, and
+one line where there is no GPU. Nothing here runs CUDA: the CUDA graph case and the
+CUDA provider are exercised only where a GPU is (the check itself, `make gpu-check`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from infogan.cli import app
+from infogan.contract import CONFIG_FILE, GENERATOR_MODEL, InfoganError
+
+MARKED = "# Benchmarks\n\nintro\n\n<!-- gpu-check:begin -->\nold text\n<!-- gpu-check:end -->\n\n## Latest table\nkept\n"
+
+
+def test_without_a_gpu_it_says_so_in_one_line_and_exits_0(monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this machine's truth, made explicit
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(MARKED)
+    result = CliRunner().invoke(app, ["gpu-check", "--markdown", str(md), "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"no CUDA GPU here (torch {torch.__version__}: torch.cuda.is_available() is False); nothing to check"]
+    assert md.read_text() == MARKED and not (tmp_path / "r.json").exists()
+
+
+def test_the_table_replaces_only_the_text_between_the_markers(tmp_path):
+    from infogan.bench.gpu_report import update_markdown
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(MARKED)
+    update_markdown(md, "| what | figure |\n|---|---|\n")
+    assert md.read_text() == MARKED.replace("old text\n", "| what | figure |\n|---|---|\n")
+    plain = tmp_path / "plain.md"
+    plain.write_text("# no markers\n")
+    with pytest.raises(InfoganError, match=r"^markdown=.*plain.md is invalid: it has no <!-- gpu-check:begin -->"):
+        update_markdown(plain, "x")
+    assert plain.read_text() == "# no markers\n"
+
+
+def test_a_file_without_markers_is_refused_before_anything_runs(tmp_path):
+    plain = tmp_path / "plain.md"
+    plain.write_text("# no markers\n")
+    result = CliRunner().invoke(app, ["gpu-check", "--cpu", "--markdown", str(plain)])
+    assert isinstance(result.exception, InfoganError) and "has no <!-- gpu-check:begin -->" in str(result.exception)
+    assert "training" not in result.output
+
+
+def test_instances_are_pinned_through_exports_config_writer(tmp_path):
+    from tritonclient.grpc import model_config_pb2 as mc
+    from test_client_support import make_repository
+
+    from infogan.bench.gpu_check import set_instance_kind
+    from infogan.export.repository import read_config
+
+    repo = make_repository(tmp_path, precisions=("fp32", "fp16"))
+    before = {p: p.read_text() for p in repo.glob(f"*/{CONFIG_FILE}")}
+    assert len(before) == 4 and all("kind: KIND_AUTO" in t for t in before.values())
+    set_instance_kind(repo, "KIND_GPU")
+    for path, text in before.items():  # export's own config, the instance kind aside
+        assert path.read_text() == text.replace("kind: KIND_AUTO", "kind: KIND_GPU")
+        assert [g.kind for g in read_config(path).instance_group] == [mc.ModelInstanceGroup.KIND_GPU]
+    # a config that model_config's arguments cannot rebuild is not silently rewritten
+    path = repo / GENERATOR_MODEL / CONFIG_FILE
+    path.write_text(path.read_text().replace("max_batch_size: 1024", "max_batch_size: 7"))
+    with pytest.raises(RuntimeError, match="differs from model_config's rebuild"):
+        set_instance_kind(repo, "KIND_CPU")
+    assert "max_batch_size: 7" in path.read_text() and "KIND_GPU" in path.read_text()
+
+
+def test_the_raw_case_with_io_binding_computes_what_session_run_computes(tmp_path):
+    from test_client_support import make_repository
+
+    from infogan.bench.generation import latent_feeds
+    from infogan.bench.gpu_inference import BoundRun
+    from infogan.client import Generator
+    from infogan.client.onnx_backend import newest_version
+    from infogan.sessions import open_session
+
+    repo = make_repository(tmp_path)
+    session = open_session(newest_version(repo, GENERATOR_MODEL), gpu=False)
+    with Generator.from_repository(repo) as g:
+        feeds = latent_feeds(g.template, 5)
+    bound = BoundRun(session, feeds)
+    bound()
+    np.testing.assert_array_equal(bound.binding.copy_outputs_to_cpu()[0], session.run(None, feeds)[0])
+
+
+@pytest.mark.slow
+@pytest.mark.full
+def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_markers(tmp_path, data_dir):
+    """The check's own logic end to end on the CPU (a stand-in for the GPU, which this machine
+    lacks): training, export of three precisions, provider parity, the in-process cases, Triton
+    with KIND_CPU instances; then its table in BENCHMARKS.md and every figure in the JSON."""
+    md, out = tmp_path / "BENCHMARKS.md", tmp_path / "gpu_check.json"
+    md.write_text(MARKED)
+    result = CliRunner().invoke(app, ["gpu-check", "--cpu", "--steps", "20", "--data-dir", str(data_dir),
+                                      "--out", str(out), "--markdown", str(md)])
+    assert result.exit_code == 0, result.output
+    r = json.loads(out.read_text())
+    assert not r["gpu"] and r["training"]["updates"] == 20 and r["training"]["images_per_s"] > 0
+    assert r["export"]["precisions"] == ["fp32", "fp16", "int8"]
+    assert r["parity"]["ok"] and r["parity"]["generator_max_abs_diff"] == 0.0  # the CPU provider against itself
+    gen = r["generation"]
+    assert set(gen["batches"]) == {"1", "8"} and gen["torch_graph_note"].startswith("skipped: CUDA graphs")
+    for row in gen["batches"].values():
+        assert set(row) >= {"api", "raw", "torch_eager"} and "torch_graph" not in row
+        assert row["api"]["calls"] >= 1 and row["api_over_raw"] > 0
+    assert r["triton"]["kind"] == "KIND_CPU" and set(r["triton"]["settings"]) == {"b8_c2", "b1_c2"}
+    for s in r["triton"]["settings"].values():
+        assert s["calls"] > 0 and s["server_executions"] > 0 and s["in_process"]["images_per_s"] > 0
+    text = md.read_text()
+    assert text.startswith("# Benchmarks\n\nintro\n\n<!-- gpu-check:begin -->\n**GPU check**")
+    assert text.endswith("<!-- gpu-check:end -->\n\n## Latest table\nkept\n") and "old text" not in text
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[0] == "| what | figure | target | result |"
+    assert any(line.startswith("| generation in process, batch 8 | client API ") for line in table)
+    assert any(line.startswith("| Triton (KIND_CPU), batch 1 x 2 clients |") for line in table)
+    assert f"Triton {r['versions']['triton']}" in text and f"torch {r['versions']['torch']}" in text
