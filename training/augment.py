@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: float = 15.0,
+def affine_draws(generator: torch.Generator, total: int) -> torch.Tensor:
+    """The [total, 4] uniform draws random_affine makes for a batch of total images (on the CPU)."""
+    return torch.rand(total, 4, generator=generator, device="cpu")
+
+
+def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = 15.0,
                   scale: tuple[float, float] = (0.85, 1.15), shift_px: float = 2.0,
                   return_angle: bool = False, of: tuple[int, int] | None = None
                   ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -21,10 +26,12 @@ def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: flo
     return_angle, also each image's rotation as a fraction of degrees, in [-1, 1].
     of=(start, total): the images are rows start.. of a batch of total (one
     process's share); the draws are the whole batch's, so any split of a batch
-    over processes transforms each image as one process would."""
+    over processes transforms each image as one process would. generator may also be the
+    whole batch's draws made ahead (affine_draws), already on the images' device."""
     n, _, h, w = images.shape
     start, total = of or (0, n)
-    u = torch.rand(total, 4, generator=generator, device="cpu")[start:start + n].to(images.device)
+    draws = generator if isinstance(generator, torch.Tensor) else affine_draws(generator, total)
+    u = draws[start:start + n].to(images.device)
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
     tx, ty = (2 * u[:, 2] - 1) * (2 * shift_px / w), (2 * u[:, 3] - 1) * (2 * shift_px / h)

@@ -61,7 +61,13 @@ def world_from_env() -> World:
 def start(world: World) -> torch.device:
     """Join the process group (nccl on CUDA, gloo on the CPU); this rank's device."""
     cuda = torch.cuda.is_available()
-    device = torch.device("cuda", world.local_rank % torch.cuda.device_count()) if cuda else torch.device("cpu")
+    if cuda and world.local_size > torch.cuda.device_count():
+        # NCCL takes one GPU per process: two ranks on one GPU die inside init ("Duplicate GPU detected")
+        n = torch.cuda.device_count()
+        raise InfoganError(f"nproc-per-node={world.local_size} is invalid: this machine has {n} GPU(s) and NCCL needs "
+                           f"one per process; give --nproc-per-node {n} or less, or train on the CPU with gloo "
+                           f"(CUDA_VISIBLE_DEVICES= torchrun ...)")
+    device = torch.device("cuda", world.local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
     if world.distributed and not dist.is_initialized():

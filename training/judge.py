@@ -70,6 +70,18 @@ def slant_and_width(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu11 / (mu02 + 1e-8), np.sqrt(mu20)
 
 
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _generate(g: nn.Module, latent: dict[str, np.ndarray], device: torch.device) -> torch.Tensor:
+    """G's images of numpy latents, computed on G's own device (CUDA in a GPU run) and
+    handed back in fp32 on `device`, the judge's (always the CPU: the judge is fp32 there,
+    so every machine judges alike)."""
+    at = _device(g)
+    return g(*(torch.from_numpy(latent[key]).to(at) for key in (NOISE, CATEGORICAL, CONTINUOUS))).float().to(device)
+
+
 @torch.no_grad()
 def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label: list[int],
                        judge: nn.Module, per_category: int = 100, sweep: int = 9, seed: int = 0) -> dict:
@@ -85,8 +97,8 @@ def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label
     n = k * per_category
     cats = np.repeat(np.arange(k), per_category)
     z = sample_latent(template, n, rng, categories=cats)
-    images = g(*(torch.from_numpy(z[key]) for key in (NOISE, CATEGORICAL, CONTINUOUS)))
-    pred = judge(images).argmax(1).numpy()
+    at = _device(judge)
+    pred = judge(_generate(g, z, at)).argmax(1).cpu().numpy()
     mapped = np.array(category_to_label)[cats]
     purity = [float((pred[cats == c] == category_to_label[c]).mean()) for c in range(k)]
     majority = {int(np.bincount(pred[cats == c], minlength=10).argmax()) for c in range(k)}
@@ -98,10 +110,10 @@ def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label
     for j in range(template.n_continuous):
         cont = np.repeat(base[CONTINUOUS], sweep, axis=0)
         cont[:, j] = np.tile(values, per_category)
-        imgs = g(torch.from_numpy(np.repeat(base[NOISE], sweep, 0)), torch.from_numpy(np.repeat(base[CATEGORICAL], sweep, 0)),
-                 torch.from_numpy(cont)).numpy()
-        slant, width = slant_and_width(imgs)
-        labels = judge(torch.from_numpy(imgs)).argmax(1).numpy().reshape(per_category, sweep)
+        swept = _generate(g, {NOISE: np.repeat(base[NOISE], sweep, 0), CATEGORICAL: np.repeat(base[CATEGORICAL], sweep, 0),
+                              CONTINUOUS: cont}, at)
+        slant, width = slant_and_width(swept.cpu().numpy())
+        labels = judge(swept).argmax(1).cpu().numpy().reshape(per_category, sweep)
         code = cont[:, j]
         result["codes"].append({
             "slant_corr": float(np.corrcoef(code, slant)[0, 1]),

@@ -18,9 +18,10 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
 
 @torch.no_grad()
 def traversal_images(g: torch.nn.Module, template: LatentTemplate, code: int = 0, cols: int = 10,
-                     span: float = 1.0, seed: int = 0, device: str = "cpu") -> np.ndarray:
+                     span: float = 1.0, seed: int = 0) -> np.ndarray:
     """The paper's figure: a row per category, a column per value of continuous
-    code `code` swept over [-span, span]; the noise and the other codes are fixed per row."""
+    code `code` swept over [-span, span]; the noise and the other codes are fixed per row.
+    G runs on its own device; the images come back as fp32 numpy."""
     k = template.categories
     rng = np.random.default_rng(seed)
     base = sample_latent(template, k, rng, categories=np.arange(k))
@@ -31,15 +32,16 @@ def traversal_images(g: torch.nn.Module, template: LatentTemplate, code: int = 0
         cont[:, code] = np.tile(np.linspace(-span, span, cols, dtype=np.float32), k)
     was_training = g.training
     g.eval()
+    device = next(g.parameters()).device
     out = g(*(torch.from_numpy(a).to(device) for a in (noise, cat, cont))).float().cpu().numpy()
     g.train(was_training)
     return out
 
 
-def save_sample_grid(g: torch.nn.Module, template: LatentTemplate, path: Path, device: str = "cpu") -> None:
+def save_sample_grid(g: torch.nn.Module, template: LatentTemplate, path: Path) -> None:
     """One grid per continuous code, stacked side by side."""
     k, cols = template.categories, 10
-    panels = [tile(traversal_images(g, template, code=j, cols=cols, device=device), k, cols)
+    panels = [tile(traversal_images(g, template, code=j, cols=cols), k, cols)
               for j in range(max(template.n_continuous, 1))]
     gap = np.full((panels[0].shape[0], 8), 255, np.uint8)
     row = [panels[0]]

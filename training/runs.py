@@ -55,15 +55,18 @@ def resolve_run(run: str | Path) -> Path:
     return run.resolve()
 
 
-def evaluate_run(run: str | Path, data_dir: str | Path = "data", judge: bool = True) -> dict:
+def evaluate_run(run: str | Path, data_dir: str | Path = "data", judge: bool = True,
+                 device: str | torch.device | None = None) -> dict:
     """Re-evaluate a run on the full test set and save evaluation.json: Q as a
-    classifier, and (judge=True) the generator half, read by a supervised CNN."""
+    classifier, and (judge=True) the generator half, read by a supervised CNN.
+    The models and images go to `device` (CUDA where torch sees it); the judge stays on the CPU."""
     run = resolve_run(run)
     ckpt = load_checkpoint(run / "checkpoint.pt")
     dataset = ckpt.get("config", {}).get("dataset", "mnist")
-    g, d = build_models(ckpt)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    g, d = (m.to(device) for m in build_models(ckpt))
     images, labels = load_split(data_dir, dataset, "test")
-    x = torch.from_numpy(images.copy()).float().div_(255.0)
+    x = torch.from_numpy(images.copy()).to(device=device, dtype=torch.float32).div_(255.0)
     ev, _ = evaluate_models(g, d, x, labels, list(dataset_spec(dataset).label_names), dataset, ckpt["step"],
                             ckpt["images_seen"], judge=load_or_train_judge(data_dir, dataset) if judge else None)
     save_evaluation(run, ev)

@@ -21,7 +21,7 @@ from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
-from infogan.training.augment import random_affine
+from infogan.training.augment import affine_draws, random_affine
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.judge import load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
@@ -57,17 +57,22 @@ def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
     d_groups = [{"params": [*d.trunk.parameters(), *d.d_head.parameters()], "lr": cfg.lr_d}]
     g_groups = [{"params": list(g.parameters()), "lr": cfg.lr_g}]
     (d_groups if cfg.info_in_d_step else g_groups).append({"params": list(d.q_head.parameters()), "lr": cfg.lr_q})
-    # fused: one pass over each parameter instead of a dozen elementwise ops;
-    # the unfused update took a third of a CPU step (profiled)
-    return torch.optim.Adam(d_groups, betas=betas, fused=True), torch.optim.Adam(g_groups, betas=betas, fused=True)
+    # fused: one pass over each parameter instead of a dozen elementwise ops; the unfused
+    # update took a third of a CPU step (profiled). PyTorch fuses on the CPU and CUDA
+    # (the tests' meta device, which stands in for CUDA, has no fused kernel)
+    fused = next(g.parameters()).device.type in ("cpu", "cuda")
+    return (torch.optim.Adam(d_groups, betas=betas, fused=fused or None),
+            torch.optim.Adam(g_groups, betas=betas, fused=fused or None))
 
 
 def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, opt_g,
                real: torch.Tensor, latent: dict[str, torch.Tensor], autocast,
-               transform_rngs: tuple[torch.Generator, torch.Generator] | None = None,
-               d_passes: torch.nn.Module | None = None, of: tuple[int, int] | None = None) -> dict[str, float]:
+               transform_rngs: tuple[torch.Generator | torch.Tensor, torch.Generator | torch.Tensor] | None = None,
+               d_passes: torch.nn.Module | None = None, of: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
     """One D step and one G (and Q) step. transform_rngs draw the random affine
-    transforms of real and of generated images (fixed seeds when not given).
+    transforms of real and of generated images (fixed seeds when not given), or are
+    those draws made ahead (BatchStream.transforms). The figures returned stay on the
+    device: nothing in a step waits for the GPU.
     Under DistributedDataParallel, g and d_passes are the wrapped modules, d the
     plain discriminator, and of=(start, total) places this process's rows in the
     global batch."""
@@ -142,28 +147,64 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
 class BatchStream:
     """Deterministic batches: pass p over the data is permutation p of a
     generator seeded by (seed, p), so step s always sees the same images and
-    latents, whether the run was resumed or not."""
+    latents, whether the run was resumed or not.
+
+    Latents and transform draws are made on the host for CHUNK steps at a time and
+    copied to the device in one transfer each (from pinned memory on CUDA, without
+    waiting): the values are exactly those drawn step by step, and a GPU step never
+    waits for a host-to-device copy. The permutation lives on the images' device."""
+
+    CHUNK = 100  # steps drawn ahead
 
     def __init__(self, cfg: TrainConfig, images: torch.Tensor):
         self.cfg, self.images = cfg, images
         self.steps_per_pass = max(len(images) // cfg.batch_size, 1)
         self._pass, self._perm = -1, None
+        self._ahead: dict[str, tuple] = {}  # kind -> (chunk, device, tensors)
 
     def real(self, step: int) -> torch.Tensor:
         p, i = divmod(step, self.steps_per_pass)
         if p != self._pass:
-            self._pass, self._perm = p, np.random.default_rng([self.cfg.seed, 1, p]).permutation(len(self.images))
-        idx = self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
-        return self.images[torch.from_numpy(idx)]
+            perm = np.random.default_rng([self.cfg.seed, 1, p]).permutation(len(self.images))
+            self._pass, self._perm = p, torch.from_numpy(perm).to(self.images.device)
+        return self.images[self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]]
 
     def transform_rngs(self, step: int) -> tuple[torch.Generator, torch.Generator]:
         """Generators of step s's transforms of real and of generated images."""
         base = self.cfg.seed * 1_000_003 + step
         return torch.Generator().manual_seed(base), torch.Generator().manual_seed(base + 500_000_000)
 
+    def _latent_on_host(self, step: int) -> dict[str, np.ndarray]:
+        return sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
+
+    def _drawn_ahead(self, kind: str, step: int, device, draw) -> list[torch.Tensor]:
+        """Step s's rows of CHUNK steps' tensors drawn by draw(step) -> [tensors], on device."""
+        chunk, i = divmod(step, self.CHUNK)
+        device = torch.device(device)
+        held = self._ahead.get(kind)
+        if held is None or held[:2] != (chunk, device):
+            per_step = [draw(s) for s in range(chunk * self.CHUNK, (chunk + 1) * self.CHUNK)]
+            held = (chunk, device, [_to_device(torch.cat(parts), device) for parts in zip(*per_step)])
+            self._ahead[kind] = held
+        b = self.cfg.batch_size
+        return [t[i * b:(i + 1) * b] for t in held[2]]
+
     def latent(self, step: int, device) -> dict[str, torch.Tensor]:
-        z = sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
-        return {k: torch.from_numpy(v).to(device) for k, v in z.items()}
+        keys = (NOISE, CATEGORICAL, CONTINUOUS)
+        draw = lambda s: [torch.from_numpy(self._latent_on_host(s)[k]) for k in keys]  # noqa: E731
+        return dict(zip(keys, self._drawn_ahead("latent", step, device, draw)))
+
+    def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
+        draw = lambda s: [affine_draws(g, self.cfg.batch_size) for g in self.transform_rngs(s)]  # noqa: E731
+        real, fake = self._drawn_ahead("transforms", step, device, draw)
+        return real, fake
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":  # pinned: the copy runs alongside the GPU's work
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def _to_float_images(u8: np.ndarray, device) -> torch.Tensor:
@@ -342,7 +383,7 @@ def _loop(run: Run) -> Discriminator | None:
     while run.step < cfg.total_steps:
         latent = {k: v[rows] for k, v in run.stream.latent(run.step, device).items()}
         out = train_step(cfg, run.g_train, run.d, run.opt_d, run.opt_g, run.stream.real(run.step)[rows], latent,
-                         run.autocast, run.stream.transform_rngs(run.step), run.d_passes, (rows.start, cfg.batch_size))
+                         run.autocast, run.stream.transforms(run.step, device), run.d_passes, (rows.start, cfg.batch_size))
         run.step += 1
         run.log.step(run.step, out)
         if run.step % cfg.steps_per_epoch and run.step != cfg.total_steps or not run.world.main:
@@ -352,7 +393,7 @@ def _loop(run: Run) -> Discriminator | None:
         if epoch % cfg.eval_every == 0 or last:
             calibrated = run.evaluate(with_judge=epoch % cfg.checkpoint_every == 0 or last)
         if epoch % cfg.samples_every == 0 or last:
-            save_sample_grid(run.g, cfg.template, run.dir / "samples" / f"epoch_{epoch:03d}.png", device=str(device))
+            save_sample_grid(run.g, cfg.template, run.dir / "samples" / f"epoch_{epoch:03d}.png")
         if epoch % cfg.checkpoint_every == 0 and not last:
             run.checkpoint()
     return calibrated
