@@ -38,16 +38,16 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
-def _open_repository(path, model, version, threads):
+def _open_repository(path, model, version, threads, device):
     from infogan.client.onnx_backend import OnnxBackend, newest_version
 
-    return OnnxBackend(newest_version(path, model, version), threads)
+    return OnnxBackend(newest_version(path, model, version), threads, device)
 
 
-def _open_onnx(path, threads):
+def _open_onnx(path, threads, device):
     from infogan.client.onnx_backend import OnnxBackend
 
-    return OnnxBackend(path, threads)
+    return OnnxBackend(path, threads, device)
 
 
 def _open_triton(url, model, version, timeout, retries, in_flight):
@@ -79,13 +79,15 @@ class _Client:
         self.template: LatentTemplate = backend.info.template
 
     @classmethod
-    def from_repository(cls, path: str | Path = DEFAULT_REPOSITORY, model: str | None = None, version: int | None = None, threads: int | None = None):
-        """onnxruntime in this process on <path>/<model>/<newest version>/model.onnx."""
-        return cls(_open_repository(path, model or cls.MODEL, version, threads))
+    def from_repository(cls, path: str | Path = DEFAULT_REPOSITORY, model: str | None = None, version: int | None = None,
+                        threads: int | None = None, device: str = "auto"):
+        """onnxruntime in this process on <path>/<model>/<newest version>/model.onnx, on `device`
+        (auto: the GPU where onnxruntime has the CUDA provider, else the CPU; cpu; cuda; cuda:N)."""
+        return cls(_open_repository(path, model or cls.MODEL, version, threads, device))
 
     @classmethod
-    def from_onnx(cls, path: str | Path, threads: int | None = None):
-        return cls(_open_onnx(path, threads))
+    def from_onnx(cls, path: str | Path, threads: int | None = None, device: str = "auto"):
+        return cls(_open_onnx(path, threads, device))
 
     @classmethod
     def from_triton(cls, url: str = DEFAULT_URL, model: str | None = None, version: int | None = None,

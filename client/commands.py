@@ -29,13 +29,15 @@ BackendOpt = Annotated[Backend, typer.Option("--backend", envvar="INFOGAN_BACKEN
 UrlOpt = Annotated[str, typer.Option("--url", envvar="INFOGAN_TRITON_URL", help="Triton's gRPC endpoint, host:port.")]
 RepoOpt = Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (for --backend onnx).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Serve this model instead of the contract's, e.g. a variant such as infogan_generator_int8.")]
+DeviceOpt = Annotated[str, typer.Option("--device", envvar="INFOGAN_DEVICE", help="For --backend onnx: auto (the GPU where onnxruntime has CUDA), cpu, cuda or cuda:N.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="INFOGAN_TIMEOUT", help="Deadline in seconds of each request to the server, retries included.")]
 
 
-def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float, model: str | None = None):
+def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float, model: str | None = None,
+                device: str = "auto"):
     """A Generator or Encoder on the chosen backend."""
     if Backend(backend) is Backend.onnx:
-        return cls.from_repository(repository, model=model)
+        return cls.from_repository(repository, model=model, device=device)
     return cls.from_triton(url, model=model, timeout=timeout)
 
 
@@ -152,6 +154,7 @@ def generate(
     columns: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
     scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
     backend: BackendOpt = Backend.triton,
+    device: DeviceOpt = "auto",
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
@@ -162,7 +165,7 @@ def generate(
 
     outs = check_outputs(out or [Path("generated.png")], force)
     values = parse_continuous(continuous)
-    with open_client(Generator, backend, url, repository, timeout, model) as gen:
+    with open_client(Generator, backend, url, repository, timeout, model, device) as gen:
         images = gen.generate(n, category=category, label=label, continuous=values, seed=seed)
         warning = gen.info.purity_warning(label) if label is not None else None
     if warning:
@@ -181,6 +184,7 @@ def traverse(
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists.")] = False,
     scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
     backend: BackendOpt = Backend.triton,
+    device: DeviceOpt = "auto",
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
@@ -190,7 +194,7 @@ def traverse(
     from infogan.client import Generator
 
     check_outputs([out], force, suffixes=(".png",))
-    with open_client(Generator, backend, url, repository, timeout, model) as gen:
+    with open_client(Generator, backend, url, repository, timeout, model, device) as gen:
         images, rows = traverse_images(gen, code, steps, low, high, seed)
     write_images(images, [out], steps, scale)
     typer.echo(f"wrote {out} ({len(rows)} rows x {steps} columns, code {code} over [{low:g}, {high:g}])")
@@ -201,6 +205,7 @@ def encode(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Encode only the first N images.")] = None,
     backend: BackendOpt = Backend.triton,
+    device: DeviceOpt = "auto",
     url: UrlOpt = DEFAULT_URL,
     repository: RepoOpt = Path(DEFAULT_REPOSITORY),
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
@@ -214,7 +219,7 @@ def encode(
         raise InfoganError(f"limit={limit} is invalid: give at least 1")
     batch, sources = load_images(images)
     batch, sources = batch[:limit], sources[:limit]
-    with open_client(Encoder, backend, url, repository, timeout, model) as enc:
+    with open_client(Encoder, backend, url, repository, timeout, model, device) as enc:
         rows = enc.encode(batch).rows()
     if as_json:
         typer.echo(json.dumps([{"image": s, **r} for s, r in zip(sources, rows)], indent=1))

@@ -90,7 +90,7 @@ def plain_generator_onnx(g: Generator, template: LatentTemplate) -> onnx.ModelPr
 
 
 def generator_onnx(g: Generator, template: LatentTemplate) -> onnx.ModelProto:
-    """The generator graph as published: up-convolutions as phase convolutions."""
+    """The generator graph as published in model.onnx: up-convolutions as phase convolutions."""
     return rewrite_upconvs(plain_generator_onnx(g, template))
 
 

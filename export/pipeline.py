@@ -19,6 +19,7 @@ import onnx
 from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
+    GPU_MODEL_FILE,
     META_CATEGORY_PURITY,
     META_CATEGORY_TO_LABEL,
     META_CHECKPOINT_SHA256,
@@ -35,6 +36,7 @@ from infogan.contract import (
     generator_outputs,
 )
 from infogan.export import onnx_export, parity, quantize
+from infogan.export.upconv import rewrite_upconvs
 from infogan.export.repository import PRECISIONS, DEFAULT_KEEP_VERSIONS, StagedModel, model_config, model_name, publish
 
 HEADLINE_METRICS = ("accuracy", "dataset", "n_images", "labels_with_own_category", "category_share_max",
@@ -137,14 +139,19 @@ def export_run(
     ev = read_evaluation(run_dir, ckpt, template)
 
     on_step("writing ONNX graphs")
-    fp32 = {GENERATOR_MODEL: onnx_export.generator_onnx(g, template), ENCODER_MODEL: onnx_export.encoder_onnx(d, template)}
+    # the generator twice: model.onnx with phase convolutions (the CPU's fastest) and the
+    # exporter's plain graph as model.gpu.onnx (CUDA's fastest); the encoder is one graph
+    gpu_graph = onnx_export.plain_generator_onnx(g, template)
+    fp32 = {GENERATOR_MODEL: rewrite_upconvs(gpu_graph), ENCODER_MODEL: onnx_export.encoder_onnx(d, template)}
     on_step("checking parity with PyTorch")
     raw = {k: m.SerializeToString() for k, m in fp32.items()}
     reports = [parity.generator_parity(raw[GENERATOR_MODEL], g, template),
-               parity.encoder_parity(raw[ENCODER_MODEL], d, g, template)]
-    for name, rep in zip(fp32, reports):
+               parity.encoder_parity(raw[ENCODER_MODEL], d, g, template),
+               parity.generator_parity(gpu_graph.SerializeToString(), g, template)]
+    for name, rep in zip((*fp32, f"{GENERATOR_MODEL} ({GPU_MODEL_FILE})"), reports):
         parity.require(rep, name)
         log(f"parity {name}: max |onnxruntime - PyTorch| = {rep.worst:.2g} over batches {parity.PARITY_BATCHES}")
+    gpu_graphs = {"fp32": gpu_graph}
 
     variants, quality = {"fp32": fp32}, {}
     lossy = [p for p in precisions if p != "fp32"]
@@ -154,6 +161,8 @@ def export_run(
     for precision in lossy:
         on_step(f"making and measuring the {precision} variant")
         variants[precision] = {k: quantize.make_variant(m, precision) for k, m in fp32.items()}
+        if precision == "fp16":  # int8 is the CPU's variant: its quantized ops are CPU kernels
+            gpu_graphs[precision] = quantize.make_variant(gpu_graph, precision)
         quality[precision] = quantize.quality(
             template, (raw[GENERATOR_MODEL], raw[ENCODER_MODEL]),
             tuple(variants[precision][k].SerializeToString() for k in (GENERATOR_MODEL, ENCODER_MODEL)),
@@ -164,7 +173,8 @@ def export_run(
     on_step("publishing")
     metrics = {k: ev[k] for k in HEADLINE_METRICS if k in ev}
     metrics.update(parity_max_abs_diff=max(r.worst for r in reports), run=run_dir.resolve().name)
-    staged = _stage(template, {p: variants[p] for p in precisions}, _metadata(template, ev, sha), metrics, quality, tensorrt)
+    staged = _stage(template, {p: variants[p] for p in precisions}, _metadata(template, ev, sha), metrics, quality, tensorrt,
+                    gpu_graphs)
     family = tuple(model_name(b, p) for b in (GENERATOR_MODEL, ENCODER_MODEL) for p in PRECISIONS)
     version = publish(repository, staged, keep_versions=keep_versions, force=force, family=family)
     log(f"published version {version} of {', '.join(m.name for m in staged)} into {repository}")
@@ -193,8 +203,11 @@ def _describe(specs) -> str:
 
 
 def _stage(template: LatentTemplate, variants: dict[str, dict[str, onnx.ModelProto]], common: dict[str, str],
-           metrics: dict, quality: dict[str, dict], tensorrt: bool) -> list[StagedModel]:
-    """Metadata into each ONNX file, the same entries into its config's parameters."""
+           metrics: dict, quality: dict[str, dict], tensorrt: bool,
+           gpu_graphs: dict[str, onnx.ModelProto] | None = None) -> list[StagedModel]:
+    """Metadata into each ONNX file, the same entries into its config's parameters; a
+    generator's GPU graph (by precision) beside its model.onnx, with the same metadata."""
+    gpu_graphs = gpu_graphs or {}
     specs = {GENERATOR_MODEL: (generator_inputs(template), generator_outputs(template)),
              ENCODER_MODEL: (encoder_inputs(template), encoder_outputs(template))}
     staged = []
@@ -213,7 +226,13 @@ def _stage(template: LatentTemplate, variants: dict[str, dict[str, onnx.ModelPro
             # TensorRT is for GPUs; int8 is the CPU variant and its quantization ops are not TensorRT's
             cfg = model_config(name, *specs[base], parameters=meta,
                                tensorrt=tensorrt and precision != "int8", tensorrt_fp16=precision == "fp16")
-            staged.append(StagedModel(name, model.SerializeToString(), cfg))
+            extra = {}
+            if base == GENERATOR_MODEL and precision in gpu_graphs:
+                gpu = onnx_export.attach_metadata(gpu_graphs[precision], meta)
+                gpu.doc_string = model.doc_string + f" The graph for CUDA: {GPU_MODEL_FILE}'s up-convolutions are kept."
+                onnx_export.check(gpu)
+                extra[GPU_MODEL_FILE] = gpu.SerializeToString()
+            staged.append(StagedModel(name, model.SerializeToString(), cfg, extra_files=extra))
     return staged
 
 

@@ -154,6 +154,7 @@ class StagedModel:
     name: str
     model_bytes: bytes
     config: mc.ModelConfig
+    extra_files: dict[str, bytes] = field(default_factory=dict)  # beside model.onnx: the generator's GPU graph
     template_json: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -251,10 +252,11 @@ def _publish_one(model_dir: Path, m: StagedModel, version: int, undo: list) -> N
         undo.append(lambda: model_dir.rmdir() if not any(model_dir.iterdir()) else None)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     try:
-        with open(staging / MODEL_FILE, "wb") as f:
-            f.write(m.model_bytes)
-            f.flush()
-            os.fsync(f.fileno())
+        for filename, data in {MODEL_FILE: m.model_bytes, **m.extra_files}.items():
+            with open(staging / filename, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
         fsync_dir(staging)
         target = model_dir / str(version)
         os.rename(staging, target)

@@ -244,6 +244,11 @@ def encoder_outputs(t: LatentTemplate) -> list[TensorSpec]:
 # versions numbered 1, 2, ...; export writes it, the server and the client read it.
 
 MODEL_FILE = "model.onnx"
+# beside the generator's model.onnx: the same network as the exporter's plain graph. The
+# published model.onnx rewrites up-convolutions as phase convolutions, which onnxruntime's
+# CPU kernels run faster and its CUDA kernels slower (half the images/s at batch 256 on
+# an H200); sessions on a GPU load this file where it exists.
+GPU_MODEL_FILE = "model.gpu.onnx"
 CONFIG_FILE = "config.pbtxt"
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import onnxruntime as ort
+
+from infogan.contract import InfoganError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEVICES = "auto, cpu, cuda or cuda:N"
 
 
 def cpu_count() -> int:
@@ -27,15 +34,57 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return opts
 
 
-def providers(gpu: bool = True) -> list[str]:
-    """CUDA first where this onnxruntime has it (and gpu is asked for), then the CPU."""
-    available = ort.get_available_providers()
-    wanted = ("CUDAExecutionProvider", "CPUExecutionProvider") if gpu else ("CPUExecutionProvider",)
-    return [p for p in wanted if p in available]
+def has_cuda() -> bool:
+    """This onnxruntime has the CUDA provider (onnxruntime-gpu: pip install 'infogan[gpu]')."""
+    return CUDA in ort.get_available_providers()
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """'auto', 'cpu', 'cuda' or 'cuda:N' -> (kind, N); one line on anything else."""
+    text = str(device).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind in ("auto", "cpu") and not index:
+        return kind, 0
+    if kind == "cuda" and (not index or (index.isdecimal() and len(index) <= 3)):
+        return kind, int(index or 0)
+    raise InfoganError(f"device={device!r} is invalid: choose {DEVICES}")
+
+
+def resolve_device(device: str = "auto") -> tuple[str, int]:
+    """The device a session runs on: 'auto' takes CUDA where this onnxruntime has it."""
+    kind, index = parse_device(device)
+    if kind == "auto":
+        kind = "cuda" if has_cuda() else "cpu"
+    elif kind == "cuda" and not has_cuda():
+        raise InfoganError(f"device={device!r} is invalid here: this onnxruntime has no CUDA provider "
+                           f"(it has {', '.join(ort.get_available_providers())}); "
+                           "pip uninstall onnxruntime && pip install 'infogan[gpu]'")
+    return kind, index
+
+
+@lru_cache(maxsize=1)
+def _load_cuda_libraries() -> None:
+    """onnxruntime-gpu links CUDA 13's libcudart, libcublas and libcurand (and cuDNN), which the
+    nvidia-* wheels and PyTorch's CUDA wheels bring but no loader path names: preload_dlls
+    (onnxruntime >= 1.21) finds and loads them once, before the first CUDA session."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception:  # nothing to preload where the system's CUDA is on the loader path
+            pass
+
+
+def providers(gpu: bool = True, device_id: int = 0) -> list:
+    """CUDA (on GPU device_id) first where this onnxruntime has it and gpu is asked for, then the CPU."""
+    if gpu and has_cuda():
+        _load_cuda_libraries()
+        return [(CUDA, {"device_id": device_id}), CPU]
+    return [CPU]
 
 
 def open_session(model: str | Path | bytes, threads: int | None = None, gpu: bool = True,
-                 options: ort.SessionOptions | None = None) -> ort.InferenceSession:
+                 options: ort.SessionOptions | None = None, device_id: int = 0) -> ort.InferenceSession:
     """A session on an ONNX file or serialized model."""
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options or session_options(threads), providers=providers(gpu))
+    return ort.InferenceSession(source, options or session_options(threads), providers=providers(gpu, device_id))

@@ -6,6 +6,10 @@ to a Python-based backend when `<backend-dir>/onnxruntime/model.py` exists;
 infogan.serve.server copies this file there, and the standard repository
 (`<model>/config.pbtxt`, `<model>/<version>/model.onnx`) is served unchanged.
 
+KIND_GPU instances run on their device id with onnxruntime's CUDA provider (where
+onnxruntime-gpu is installed), on the generator's GPU graph (model.gpu.onnx) where
+export wrote one; KIND_CPU instances on the CPU provider and model.onnx.
+
 Each dynamically batched group of requests runs as ONE onnxruntime call:
 validate each request (a malformed one gets its own error, the rest go on),
 concatenate along the batch axis, run, split the outputs back per request.
@@ -23,8 +27,8 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-from infogan.contract import MODEL_FILE
-from infogan.sessions import cpu_count, session_options
+from infogan.contract import GPU_MODEL_FILE, MODEL_FILE
+from infogan.sessions import cpu_count, has_cuda, providers, session_options
 from infogan.serve.batching import (RequestError, concat_requests, model_file, model_spec_from_config,
                                    session_settings, split_outputs, validate_request)
 
@@ -59,12 +63,13 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(f"{self.name}: {path} does not exist")
 
         kind = args.get("model_instance_kind", "CPU")
-        providers: list = ["CPUExecutionProvider"]
-        if kind == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
-            device = int(args.get("model_instance_device_id", 0))
-            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+        on_gpu = kind == "GPU" and has_cuda()
+        if on_gpu and filename == MODEL_FILE and (path.parent / GPU_MODEL_FILE).is_file():
+            path = model_file(path.parent, GPU_MODEL_FILE)  # the generator's graph for CUDA (contract.GPU_MODEL_FILE)
+        self.path = path
         options = _session_options(config, kind)
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = ort.InferenceSession(
+            str(path), options, providers=providers(on_gpu, int(args.get("model_instance_device_id", 0))))
 
         # the config and the ONNX file must agree on names, or every request would fail
         onnx_inputs = {i.name for i in self.session.get_inputs()}

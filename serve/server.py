@@ -49,7 +49,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infogan.contract import CONFIG_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, model_versions
+from infogan.contract import CONFIG_FILE, GPU_MODEL_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, model_versions
 from infogan.serve.batching import model_file
 from infogan.serve.launch import SHM_DIR, backend_directory, server_command, server_environment, shm_leftovers
 
@@ -168,7 +168,9 @@ def _check_model_files(repo: Path, model_dir: Path, cfg, where: str) -> None:
             _check_inside(entry, model_dir, where, f"version folder {entry.name}")
             for field, filename in named.items():
                 _check_file(entry, filename, field, where)
-            strays = sorted(p.name for p in entry.iterdir() if p.name not in named.values())
+            if (entry / GPU_MODEL_FILE).exists():  # export's GPU graph of the generator
+                _check_file(entry, GPU_MODEL_FILE, "the GPU graph", where)
+            strays = sorted(p.name for p in entry.iterdir() if p.name not in {*named.values(), GPU_MODEL_FILE})
             if strays:
                 raise InfoganError(f"{where} holds {entry.name}/{strays[0]}, which is not its model file "
                                    f"({', '.join(sorted(set(named.values())))}): Triton may load it as code; "
