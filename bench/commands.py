@@ -8,16 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from infogan.contract import InfoganError
-
 from infogan.bench.suite import Section
+from infogan.contract import InfoganError
+from infogan.options import DATA_DIR, LATEST_RUN, REPOSITORY, data_dir_option, repository_option
 
 
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="about a minute: shorter windows, fewer batch sizes, no variants")] = False,
     only: Annotated[Optional[list[Section]], typer.Option("--only", help="run only this section (repeatable)")] = None,
-    run: Annotated[Path, typer.Option("--run", help="training run to export; absent: a throwaway smoke run")] = Path("runs/latest"),
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="where MNIST lies (smoke training, variant quality)")] = Path("data"),
+    run: Annotated[Path, typer.Option("--run", help="training run to export; absent: a throwaway smoke run")] = LATEST_RUN,
+    data_dir: data_dir_option("where MNIST lies (smoke training, variant quality)") = DATA_DIR,
     out: Annotated[Path, typer.Option("--out", help="folder for <timestamp>.json and latest.json")] = Path("bench_results"),
     variants: Annotated[Optional[bool], typer.Option("--variants/--no-variants",
                                                      help="export and measure fp16/int8 too (default: on, off with --quick)")] = None,
@@ -42,7 +42,7 @@ def bench(
 
 
 def soak(
-    repository: Annotated[Path, typer.Option(envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository to serve.")] = Path("model_repository"),
+    repository: repository_option("The model repository to serve.") = REPOSITORY,
     clients: Annotated[int, typer.Option(min=1, max=256, help="Concurrent clients.")] = 16,
     duration: Annotated[float, typer.Option(min=1.0, help="Seconds of load.")] = 60.0,
 ) -> None:
@@ -65,7 +65,7 @@ def soak(
 
 
 def gpu_check(
-    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="INFOGAN_DATA_DIR", help="where MNIST lies")] = Path("data"),
+    data_dir: data_dir_option("where MNIST lies") = DATA_DIR,
     cpu: Annotated[bool, typer.Option("--cpu", help="the same steps on CPU providers and KIND_CPU with tiny sizes "
                                                    "(keeps the check tested without a GPU; no CUDA graph)")] = False,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="train this many updates instead of the "

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infogan import defaults
 from infogan.contract import (CONFIG_FILE, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_TEMPLATE, LatentTemplate,
                               encoder_inputs, encoder_outputs, generator_inputs, generator_outputs)
 
@@ -153,7 +154,7 @@ def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], w
     return out
 
 
-def check(data_dir: Path = Path("data"), cpu: bool = False, steps: int | None = None,
+def check(data_dir: Path = Path(defaults.DATA_DIR), cpu: bool = False, steps: int | None = None,
           batches: tuple[int, ...] | None = None, settings: tuple[tuple[int, int], ...] | None = None,
           budget_s: float | None = None, window_s: float | None = None, log=print) -> dict:
     """The whole check; a dict of its figures, or {"skipped": reason} without a GPU.

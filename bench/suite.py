@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
+from infogan import defaults
 from infogan.bench import machine
 
 
@@ -33,8 +34,8 @@ class Section(str, Enum):
 ALL_PRECISIONS = ("fp32", "fp16", "int8")
 
 
-def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path | None = Path("runs/latest"),
-              data_dir: Path = Path("data"), variants: bool | None = None,
+def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path | None = Path(defaults.LATEST_RUN),
+              data_dir: Path = Path(defaults.DATA_DIR), variants: bool | None = None,
               log=lambda _: None) -> dict:
     """Every selected section, measured now; the results as one JSON-ready dict."""
     sections = [s.value for s in (only or list(Section))]

@@ -16,8 +16,10 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from infogan import defaults
 from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL
 from infogan.contract import InfoganError
+from infogan.options import TimeoutOpt, UrlOpt, repository_option
 
 
 class Backend(str, Enum):
@@ -25,12 +27,10 @@ class Backend(str, Enum):
     onnx = "onnx"
 
 
-BackendOpt = Annotated[Backend, typer.Option("--backend", envvar="INFOGAN_BACKEND", help="triton: the server at --url; onnx: onnxruntime in this process on --repository.")]
-UrlOpt = Annotated[str, typer.Option("--url", envvar="INFOGAN_TRITON_URL", help="Triton's gRPC endpoint, host:port.")]
-RepoOpt = Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (for --backend onnx).")]
+BackendOpt = Annotated[Backend, typer.Option("--backend", envvar=defaults.ENV_BACKEND, help="triton: the server at --url; onnx: onnxruntime in this process on --repository.")]
+RepoOpt = repository_option("The model repository (for --backend onnx).")
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Serve this model instead of the contract's, e.g. a variant such as infogan_generator_int8.")]
-DeviceOpt = Annotated[str, typer.Option("--device", envvar="INFOGAN_DEVICE", help="For --backend onnx: auto (the GPU where onnxruntime has CUDA), cpu, cuda or cuda:N.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="INFOGAN_TIMEOUT", help="Deadline in seconds of each request to the server, retries included.")]
+DeviceOpt = Annotated[str, typer.Option("--device", envvar=defaults.ENV_DEVICE, help="For --backend onnx: auto (the GPU where onnxruntime has CUDA), cpu, cuda or cuda:N.")]
 
 
 def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float, model: str | None = None,
@@ -229,7 +229,7 @@ def encode(
 
 def status(
     url: UrlOpt = DEFAULT_URL,
-    timeout: TimeoutOpt = 5.0,
+    timeout: TimeoutOpt = defaults.STATUS_TIMEOUT_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Server liveness and readiness, models and versions, Triton's batching statistics."""

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from infogan import defaults
 from infogan.contract import (
     META_CATEGORY_PURITY,
     META_CATEGORY_TO_LABEL,
@@ -25,9 +26,7 @@ from infogan.contract import (
 EXPORT_HINT = "export one with `make export` (infogan export)"
 
 # where the client looks by default (the CLI's --url and --repository, the API's arguments)
-DEFAULT_URL = "127.0.0.1:8001"  # Triton's gRPC port on this machine, as `make serve` starts it
-DEFAULT_REPOSITORY = "model_repository"
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_URL, DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S = defaults.URL, defaults.REPOSITORY, defaults.TIMEOUT_S
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S
+from infogan import defaults
 from infogan.contract import InfoganError
-from infogan.serve.commands import LOOPBACK
+from infogan.defaults import LOOPBACK
+from infogan.options import REPOSITORY, repository_option, timeout_option
 
 
 def explore_command(
-    repository: Annotated[Path, typer.Option(envvar="INFOGAN_MODEL_REPOSITORY", help="The model repository (onnxruntime in this process).")] = Path(DEFAULT_REPOSITORY),
-    url: Annotated[Optional[str], typer.Option(envvar="INFOGAN_TRITON_URL", help="Use the Triton server at this gRPC host:port instead of onnxruntime.")] = None,
-    host: Annotated[str, typer.Option(help="Address of the page; anything but loopback exposes it to the network.")] = "127.0.0.1",
+    repository: repository_option("The model repository (onnxruntime in this process).") = REPOSITORY,
+    url: Annotated[Optional[str], typer.Option(envvar=defaults.ENV_URL, help="Use the Triton server at this gRPC host:port instead of onnxruntime.")] = None,
+    host: Annotated[str, typer.Option(help="Address of the page; anything but loopback exposes it to the network.")] = defaults.HOST,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the page.")] = 7860,
-    timeout: Annotated[float, typer.Option(envvar="INFOGAN_TIMEOUT", help="Deadline in seconds of each request to the server.")] = DEFAULT_TIMEOUT_S,
+    timeout: timeout_option("Deadline in seconds of each request to the server.") = defaults.TIMEOUT_S,
     threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime threads (default: all cores).")] = None,
 ) -> None:
     """Open the latent explorer: sliders over the codes, a drawing pad for Q, the model's facts. Ctrl-C stops it."""

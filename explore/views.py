@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infogan import defaults
 from infogan.client import Encoder, Generator
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import make_grid, to_uint8
@@ -48,7 +49,7 @@ class Explorer:
                                f"{enc.info.source}): export both from one run")
 
     @classmethod
-    def open(cls, repository: str | Path | None = None, url: str | None = None, timeout: float = 10.0,
+    def open(cls, repository: str | Path | None = None, url: str | None = None, timeout: float = defaults.TIMEOUT_S,
              threads: int | None = None) -> "Explorer":
         """On a running Triton at `url`, or else onnxruntime in this process on `repository`."""
         if url:
@@ -59,7 +60,7 @@ class Explorer:
                 gen.close()
                 raise
             return cls(gen, enc, f"Triton at {url} (gRPC)")
-        repository = Path(repository or "model_repository")
+        repository = Path(repository or defaults.REPOSITORY)
         return cls(Generator.from_repository(repository, threads=threads),
                    Encoder.from_repository(repository, threads=threads), f"onnxruntime in this process, {repository}")
 

@@ -9,15 +9,15 @@ from typing import Annotated, Optional
 import typer
 
 from infogan.export.repository import DEFAULT_KEEP_VERSIONS, PRECISIONS
+from infogan.options import LATEST_RUN, REPOSITORY, repository_option
 
 Precision = Enum("Precision", {p: p for p in PRECISIONS}, type=str)
 PRECISION_HELP = "fp32 (the default), fp16 (GPU serving) or int8 (CPU serving); repeat to publish several"
 
 
 def export_command(
-    run: Annotated[Path, typer.Option("--run", help="training run directory")] = Path("runs/latest"),
-    repository: Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY",
-                                             help="Triton model repository to publish into")] = Path("model_repository"),
+    run: Annotated[Path, typer.Option("--run", help="training run directory")] = LATEST_RUN,
+    repository: repository_option("Triton model repository to publish into") = REPOSITORY,
     precision: Annotated[Optional[list[Precision]], typer.Option("--precision", help=PRECISION_HELP)] = None,
     keep_versions: Annotated[int, typer.Option("--keep-versions", help="published versions kept per model")] = DEFAULT_KEEP_VERSIONS,
     tensorrt: Annotated[bool, typer.Option("--tensorrt", help="ask Triton for the TensorRT accelerator on GPUs")] = False,

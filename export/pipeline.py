@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import onnx
 
+from infogan import defaults
 from infogan.contract import (
     ENCODER_MODEL,
     GENERATOR_MODEL,
@@ -37,7 +38,8 @@ from infogan.contract import (
 )
 from infogan.export import onnx_export, parity, quantize
 from infogan.export.upconv import rewrite_upconvs
-from infogan.export.repository import PRECISIONS, DEFAULT_KEEP_VERSIONS, StagedModel, model_config, model_name, publish
+from infogan.export.repository import (PRECISIONS, DEFAULT_KEEP_VERSIONS, StagedModel, check_keep_versions, model_config,
+                                       model_name, publish)
 
 HEADLINE_METRICS = ("accuracy", "dataset", "n_images", "labels_with_own_category", "category_share_max",
                     "images_seen", "step")
@@ -102,7 +104,7 @@ def _test_set(ckpt: dict, ev: dict, data_dir: Path | None) -> tuple[tuple[np.nda
     """(the labelled test images as float32 [N, 1, 28, 28] in [0, 1], "") or (None, why they cannot be read)."""
     from infogan.training.data import load_split
 
-    data_dir = data_dir or Path(ckpt.get("config", {}).get("data_dir", "data"))
+    data_dir = data_dir or Path(ckpt.get("config", {}).get("data_dir", defaults.DATA_DIR))
     try:
         images, labels = load_split(data_dir, ev.get("dataset", "mnist"), "test")
     except FileNotFoundError as e:
@@ -128,8 +130,7 @@ def export_run(
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad or not precisions:
         raise InfoganError(f"precision={','.join(bad) or '(none)'} is invalid: choose from {', '.join(PRECISIONS)}")
-    if keep_versions < 1:
-        raise InfoganError(f"keep_versions={keep_versions} is invalid: keep at least 1 version")
+    check_keep_versions(keep_versions)  # before the minutes of export, not at publish
     run_dir, repository = Path(run_dir), Path(repository)
     if repository.exists() and not repository.is_dir():
         raise InfoganError(f"repository={repository} is invalid: it is a file; give a folder (created if missing)")

@@ -194,6 +194,11 @@ def check_compatible(repository: Path, staged: list[StagedModel], force: bool) -
         )
 
 
+def check_keep_versions(keep_versions: int) -> None:
+    if keep_versions < 1:
+        raise InfoganError(f"keep_versions={keep_versions} is invalid: keep at least 1 version")
+
+
 def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DEFAULT_KEEP_VERSIONS,
             force: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S, family: tuple[str, ...] = ()) -> int:
     """Publish every staged model as version N+1, N the newest version among the staged
@@ -205,8 +210,7 @@ def publish(repository: Path, staged: list[StagedModel], keep_versions: int = DE
     are undone, so the repository is as it was. Old versions are pruned only after
     every model is in place.
     """
-    if keep_versions < 1:
-        raise InfoganError(f"keep_versions={keep_versions} is invalid: keep at least 1 version")
+    check_keep_versions(keep_versions)
     created_repo = not repository.exists()
     repository.mkdir(parents=True, exist_ok=True)
     try:

@@ -29,6 +29,8 @@ MAX_NOISE_DIM = 4096
 MAX_CATEGORIES = 1000
 MAX_CONTINUOUS_CODES = 64
 MAX_LATENT_MAGNITUDE = 1e6  # continuous ranges and noise_scale; far inside float32
+# the paper's noise U(-1, 1); also what a template saved before noise_scale existed was trained with
+PAPER_NOISE_SCALE = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class LatentTemplate:
     categorical: tuple[int, ...] = (10,)
     continuous: tuple[tuple[float, float], ...] = ((-1.0, 1.0), (-1.0, 1.0))
     noise_dim: int = 62
-    noise_scale: float = 1.0
+    noise_scale: float = PAPER_NOISE_SCALE
 
     def __post_init__(self) -> None:
         # normalise lists (from JSON or the CLI) to tuples so templates compare equal
@@ -130,7 +132,7 @@ class LatentTemplate:
             categorical=tuple(d.get("categorical", ())),
             continuous=tuple(tuple(r) for r in d.get("continuous", ())),
             noise_dim=d.get("noise_dim", 0),
-            noise_scale=d.get("noise_scale", 1.0),
+            noise_scale=d.get("noise_scale", PAPER_NOISE_SCALE),
         )
 
     @classmethod

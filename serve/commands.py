@@ -9,13 +9,15 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from infogan import defaults
 from infogan.contract import InfoganError
+from infogan.defaults import LOOPBACK
+from infogan.options import REPOSITORY, RepositoryOpt
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-
-def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000,
-          metrics_port: int = 8002, log_file: Path | None = None, timeout: float = 120.0,
+def serve(repository: Path, host: str = defaults.HOST, grpc_port: int = defaults.GRPC_PORT,
+          http_port: int = defaults.HTTP_PORT, metrics_port: int = defaults.METRICS_PORT, log_file: Path | None = None,
+          timeout: float = defaults.SERVER_START_TIMEOUT_S,
           echo: Callable[[str], None] = print, stop: threading.Event | None = None, poll_secs: int = 0) -> None:
     """Serve the repository until `stop` is set, SIGTERM or Ctrl-C; then stop cleanly."""
     from infogan.serve.server import TritonServer
@@ -63,11 +65,11 @@ def serve(repository: Path, host: str = "127.0.0.1", grpc_port: int = 8001, http
 
 
 def serve_command(
-    repository: Annotated[Path, typer.Option(envvar="INFOGAN_MODEL_REPOSITORY", help="Triton model repository (written by `infogan export`)")] = Path("model_repository"),
-    host: Annotated[str, typer.Option(help="address to listen on; 0.0.0.0 exposes the server to the network")] = "127.0.0.1",
-    grpc_port: Annotated[int, typer.Option(help="gRPC port")] = 8001,
-    http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
+    repository: RepositoryOpt = REPOSITORY,
+    host: Annotated[str, typer.Option(help="address to listen on; 0.0.0.0 exposes the server to the network")] = defaults.HOST,
+    grpc_port: Annotated[int, typer.Option(help="gRPC port")] = defaults.GRPC_PORT,
+    http_port: Annotated[int, typer.Option(help="HTTP port")] = defaults.HTTP_PORT,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = defaults.METRICS_PORT,
     log_file: Annotated[Optional[Path], typer.Option(help="write Triton's own log there (kept after it stops)")] = None,
     poll_secs: Annotated[int, typer.Option(min=0, help="rescan the repository every N seconds and serve new exports "
                                                    "without a restart (0: serve the models found at start)")] = 0,

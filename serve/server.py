@@ -13,7 +13,7 @@ Interface (torch-free; needs the `serve` extra, nvidia-pytriton, for the binary)
     # leaving the block stops it: SIGTERM, wait, SIGKILL as last resort; no stub
     # process and no /dev/shm region is left behind.
 
-    TritonServer(repository, grpc_port=8001, http_port=8000, metrics_port=8002,
+    TritonServer(repository, grpc_port=8001, http_port=8000, metrics_port=8002,   # infogan.defaults
                  host="127.0.0.1", log_verbose=0, log_file=None)   # log_file: keep Triton's log there
     .start(timeout=120.0) -> self   waits until the server and every model are ready;
                                     raises InfoganError for bad input (empty repository,
@@ -49,6 +49,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from infogan import defaults
 from infogan.contract import CONFIG_FILE, GPU_MODEL_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, model_versions
 from infogan.serve.batching import model_file
 from infogan.serve.launch import SHM_DIR, backend_directory, server_command, server_environment, shm_leftovers
@@ -198,8 +199,8 @@ def _check_file(folder: Path, filename: str, field: str, where: str) -> None:
 
 
 class TritonServer:
-    def __init__(self, repository: str | Path, grpc_port: int = 8001, http_port: int = 8000,
-                 metrics_port: int = 8002, host: str = "127.0.0.1", log_verbose: int = 0,
+    def __init__(self, repository: str | Path, grpc_port: int = defaults.GRPC_PORT, http_port: int = defaults.HTTP_PORT,
+                 metrics_port: int = defaults.METRICS_PORT, host: str = defaults.HOST, log_verbose: int = 0,
                  log_file: str | Path | None = None, poll_secs: int = 0):
         self.repository = Path(repository).resolve()
         self.host = host
@@ -246,7 +247,7 @@ class TritonServer:
         return self._proc.pid if self.is_running() else None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 120.0) -> "TritonServer":
+    def start(self, timeout: float = defaults.SERVER_START_TIMEOUT_S) -> "TritonServer":
         if self._proc is not None:
             raise RuntimeError("server already started")
         self.models = check_repository(self.repository)
@@ -293,7 +294,7 @@ class TritonServer:
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = defaults.SERVER_STOP_TIMEOUT_S) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             if proc.poll() is None:

@@ -12,14 +12,12 @@ from typing import Annotated, Optional
 import typer
 
 from infogan.contract import InfoganError
-
-DATA_DIR = typer.Option("--data-dir", envvar="INFOGAN_DATA_DIR", help="Folder holding the datasets.")
-RUNS_DIR = typer.Option("--runs-dir", envvar="INFOGAN_RUNS_DIR", help="Folder holding training runs.")
+from infogan.options import DATA_DIR, LATEST_RUN, RUNS_DIR, DataDirOpt, RunsDirOpt
 
 
 def data(
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
-    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
+    data_dir: DataDirOpt = DATA_DIR,
 ) -> None:
     """Fetch a dataset's four IDX files and verify their checksums (idempotent)."""
     from infogan.training.data import fetch, verify
@@ -68,8 +66,8 @@ def train(
     preset: Annotated[str, typer.Option(help="default (2-core CPU), paper (original schedule), original (paper recipe as published), smoke (seconds)")] = "default",
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
     seed: Annotated[int, typer.Option(help="Seed: a run is deterministic on CPU for a given seed.")] = 0,
-    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
-    runs_dir: Annotated[Path, RUNS_DIR] = Path("runs"),
+    data_dir: DataDirOpt = DATA_DIR,
+    runs_dir: RunsDirOpt = RUNS_DIR,
     run_name: Annotated[Optional[str], typer.Option(help="Name of the run folder (default: dataset-preset-seed-time).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder (e.g. runs/latest) from its checkpoint.")] = None,
     smoke: Annotated[bool, typer.Option("--smoke", help="A few steps on a small slice, in seconds (the smoke preset).")] = False,
@@ -110,8 +108,8 @@ def train(
 
 
 def evaluate(
-    run: Annotated[Path, typer.Option(help="Run folder (default: the latest).")] = Path("runs/latest"),
-    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
+    run: Annotated[Path, typer.Option(help="Run folder (default: the latest).")] = LATEST_RUN,
+    data_dir: DataDirOpt = DATA_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     judge: Annotated[bool, typer.Option(help="Also judge the generated images with a supervised CNN (trained once, cached).")] = True,
 ) -> None:
@@ -148,8 +146,8 @@ def sweep(
     threads: Annotated[Optional[int], typer.Option(help="Threads for runs that do not give their own (default: cores // parallel).")] = None,
     parallel: Annotated[int, typer.Option(help="Runs that train at once, each in a process of its own (on one GPU they share it).")] = 1,
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
-    data_dir: Annotated[Path, DATA_DIR] = Path("data"),
-    out_dir: Annotated[Path, typer.Option(help="Folder for the sweep's runs and its sweep.jsonl.")] = Path("runs/sweep"),
+    data_dir: DataDirOpt = DATA_DIR,
+    out_dir: Annotated[Path, typer.Option(help="Folder for the sweep's runs and its sweep.jsonl.")] = RUNS_DIR / "sweep",
     results: Annotated[Path, typer.Option(help="The Markdown table to write.")] = Path("RESULTS.md"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar (one run at a time only).")] = True,
 ) -> None:

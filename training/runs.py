@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
@@ -32,7 +33,7 @@ def new_run_dir(cfg: "TrainConfig") -> Path:
 
 
 def point_latest(run: Path) -> None:
-    latest = run.parent / "latest"
+    latest = run.parent / defaults.LATEST
     tmp = run.parent / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run.name)
@@ -55,7 +56,7 @@ def resolve_run(run: str | Path) -> Path:
     return run.resolve()
 
 
-def evaluate_run(run: str | Path, data_dir: str | Path = "data", judge: bool = True,
+def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judge: bool = True,
                  device: str | torch.device | None = None) -> dict:
     """Re-evaluate a run on the full test set and save evaluation.json: Q as a
     classifier, and (judge=True) the generator half, read by a supervised CNN.

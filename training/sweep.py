@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from infogan.bench.machine import cpu_flags, cpu_model
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.files import atomic_path, write_atomic
 from infogan.sessions import cpu_count
@@ -89,7 +90,7 @@ def run_name(dataset: str, preset: str, seed: int, threads: int) -> str:
 
 
 def sweep(preset: str, runs: list[tuple[int, int]], out_dir: Path, results: Path,
-          data_dir: str = "data", dataset: str = "mnist", progress: bool = True, parallel: int = 1,
+          data_dir: str = defaults.DATA_DIR, dataset: str = "mnist", progress: bool = True, parallel: int = 1,
           log=lambda _: None) -> list[dict]:
     """Train each (seed, threads) of `preset` under out_dir, `parallel` at a time; returns every row."""
     check_parallel(parallel, len(runs))

@@ -1,0 +1,39 @@
+"""Every default that more than one piece uses, defined once (no torch, no typer: the
+embedded client imports it too). Where things lie, which ports and deadlines, and the
+environment variables that override them; infogan.options turns these into the CLI's
+shared options.
+
+Paths are relative to the working directory, as `make` and the README use them.
+"""
+
+from __future__ import annotations
+
+# where things lie
+REPOSITORY = "model_repository"  # the Triton model repository: export writes it, serve and the client read it
+DATA_DIR = "data"  # the datasets' IDX files (and the judge's cached weights)
+RUNS_DIR = "runs"  # one folder per training run
+LATEST = "latest"  # the link in RUNS_DIR to the newest run
+LATEST_RUN = f"{RUNS_DIR}/{LATEST}"
+
+# Triton on this machine, as `infogan serve` starts it
+HOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # hosts that keep a server on this machine
+GRPC_PORT = 8001
+HTTP_PORT = 8000
+METRICS_PORT = 8002
+URL = f"{HOST}:{GRPC_PORT}"  # where the client finds it
+SERVER_START_TIMEOUT_S = 120.0  # Triton loading every model
+SERVER_STOP_TIMEOUT_S = 30.0
+
+# deadlines of the client's requests, retries included
+TIMEOUT_S = 10.0
+STATUS_TIMEOUT_S = 5.0  # `infogan status`: a health check should answer at once
+
+# environment variables that replace the defaults above on the command line
+ENV_REPOSITORY = "INFOGAN_MODEL_REPOSITORY"
+ENV_DATA_DIR = "INFOGAN_DATA_DIR"
+ENV_RUNS_DIR = "INFOGAN_RUNS_DIR"
+ENV_URL = "INFOGAN_TRITON_URL"
+ENV_TIMEOUT = "INFOGAN_TIMEOUT"
+ENV_BACKEND = "INFOGAN_BACKEND"
+ENV_DEVICE = "INFOGAN_DEVICE"
