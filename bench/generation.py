@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from infogan.bench.timing import Timing, interleaved, ratio, timed_block, torch_matmul_gflops
 from infogan.client import Encoder, Generator
 from infogan.contract import CATEGORICAL, CONTINUOUS, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_METRICS, NOISE
-from infogan.export.pipeline import model_name
+from infogan.export.repository import model_name
 from infogan.sessions import open_session, session_options
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.model import Encoder as TorchEncoder

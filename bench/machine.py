@@ -9,26 +9,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from infogan.machine import cpu_count, cpu_flags, cpu_model, load_average, memory_gib
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return sorted(f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8") if f in flags)
-    except OSError:
-        pass
-    return []
+__all__ = ["cpu_flags", "cpu_model", "git_commit", "gpus", "load_average", "machine", "versions"]
 
 
 def gpus() -> list[dict]:
@@ -60,38 +43,16 @@ def gpus() -> list[dict]:
 
 
 def machine() -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
     return {
         "cpu": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "memory_gib": _memory_gib(),
+        "usable_cores": cpu_count(),
+        "memory_gib": memory_gib(),
         "gpus": gpus(),
         "os": platform.platform(),
         "python": platform.python_version(),
     }
-
-
-def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 2**20, 1)
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def load_average() -> list[float] | None:
-    """1, 5 and 15 minute load: above the core count means others shared the CPU."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def versions() -> dict:

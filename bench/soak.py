@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from infogan.client import Encoder, Generator
+from infogan.contract import CATEGORICAL, CATEGORICAL_PROBS, CONTINUOUS, NOISE
 from infogan.serve.server import TritonServer, free_port
 
 WARM_UP_SHARE = 0.2  # of the duration: memory is compared from here on
@@ -52,17 +53,17 @@ def _client_loop(url: str, repository: Path, seed: int, stop: threading.Event, o
         while not stop.is_set():
             n = int(rng.integers(1, 9))
             z = local_g.latent(n, seed=int(rng.integers(1 << 31)))
-            inputs = (z["noise"], z["categorical"], z["continuous"])
+            inputs = (z[NOISE], z[CATEGORICAL], z[CONTINUOUS])
             encode = rng.random() < 0.5
             images = local_g.run(*inputs) if encode else None
             try:
                 t0 = time.perf_counter()  # the served call only; the in-process check is not timed
-                got = remote_e.run(images)["categorical_probs"] if encode else remote_g.run(*inputs)
+                got = remote_e.run(images)[CATEGORICAL_PROBS] if encode else remote_g.run(*inputs)
                 latencies.append(time.perf_counter() - t0)
             except Exception as e:  # any failure is counted and reported, the soak goes on
                 failures.append(f"{type(e).__name__}: {e}")
                 continue
-            want = local_e.run(images)["categorical_probs"] if encode else local_g.run(*inputs)
+            want = local_e.run(images)[CATEGORICAL_PROBS] if encode else local_g.run(*inputs)
             wrong += int(not np.allclose(got, want, atol=1e-5, rtol=0))
     finally:
         for c in (remote_g, remote_e, local_g, local_e):

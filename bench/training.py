@@ -17,6 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from infogan.bench.timing import torch_matmul_gflops
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE
 from infogan.training.config import resolve
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
 from infogan.training.model import Discriminator, Generator
@@ -25,7 +26,7 @@ from infogan.training.train import BatchStream, make_optimizers, select_precisio
 
 def naive_step(cfg, g, d, opt_d, opt_gq, real, z):
     t = cfg.template
-    fake = g(z["noise"], z["categorical"], z["continuous"])
+    fake = g(z[NOISE], z[CATEGORICAL], z[CONTINUOUS])
     d_real, _, _ = d(real)
     d_fake, _, _ = d(fake.detach())
     loss_d = d_loss(d_real, d_fake)
@@ -33,7 +34,7 @@ def naive_step(cfg, g, d, opt_d, opt_gq, real, z):
     loss_d.backward()
     opt_d.step()
     d_fake, q_cat, q_cont = d(fake)
-    info, _ = info_loss(t, q_cat, q_cont, z["categorical"].argmax(1), z["continuous"], cfg.lambda_cat, cfg.lambda_cont)
+    info, _ = info_loss(t, q_cat, q_cont, z[CATEGORICAL].argmax(1), z[CONTINUOUS], cfg.lambda_cat, cfg.lambda_cont)
     loss = g_adversarial_loss(d_fake) + info
     opt_gq.zero_grad()
     loss.backward()

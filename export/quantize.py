@@ -19,7 +19,7 @@ import tempfile
 import numpy as np
 import onnx
 
-from infogan.contract import CATEGORICAL_PROBS, IMAGE, LatentTemplate
+from infogan.contract import CATEGORICAL, CATEGORICAL_PROBS, IMAGE, LatentTemplate
 from infogan.export.parity import generator_feeds, session
 
 QUALITY_SAMPLES = 2000
@@ -121,7 +121,7 @@ def quality(
     g32, e32 = session(fp32[0]), session(fp32[1])
     gv, ev = session(variant[0]), session(variant[1])
     feeds = generator_feeds(template, QUALITY_SAMPLES, seed=123)
-    wanted = _first_code_argmax(feeds["categorical"], template)
+    wanted = _first_code_argmax(feeds[CATEGORICAL], template)
     img32, imgv = _run(g32, feeds, IMAGE), _run(gv, feeds, IMAGE)
     cat32 = _first_code_argmax(_run(e32, {IMAGE: img32}, CATEGORICAL_PROBS), template)
     cat_v_same = _first_code_argmax(_run(ev, {IMAGE: img32}, CATEGORICAL_PROBS), template)

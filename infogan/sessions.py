@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import onnxruntime as ort
 
 from infogan.contract import InfoganError
+from infogan.machine import cpu_count
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEVICES = "auto, cpu, cuda or cuda:N"
-
-
-def cpu_count() -> int:
-    """The cores this process may use, not the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:

@@ -15,6 +15,14 @@ import torch
 from infogan.training.config import TrainConfig
 
 PROGRESS_LINES = 50  # plain progress lines over a run: one every 2% (a step per row at least)
+METRICS_FILE = "metrics.jsonl"  # in the run folder
+
+
+def read_metrics(path: Path, kind: str | None = None) -> list[dict]:
+    """The rows a MetricsLog wrote to `path` (a metrics.jsonl), in order; only those of
+    `kind` ("train" or "eval") when given."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return rows if kind is None else [r for r in rows if r.get("kind") == kind]
 
 
 def _duration(seconds: float) -> str:

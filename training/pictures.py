@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from infogan.contract import CATEGORICAL, NOISE, LatentTemplate, sample_latent
 from infogan.files import atomic_path, make_grid, save_png, to_uint8
+from infogan.training.metrics_log import read_metrics
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
@@ -57,9 +57,7 @@ def plot_curves(metrics_path: Path, out_path: Path, entropy: float) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    train = [r for r in rows if r.get("kind") == "train"]
-    evals = [r for r in rows if r.get("kind") == "eval"]
+    train, evals = read_metrics(metrics_path, "train"), read_metrics(metrics_path, "eval")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     if train:
         x = [r["images_seen"] for r in train]

@@ -17,6 +17,7 @@ from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, load_split
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.judge import load_or_train_judge
+from infogan.training.metrics_log import read_metrics
 
 if TYPE_CHECKING:
     from infogan.training.config import TrainConfig
@@ -45,8 +46,8 @@ def rewind_metrics(path: Path, step: int) -> None:
     The shorter log replaces the old one by rename: a crash or a full disk mid-write
     leaves the whole old log, which the next resume rewinds again."""
     if path.exists():
-        rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
-        write_atomic(path, "".join(r + "\n" for r in rows))
+        rows = [r for r in read_metrics(path) if r["step"] <= step]
+        write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def resolve_run(run: str | Path) -> Path:

@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from infogan.bench.machine import cpu_flags, cpu_model
 from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.files import atomic_path, write_atomic
-from infogan.sessions import cpu_count
+from infogan.machine import cpu_count, cpu_flags, cpu_model
 from infogan.training.config import resolve
+from infogan.training.metrics_log import METRICS_FILE, read_metrics
 from infogan.training.train import train
 
 POLL_S = 0.2  # how often a parallel sweep looks for finished processes
@@ -57,8 +57,7 @@ def parse_runs(items: list[str], default_threads: int | None = None, parallel: i
 
 def median_images_per_s(run: Path) -> float | None:
     """The run's training throughput: the median of its logged rates (the first, with its warm-up, weighs little)."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rates = [r["images_per_s"] for r in rows if r.get("kind") == "train" and "images_per_s" in r]
+    rates = [r["images_per_s"] for r in read_metrics(run / METRICS_FILE, "train") if "images_per_s" in r]
     return statistics.median(rates) if rates else None
 
 
@@ -230,8 +229,7 @@ def plot_accuracy_curves(runs: list[Path], out_path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for run in runs:
-        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        evals = [r for r in rows if r.get("kind") == "eval"]
+        evals = read_metrics(run / METRICS_FILE, "eval")
         ax.plot([r["images_seen"] / 1e6 for r in evals], [100 * r["accuracy"] for r in evals], label=run.name, lw=1.2)
     ax.axhline(95, color="grey", ls="--", lw=0.8)
     ax.set_xlabel("images seen (millions)"); ax.set_ylabel("Q test accuracy (%)"); ax.set_ylim(0, 100)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import write_atomic
-from infogan.sessions import cpu_count
+from infogan.machine import cpu_count, has_native_bf16
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, fetch, load_split
@@ -26,7 +26,7 @@ from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.judge import load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
-from infogan.training.metrics_log import MetricsLog
+from infogan.training.metrics_log import METRICS_FILE, MetricsLog
 from infogan.training.pictures import plot_curves, save_sample_grid
 from infogan.training.runs import new_run_dir, point_latest, rewind_metrics
 
@@ -43,11 +43,7 @@ def select_precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | No
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    return torch.bfloat16 if (" amx_bf16" in flags or " avx512_bf16" in flags) else None
+    return torch.bfloat16 if has_native_bf16() else None
 
 
 def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
@@ -361,9 +357,9 @@ def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, worl
             warnings.warn(world_size_change(run_dir, trained_on, world.size, cfg.batch_size), WorldSizeChanged,
                           stacklevel=2)
     if world.main:
-        rewind_metrics(run_dir / "metrics.jsonl", step)
+        rewind_metrics(run_dir / METRICS_FILE, step)
     g.train(), d.train()
-    log = MetricsLog(run_dir / "metrics.jsonl" if world.main else Path(os.devnull), cfg, progress)
+    log = MetricsLog(run_dir / METRICS_FILE if world.main else Path(os.devnull), cfg, progress)
     log.restore(window)
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
                stream=BatchStream(cfg, train_images), test_images=_to_float_images(test_u8, device),
@@ -405,4 +401,4 @@ def _finish(run: Run, calibrated: Discriminator | None) -> None:
         calibrated = run.evaluate(with_judge=True)
     run.checkpoint(calibrated)
     save_evaluation(run.dir, run.evaluation)
-    plot_curves(run.dir / "metrics.jsonl", run.dir / "curves.png", run.cfg.template.entropy())
+    plot_curves(run.dir / METRICS_FILE, run.dir / "curves.png", run.cfg.template.entropy())
