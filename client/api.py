@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo
+from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo, warn_mixed_pair
 from infogan.contract import (
     CATEGORICAL,
     CATEGORICAL_PROBS,
@@ -82,8 +82,11 @@ class _Client:
     def from_repository(cls, path: str | Path = DEFAULT_REPOSITORY, model: str | None = None, version: int | None = None,
                         threads: int | None = None, device: str = "auto"):
         """onnxruntime in this process on <path>/<model>/<newest version>/model.onnx, on `device`
-        (auto: the GPU where onnxruntime has the CUDA provider, else the CPU; cpu; cuda; cuda:N)."""
-        return cls(_open_repository(path, model or cls.MODEL, version, threads, device))
+        (auto: the GPU where onnxruntime has the CUDA provider, else the CPU; cpu; cuda; cuda:N).
+        Warns (info.MixedPair, one line) when its generator/encoder pair comes from another checkpoint."""
+        client = cls(_open_repository(path, model or cls.MODEL, version, threads, device))
+        warn_mixed_pair(path, client.backend.path)
+        return client
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None, device: str = "auto"):

@@ -231,11 +231,12 @@ def status(
     url: UrlOpt = DEFAULT_URL,
     timeout: TimeoutOpt = defaults.STATUS_TIMEOUT_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    repository: Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The repository the server serves: the generator/encoder pair check reads each served model.onnx's own checkpoint hash there.")] = Path(DEFAULT_REPOSITORY),
 ) -> None:
     """Server liveness and readiness, models and versions, Triton's batching statistics."""
     from infogan.client.triton_backend import server_status
 
-    s = server_status(url, timeout)
+    s = server_status(url, timeout, repository)
     typer.echo(json.dumps(s, indent=1) if as_json else format_status(s))
 
 

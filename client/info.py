@@ -7,20 +7,28 @@ they arrive as a str -> str mapping, parsed here once.
 
 from __future__ import annotations
 
+import io
 import json
+import warnings
 from dataclasses import dataclass, field
-from typing import Mapping
+from pathlib import Path
+from typing import BinaryIO, Iterator, Mapping
 
 from infogan import defaults
 from infogan.contract import (
+    ENCODER_MODEL,
+    GENERATOR_MODEL,
     META_CATEGORY_PURITY,
     META_CATEGORY_TO_LABEL,
+    META_CHECKPOINT_SHA256,
     META_LABEL_NAMES,
     META_METRICS,
     META_TEMPLATE,
+    MODEL_FILE,
     PURITY_WARNING,
     InfoganError,
     LatentTemplate,
+    model_versions,
 )
 
 EXPORT_HINT = "export one with `make export` (infogan export)"
@@ -136,3 +144,119 @@ def _json_list(props: Mapping[str, str], key: str, source: str) -> list | None:
     if not isinstance(value, list):
         raise InfoganError(f"model={source} has malformed '{key}' metadata (not a JSON list): re-export it")
     return value
+
+
+# ---------------------------------------------------------------- the generator/encoder pair
+
+
+class MixedPair(UserWarning):
+    """A generator and the encoder of its precision were exported from different checkpoints."""
+
+
+def _varint(f: BinaryIO) -> int | None:
+    value = shift = 0
+    while byte := f.read(1):
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+    return None  # end of the message
+
+
+def _length_fields(f: BinaryIO, keep: set[int]) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each length-delimited protobuf field numbered in `keep`; the rest is skipped unread."""
+    while (tag := _varint(f)) is not None:
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _varint(f)
+        elif wire in (1, 5):  # fixed 64 / 32 bits
+            f.seek(8 if wire == 1 else 4, io.SEEK_CUR)
+        elif wire == 2:
+            size = _varint(f) or 0
+            if number in keep:
+                yield number, f.read(size)
+            else:
+                f.seek(size, io.SEEK_CUR)
+        else:
+            raise ValueError(f"protobuf wire type {wire}")
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata_props of an ONNX file (ModelProto field 14, entries of key 1 and value 2),
+    read from the protobuf wire format: the runtime has no `onnx` package, and an onnxruntime
+    session would build the whole graph to hand back a few strings. The graph is skipped unread."""
+    props = {}
+    try:
+        with open(path, "rb") as f:
+            for _, entry in _length_fields(f, {14}):
+                kv = dict(_length_fields(io.BytesIO(entry), {1, 2}))
+                props[kv.get(1, b"").decode("utf-8", "replace")] = kv.get(2, b"").decode("utf-8", "replace")
+    except ValueError:
+        raise InfoganError(f"model={path} is not an ONNX file: {EXPORT_HINT}") from None
+    return props
+
+
+def paired_model(model: str) -> str | None:
+    """infogan_generator_int8 -> infogan_encoder_int8 and back; None for a model outside the pair."""
+    for own, other in ((GENERATOR_MODEL, ENCODER_MODEL), (ENCODER_MODEL, GENERATOR_MODEL)):
+        if model.startswith(own):
+            return other + model[len(own):]
+    return None
+
+
+def checkpoint_of(repository: str | Path, model: str, version: int) -> str | None:
+    """The checkpoint hash a model version's own model.onnx carries; None without the file or the key.
+    Not config.pbtxt's: publishing renames the version folder into place before it replaces the
+    config, so for a moment (or, after a killed export, until the next one) the config still
+    describes the previous version."""
+    path = Path(repository) / model / str(version) / MODEL_FILE
+    return (onnx_metadata(path).get(META_CHECKPOINT_SHA256) or None) if path.is_file() else None
+
+
+def newest_versions(repository: str | Path) -> dict[str, int]:
+    """model -> its newest version holding a model.onnx, for every model of the repository."""
+    repo = Path(repository)
+    newest = {}
+    for model_dir in sorted(repo.iterdir()) if repo.is_dir() else []:
+        versions = [v for v in model_versions(model_dir) if (model_dir / str(v) / MODEL_FILE).is_file()]
+        if versions:
+            newest[model_dir.name] = versions[-1]
+    return newest
+
+
+def mixed_pair(checkpoints: Mapping[str, tuple[int | str, str | None]]) -> str | None:
+    """One line naming the first generator and encoder of one precision whose checkpoints differ;
+    None when every pair matches. checkpoints: model -> (version, checkpoint hash or None, unknown)."""
+    for gen in sorted(n for n in checkpoints if n.startswith(GENERATOR_MODEL)):
+        enc = paired_model(gen)
+        if enc not in checkpoints:
+            continue
+        (g_version, g_sha), (e_version, e_sha) = checkpoints[gen], checkpoints[enc]
+        if g_sha and e_sha and g_sha != e_sha:
+            return (f"{gen} version {g_version} and {enc} version {e_version} come from different checkpoints "
+                    f"({g_sha[:12]} and {e_sha[:12]}; an export stopped half way?): run infogan export again "
+                    "to publish both")
+    return None
+
+
+def check_pair(repository: str | Path, versions: Mapping[str, int] | None = None) -> str | None:
+    """mixed_pair() over the model files themselves: each version's checkpoint hash read from
+    its own model.onnx. versions: model -> version to compare (a server's ready ones, or what a
+    client opened); by default every model's newest version."""
+    versions = newest_versions(repository) if versions is None else versions
+    return mixed_pair({m: (v, checkpoint_of(repository, m, v)) for m, v in versions.items()})
+
+
+def warn_mixed_pair(repository: str | Path, model_file: Path) -> None:
+    """Warn in one line (MixedPair) when <repository>/<model>/<version>/model.onnx, just opened,
+    and the newest version of its pair come from different checkpoints. A warning, not a refusal:
+    each model carries its own template and label mapping, so either one alone still answers
+    correctly; only an app that feeds one's output to the other mixes two trainings, and the
+    state is the documented window of an export (or what a killed one leaves until the next)."""
+    model, version = model_file.parent.parent.name, int(model_file.parent.name)
+    other = paired_model(model)
+    newest = newest_versions(repository)
+    if other in newest:
+        line = check_pair(repository, {model: version, other: newest[other]})
+        if line:
+            warnings.warn(line, MixedPair, stacklevel=3)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException, triton_to_np_dtype
 
-from infogan.client.info import DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo
-from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL, META_CHECKPOINT_SHA256, InfoganError
+from infogan.client.info import DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo, checkpoint_of, mixed_pair
+from infogan.contract import META_CHECKPOINT_SHA256, InfoganError, model_versions
 
 SERVE_HINT = "start one with `make serve` (or `infogan serve`)"
 BACKEND_HINT = ", or use --backend onnx"  # where the caller can run the model in-process instead
@@ -189,17 +190,20 @@ class TritonBackend:
         self.rpc.close()
 
 
-def pair_mismatch(models: list[dict]) -> str | None:
-    """One line when a ready generator and encoder of one precision come from different
-    checkpoints (an export stopped between the two models); None when every pair matches."""
-    ready = {m["name"]: m for m in models if m["state"] == "READY" and m.get("checkpoint_sha256")}
-    for gen_name in sorted(n for n in ready if n.startswith(GENERATOR_MODEL)):
-        enc_name = ENCODER_MODEL + gen_name[len(GENERATOR_MODEL):]
-        g, e = ready[gen_name], ready.get(enc_name)
-        if e is not None and g["checkpoint_sha256"] != e["checkpoint_sha256"]:
-            return (f"warning: {gen_name} version {g['version']} and {enc_name} version {e['version']} come from "
-                    "different checkpoints (an export stopped half way?): run infogan export again to publish both")
-    return None
+def _own_checkpoint(repository: Path, model: str, version: int, from_config: str | None) -> str | None:
+    """The served version's checkpoint hash from its own model.onnx, where `repository` is the one
+    the server serves: the config's hash (this version's, or the previous one's while the config
+    lags) names one of its files. Otherwise, another repository, the config's hash stands."""
+    own = {v: checkpoint_of(repository, model, v) for v in model_versions(repository / model)}
+    if from_config is not None and from_config not in own.values():
+        return from_config
+    return own.get(version) or from_config
+
+
+def _pair_warning(models: list[dict]) -> str | None:
+    ready = {m["name"]: (m["version"], m["checkpoint_sha256"]) for m in models if m["state"] == "READY"}
+    line = mixed_pair(ready)
+    return f"warning: {line}" if line else None
 
 
 def _label_purity(config: dict, source: str) -> dict[str, float] | None:
@@ -213,9 +217,16 @@ def _label_purity(config: dict, source: str) -> dict[str, float] | None:
     return None if purity is None else {info.label_name(d): p for d, p in purity.items()}
 
 
-def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S, repository: str | Path | None = None) -> dict:
     """Liveness, readiness, the repository's models and versions, and the
-    batching statistics of each loaded version (batch size -> executions)."""
+    batching statistics of each loaded version (batch size -> executions).
+
+    pair_mismatch: one warning line when a ready generator and encoder of one precision
+    come from different checkpoints. Each served version's hash is read from its own
+    model.onnx in `repository` (the folder the server serves); config.pbtxt's copy is used
+    only where that folder is not the served one or lacks the file (a remote server), and
+    it can lag one version behind while an export publishes, or after one was killed
+    (model_repository/README.md)."""
     rpc = Rpc(url, timeout, hint=SERVE_HINT)
     try:
         deadline = rpc.deadline()
@@ -234,6 +245,8 @@ def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) ->
                                   deadline, "config request")["config"]
                 purity = _label_purity(config, f"{url}/{name}")
                 checkpoint = config.get("parameters", {}).get(META_CHECKPOINT_SHA256, {}).get("string_value") or None
+                if repository is not None and version.isdigit():
+                    checkpoint = _own_checkpoint(Path(repository), name, int(version), checkpoint)
             models.append({"name": name, "version": version, "state": state, "reason": m.get("reason", ""),
                            "label_purity": purity, "checkpoint_sha256": checkpoint})
     finally:
@@ -261,7 +274,7 @@ def server_status(url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT_S) ->
         })
     return {
         "url": url,
-        "pair_mismatch": pair_mismatch(models),
+        "pair_mismatch": _pair_warning(models),
         "live": bool(live),
         "ready": bool(ready),
         "server": {"name": meta.get("name", ""), "version": meta.get("version", "")},

@@ -190,15 +190,20 @@ def test_label_on_a_model_without_a_mapping_asks_for_a_category():
 
 
 def test_a_generator_and_encoder_from_different_checkpoints_are_named_in_one_line():
-    from infogan.client.triton_backend import pair_mismatch
+    from infogan.client.info import mixed_pair
 
-    def model(name, version, sha):
-        return {"name": name, "version": version, "state": "READY", "checkpoint_sha256": sha}
-
-    same = [model("infogan_generator", "2", "aa"), model("infogan_encoder", "2", "aa"),
-            model("infogan_generator_int8", "2", "aa"), model("infogan_encoder_int8", "2", "aa")]
-    assert pair_mismatch(same) is None
-    split = [model("infogan_generator", "2", "bb"), model("infogan_encoder", "1", "aa")]
-    message = pair_mismatch(split)
-    assert "infogan_generator version 2 and infogan_encoder version 1 come from different checkpoints" in message
+    same = {"infogan_generator": (2, "aa"), "infogan_encoder": (2, "aa"),
+            "infogan_generator_int8": (2, "aa"), "infogan_encoder_int8": (2, "aa")}
+    assert mixed_pair(same) is None
+    assert mixed_pair({"infogan_generator": (2, "bb"), "infogan_encoder": (1, None)}) is None  # unknown: not named
+    message = mixed_pair({**same, "infogan_generator_int8": (3, "bb")})
+    assert "infogan_generator_int8 version 3 and infogan_encoder_int8 version 2 come from different checkpoints" in message
     assert "infogan export" in message and "\n" not in message
+
+
+def test_a_file_that_is_not_protobuf_is_refused_by_the_metadata_reader_in_one_line(tmp_path):
+    from infogan.client.info import onnx_metadata
+
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x0f\x00")  # wire type 7: no protobuf has one
+    refused(lambda: onnx_metadata(bad), f"model={bad}", "not an ONNX file", "make export")
