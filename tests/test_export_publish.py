@@ -4,10 +4,12 @@ against the ONNX graph (Triton's own schema), versions, pruning, atomicity, lock
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import onnx
@@ -48,6 +50,11 @@ def published(run, tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("published") / "model_repository"
     assert export_run(run, repo).version == 1
     return repo
+
+
+def copy_of(published: Path, tmp_path: Path) -> Path:
+    """A repository holding version 1, as the first export of `run` left it (an export costs seconds; a copy does not)."""
+    return Path(shutil.copytree(published, tmp_path / "repo"))
 
 
 def read_config(path: Path) -> mc.ModelConfig:
@@ -125,16 +132,15 @@ def test_tensorrt_option_adds_the_gpu_accelerator(run, tmp_path):
         assert trt.name == "tensorrt" and trt.parameters["precision_mode"] == "FP32"
 
 
-def test_each_export_is_the_next_version_and_old_versions_are_pruned(run, tmp_path):
-    repo = tmp_path / "repo"
-    assert [export_run(run, repo, keep_versions=2).version for _ in range(3)] == [1, 2, 3]
+def test_each_export_is_the_next_version_and_old_versions_are_pruned(run, published, tmp_path):
+    repo = copy_of(published, tmp_path)  # version 1
+    assert [export_run(run, repo, keep_versions=2).version for _ in range(2)] == [2, 3]
     for m in MODELS:
         assert model_versions(repo / m) == [2, 3]
 
 
-def test_an_export_failing_at_the_parity_check_leaves_the_repository_byte_for_byte_unchanged(run, tmp_path, monkeypatch):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+def test_an_export_failing_at_the_parity_check_leaves_the_repository_byte_for_byte_unchanged(run, published, tmp_path, monkeypatch):
+    repo = copy_of(published, tmp_path)
     before = snapshot(repo)
     bad = parity.ParityReport("generator", 0.5, "image", 7)
     monkeypatch.setattr(parity, "generator_parity", lambda *a, **k: bad)
@@ -143,9 +149,8 @@ def test_an_export_failing_at_the_parity_check_leaves_the_repository_byte_for_by
     assert snapshot(repo) == before
 
 
-def test_a_failure_while_publishing_the_second_model_rolls_back_the_first(run, tmp_path, monkeypatch):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+def test_a_failure_while_publishing_the_second_model_rolls_back_the_first(run, published, tmp_path, monkeypatch):
+    repo = copy_of(published, tmp_path)
     before = snapshot(repo)
     real = repository.write_atomic
 
@@ -181,9 +186,8 @@ export_run(sys.argv[1], sys.argv[2])
 """
 
 
-def test_an_export_killed_halfway_leaves_the_repository_unchanged(run, tmp_path):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+def test_an_export_killed_halfway_leaves_the_repository_unchanged(run, published, tmp_path):
+    repo = copy_of(published, tmp_path)
     before = snapshot(repo)
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(run), str(repo)], capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL
@@ -192,8 +196,12 @@ def test_an_export_killed_halfway_leaves_the_repository_unchanged(run, tmp_path)
 
 PUBLISH_KILL_SCRIPT = """
 import os, signal, sys
-from infogan.export import pipeline, repository
-kill_at, calls, real_publish = int(sys.argv[3]), [0], repository.publish
+from pathlib import Path
+from infogan.export import repository
+repo, exported, kill_at, calls = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), [0]
+# what export_run stages for that run: its checked model bytes and configs, generator first
+staged = [repository.StagedModel(m, (exported / m / "1" / "model.onnx").read_bytes(),
+                                 repository.read_config(exported / m / "config.pbtxt")) for m in sys.argv[4:]]
 
 def killing(real):
     def step(*args, **kwargs):
@@ -204,53 +212,121 @@ def killing(real):
         return out
     return step
 
-def publish(*args, **kwargs):
-    os.rename, os.replace = killing(os.rename), killing(os.replace)
-    return real_publish(*args, **kwargs)
-
-pipeline.publish = publish
-pipeline.export_run(sys.argv[1], sys.argv[2])
+os.rename, os.replace = killing(os.rename), killing(os.replace)
+repository.publish(repo, staged)
 """
+KILL_POINTS = {"generator-version": 1, "generator-config": 2, "encoder-version": 3, "encoder-config": 4}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kill_at", [pytest.param(1, marks=pytest.mark.full), 2, pytest.param(3, marks=pytest.mark.full),
-                                     pytest.param(4, marks=pytest.mark.full)],
-                         ids=["generator-version", "generator-config", "encoder-version", "encoder-config"])
-def test_an_export_killed_at_any_rename_leaves_a_servable_repository_that_the_next_export_repairs(
-        run, tmp_path, kill_at):
-    """Publishing renames, per model, the version folder into place, then config.pbtxt. A SIGKILL
-    after any of them leaves every model's newest version complete and loadable; between the
-    generator and the encoder the generator is one version ahead (the window the repository
-    README describes); the next export brings both to one new version from one checkpoint."""
-    from infogan.client import Encoder, Generator
+@pytest.fixture(scope="module")
+def second(tmp_path_factory) -> Path:
+    """Another run (another checkpoint), exported once into a scratch repository: what a kill-point test publishes."""
+    root = tmp_path_factory.mktemp("second")
+    export_run(make_run(root / "run", seed=1), root / "repository")
+    return root / "repository"
 
-    repo = tmp_path / "repo"
-    export_run(run, repo)
-    second = make_run(tmp_path / "second", seed=1)
-    proc = subprocess.run([sys.executable, "-c", PUBLISH_KILL_SCRIPT, str(second), str(repo), str(kill_at)],
+
+def publish_killed(repo: Path, exported: Path, kill_at: int) -> None:
+    """Publish what was exported into `exported` over `repo`, in a process SIGKILLed after the kill_at-th rename."""
+    proc = subprocess.run([sys.executable, "-c", PUBLISH_KILL_SCRIPT, str(repo), str(exported), str(kill_at), *MODELS],
                           capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
 
+
+def staged_from(exported: Path) -> list[repository.StagedModel]:
+    return [repository.StagedModel(m, (exported / m / "1" / "model.onnx").read_bytes(),
+                                   repository.read_config(exported / m / "config.pbtxt")) for m in MODELS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", KILL_POINTS.values(), ids=KILL_POINTS.keys())
+def test_an_export_killed_at_any_rename_leaves_a_servable_repository_that_the_next_export_repairs(
+        published, second, tmp_path, kill_at):
+    """Publishing renames, per model, the version folder into place, then config.pbtxt. A SIGKILL
+    after any of them leaves every model's newest version complete and loadable; between the
+    generator and the encoder the generator is one version ahead (the window the repository
+    README describes), which the pair check names from each model.onnx's own checkpoint hash,
+    though config.pbtxt still describes the previous version after a version rename; the next
+    export brings both to one new version from one checkpoint.
+
+    The killed process runs publishing alone, on what a real export of another run staged
+    (export_run's steps before publish touch no repository; their kill is the test above)."""
+    from infogan.client import Encoder, Generator
+    from infogan.client.info import MixedPair, check_pair
+
+    repo = copy_of(published, tmp_path)
+    publish_killed(repo, second, kill_at)
+
     newest = {m: model_versions(repo / m)[-1] for m in MODELS}
     assert newest[GENERATOR_MODEL] == 2 and newest[ENCODER_MODEL] == (2 if kill_at >= 3 else 1)
+    sha = {m: read_metadata(repo / m / str(newest[m]) / "model.onnx")[META_CHECKPOINT_SHA256] for m in MODELS}
+    config_sha = {m: read_config(repo / m / "config.pbtxt").parameters[META_CHECKPOINT_SHA256].string_value
+                  for m in MODELS}  # parses: never half written
     for m in MODELS:
-        read_config(repo / m / "config.pbtxt")  # parses: never half written
         onnx.checker.check_model(str(repo / m / str(newest[m]) / "model.onnx"))
-    Generator.from_repository(repo).generate(2, seed=0)
-    Encoder.from_repository(repo).encode(Generator.from_repository(repo).generate(2, seed=0))
+    # after a version rename (1, 3) that model's config still names the previous checkpoint
+    assert (config_sha[GENERATOR_MODEL] == sha[GENERATOR_MODEL]) == (kill_at != 1)
+    assert (config_sha[ENCODER_MODEL] == sha[ENCODER_MODEL]) == (kill_at != 3)
 
-    third = make_run(tmp_path / "third", seed=2)
-    assert export_run(third, repo).version == 3
+    mixed = kill_at < 3
+    assert (sha[GENERATOR_MODEL] != sha[ENCODER_MODEL]) == mixed
+    line = check_pair(repo)
+    if mixed:
+        assert line.startswith(f"{GENERATOR_MODEL} version 2 and {ENCODER_MODEL} version 1 come from different "
+                               "checkpoints") and "infogan export" in line and "\n" not in line
+    else:
+        assert line is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gen, enc = Generator.from_repository(repo), Encoder.from_repository(repo)
+    assert [str(w.message) for w in caught if w.category is MixedPair] == ([line, line] if mixed else [])
+    enc.encode(gen.generate(2, seed=0))
+
+    # the export run again: its staged models are the same bytes, published anew
+    assert repository.publish(repo, staged_from(second)) == 3
     shas = {m: read_metadata(repo / m / "3" / "model.onnx")[META_CHECKPOINT_SHA256] for m in MODELS}
-    assert len(set(shas.values())) == 1
+    assert set(shas.values()) == {sha[GENERATOR_MODEL]} and check_pair(repo) is None
     for m in MODELS:
         assert not [p.name for p in (repo / m).iterdir() if p.name.startswith(".")]  # no leftovers
 
 
-def test_a_different_latent_template_is_refused_unless_forced(run, tmp_path):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_status_names_the_mixed_pair_a_kill_after_the_first_rename_leaves_though_its_configs_agree(
+        published, second, tmp_path):
+    """Killed right after the generator's version folder appeared: Triton serves generator 2 and
+    encoder 1, and both configs still name the first checkpoint; `infogan status` reads the
+    served versions' own model.onnx and names the pair (where the configs name one of that
+    repository's files: otherwise it is not the served one, and the configs' hashes stand)."""
+    from typer.testing import CliRunner
+
+    from infogan.cli import app
+    from infogan.client.info import check_pair
+    from infogan.client.triton_backend import server_status
+    from infogan.serve.server import TritonServer, free_port
+
+    repo = copy_of(published, tmp_path)
+    publish_killed(repo, second, 1)
+    first_sha = read_metadata(published / GENERATOR_MODEL / "1" / "model.onnx")[META_CHECKPOINT_SHA256]
+    with TritonServer(repo, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()) as server:
+        import tritonclient.grpc as grpcclient
+
+        with grpcclient.InferenceServerClient(server.grpc_url) as client:
+            served_config = client.get_model_config(GENERATOR_MODEL, "2").config
+        status = server_status(server.grpc_url, repository=repo)
+        elsewhere = server_status(server.grpc_url, repository=second)  # not the served repository
+        printed = CliRunner().invoke(app, ["status", "--url", server.grpc_url, "--repository", str(repo)])
+    assert served_config.parameters[META_CHECKPOINT_SHA256].string_value == first_sha
+    ready = {m["name"]: m["version"] for m in status["models"] if m["state"] == "READY"}
+    assert ready == {GENERATOR_MODEL: "2", ENCODER_MODEL: "1"}
+    assert status["pair_mismatch"] == f"warning: {check_pair(repo)}"
+    assert printed.exit_code == 0 and status["pair_mismatch"] in printed.output.splitlines()
+    # a repository whose files the served configs do not name is not read as the server's
+    assert {m["checkpoint_sha256"] for m in elsewhere["models"] if m["state"] == "READY"} == {first_sha}
+
+
+def test_a_different_latent_template_is_refused_unless_forced(run, published, tmp_path):
+    repo = copy_of(published, tmp_path)
     export_run(run, repo)
     before = snapshot(repo)
     other = make_run(tmp_path / "other", LatentTemplate(categorical=(10,), continuous=((-1.0, 1.0),), noise_dim=20))
@@ -266,9 +342,8 @@ def test_a_different_latent_template_is_refused_unless_forced(run, tmp_path):
         assert LatentTemplate.from_json(cfg.parameters[META_TEMPLATE].string_value).noise_dim == 20
 
 
-def test_a_second_export_waits_for_the_lock_and_gives_up_with_a_clear_error(run, tmp_path):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+def test_a_second_export_waits_for_the_lock_and_gives_up_with_a_clear_error(published, tmp_path):
+    repo = copy_of(published, tmp_path)
     before = snapshot(repo)
     held, release = threading.Event(), threading.Event()
 
@@ -290,9 +365,8 @@ def test_a_second_export_waits_for_the_lock_and_gives_up_with_a_clear_error(run,
     assert snapshot(repo) == before
 
 
-def test_leftovers_of_a_killed_publish_are_cleared_by_the_next_export(run, tmp_path):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+def test_leftovers_of_a_killed_publish_are_cleared_by_the_next_export(run, published, tmp_path):
+    repo = copy_of(published, tmp_path)
     (repo / GENERATOR_MODEL / ".staging-dead").mkdir()
     (repo / GENERATOR_MODEL / ".staging-dead" / "model.onnx").write_bytes(b"half")
     (repo / GENERATOR_MODEL / ".config.pbtxt.dead.tmp").write_text("half")
@@ -300,9 +374,8 @@ def test_leftovers_of_a_killed_publish_are_cleared_by_the_next_export(run, tmp_p
     assert sorted(p.name for p in (repo / GENERATOR_MODEL).iterdir()) == ["1", "2", "config.pbtxt"]
 
 
-def test_the_same_template_spelled_differently_by_an_older_export_is_compatible(run, tmp_path):
-    repo = tmp_path / "repo"
-    export_run(run, repo)
+def test_the_same_template_spelled_differently_by_an_older_export_is_compatible(run, published, tmp_path):
+    repo = copy_of(published, tmp_path)
     path = repo / GENERATOR_MODEL / "config.pbtxt"
     cfg = read_config(path)
     older = {k: v for k, v in LatentTemplate().to_dict().items() if k != "noise_scale"}  # before noise_scale existed
