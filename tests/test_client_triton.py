@@ -168,26 +168,6 @@ def test_server_killed_mid_run_fails_clearly_within_the_deadline(repo):
     assert outcome["at"] - killed_at < timeout + 2.0
 
 
-def test_frozen_server_fails_with_the_deadline_never_hangs(repo):
-    """A server that accepts connections but never answers (SIGSTOP) runs into the deadline."""
-    server = start_server(repo)
-    timeout = 3.0
-    try:
-        gen = Generator.from_triton(server.grpc_url, timeout=timeout)
-        os.killpg(server._proc.pid, signal.SIGSTOP)
-        try:
-            began = time.monotonic()
-            with pytest.raises(InfoganError, match=r"timeout=3 was exceeded"):
-                gen.generate(gen.backend.max_batch_size + 1, seed=0)
-            elapsed = time.monotonic() - began
-        finally:
-            os.killpg(server._proc.pid, signal.SIGCONT)
-        gen.close()
-    finally:
-        server.stop()
-    assert elapsed < timeout + 2.0
-
-
 def test_unavailable_is_retried_until_a_late_server_answers(repo):
     """The server comes up while the client is backing off: the call succeeds."""
     ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
@@ -204,24 +184,27 @@ def test_unavailable_is_retried_until_a_late_server_answers(repo):
         server.stop()
 
 
-@pytest.mark.parametrize("fault", ["SIGKILL", pytest.param("SIGSTOP", marks=pytest.mark.full)])
+@pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
 def test_sixteen_clients_under_a_server_fault_fail_within_the_deadline_and_recover(repo, fault):
-    """16 client objects generating at once; the server is killed (or frozen): every running call
-    ends with a clear error within its deadline, none hangs; the server comes back (on the same
-    ports) and the very same client objects answer again, without being rebuilt."""
+    """16 client objects generating at once; the server is killed (or frozen: it keeps its
+    connections and never answers): every running call ends with a clear error within its
+    deadline, none hangs; the server comes back (on the same ports) and the very same client
+    objects answer again, without being rebuilt. Client 0's batches are split in two requests,
+    which share the one deadline of the call."""
     server = start_server(repo)
     timeout, clients = 4.0, 16
     gens = [Generator.from_triton(server.grpc_url, timeout=timeout) for _ in range(clients)]
+    sizes = [gens[0].backend.max_batch_size + 1] + [4] * (clients - 1)
     errors: list = [None] * clients
     ended: list = [None] * clients
     started = threading.Barrier(clients + 1, timeout=60)
 
     def run(i: int) -> None:
-        gens[i].generate(4, seed=i)
+        gens[i].generate(sizes[i], seed=i)
         started.wait()
         try:
             while True:
-                gens[i].generate(4, seed=i)
+                gens[i].generate(sizes[i], seed=i)
         except Exception as e:  # what the app would see
             errors[i], ended[i] = e, time.monotonic()
 
@@ -231,15 +214,19 @@ def test_sixteen_clients_under_a_server_fault_fail_within_the_deadline_and_recov
             w.start()
         started.wait()
         time.sleep(0.3)
-        faulted_at = time.monotonic()
-        os.killpg(server.pid, getattr(signal, fault))
+        faulted_at, pid = time.monotonic(), server.pid
+        os.killpg(pid, getattr(signal, fault))
         for w in workers:
             w.join(timeout + 30)
         assert not any(w.is_alive() for w in workers), "a client hung"
+        # a frozen server is not thawed: it would first drain what queued (Triton's exit waits up
+        # to 30 s for requests in flight), which is not the fault under test
         if fault == "SIGSTOP":
-            os.killpg(server.pid, signal.SIGCONT)
+            os.killpg(pid, signal.SIGKILL)
         server.stop()
         assert all(isinstance(e, InfoganError) and "\n" not in str(e) for e in errors), errors
+        if fault == "SIGSTOP":  # connected but silent: the deadline ends every call, never a retry
+            assert all(str(e).startswith("timeout=4 was exceeded") for e in errors), errors
         assert max(ended) - faulted_at < timeout + 2.0
 
         server = TritonServer(repo, **server.ports).start(120)  # back, where the clients expect it
