@@ -69,7 +69,11 @@ def test_variants_stay_close_to_fp32_on_the_same_latent(variants):
     repo, result = variants
     feeds = parity.generator_feeds(LatentTemplate(), 16)
     ref = parity.session((repo / GENERATOR_MODEL / "1" / "model.onnx").read_bytes()).run([IMAGE], feeds)[0]
-    for precision, tol in (("fp16", 1e-2), ("int8", 0.1)):
+    # int8's error depends on the ranges of the weights and activations it quantizes, so the bound
+    # is this random-weight model's own: 0.0021-0.0040 measured over seeds 0-2, with a 5x margin.
+    # The trained seed-0 run differs by 0.15 (model_repository/README.md), a bound this test
+    # model would meet by a factor of 40, and so could not guard.
+    for precision, tol in (("fp16", 1e-2), ("int8", 0.02)):
         path = repo / model_name(GENERATOR_MODEL, precision) / "1" / "model.onnx"
         got = parity.session(path.read_bytes()).run([IMAGE], feeds)[0]
         assert np.abs(got - ref).max() < tol
@@ -92,3 +96,13 @@ def test_a_later_export_of_one_precision_takes_the_next_version_of_the_whole_fam
     # int8 has no version yet, but version 3 is the repository's next export
     assert export_run(run, repo, precisions=("int8",), data_dir=tmp_path / "no_data").version == 3
     assert [p.name for p in (repo / model_name(GENERATOR_MODEL, "int8")).iterdir() if p.name.isdigit()] == ["3"]
+
+
+def test_the_clients_metadata_reader_reads_every_variant_as_onnx_does(variants):
+    """The client reads metadata_props straight from the protobuf (it has no `onnx` package)."""
+    from infogan.client.info import onnx_metadata
+
+    repo, result = variants
+    for name in result.models:
+        path = repo / name / str(result.version) / "model.onnx"
+        assert onnx_metadata(path) == read_metadata(path)
