@@ -174,6 +174,9 @@ def export_run(
     on_step("publishing")
     metrics = {k: ev[k] for k in HEADLINE_METRICS if k in ev}
     metrics.update(parity_max_abs_diff=max(r.worst for r in reports), run=run_dir.resolve().name)
+    fidelity = (ev.get("generation") or {}).get("fidelity")
+    if fidelity:  # how far generated digits lie from real ones, beside Q's accuracy
+        metrics["fidelity_ratio"] = round(fidelity["ratio"], 3)
     staged = _stage(template, {p: variants[p] for p in precisions}, _metadata(template, ev, sha), metrics, quality, tensorrt,
                     gpu_graphs)
     family = tuple(model_name(b, p) for b in (GENERATOR_MODEL, ENCODER_MODEL) for p in PRECISIONS)

@@ -134,6 +134,10 @@ def evaluate(
         typer.echo(f"generated images read as their category's label: {100 * gen['purity_mean']:.1f}% "
                    f"(per category: {', '.join(f'{100 * p:.0f}' for p in gen['purity_per_category'])}); "
                    f"{gen['digits_generated']}/10 labels generated")
+        if "fidelity" in gen:
+            f = gen["fidelity"]
+            typer.echo(f"fidelity: {f['n']:,} generated images lie {f['ratio']:.1f}x as far from the test images as "
+                       f"real training images do (Fréchet distance {f['frechet']:.2f} in the judge's features; floor {f['floor']:.2f})")
         for j, c in enumerate(gen["codes"]):
             spearman = f" (Spearman {c['slant_spearman']:+.2f})" if "slant_spearman" in c else ""
             typer.echo(f"continuous code {j}: corr with slant {c['slant_corr']:+.2f}{spearman}, with width {c['width_corr']:+.2f}; "

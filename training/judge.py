@@ -9,6 +9,7 @@ mu11 / mu02 (horizontal shift per row), width the horizontal spread sqrt(mu20).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,59 @@ def _judge_net() -> nn.Module:
     )
 
 
+FIDELITY_SAMPLES = 10_000  # generated digits, test digits, and training digits of the floor
+
+
+@dataclass(frozen=True)
+class FidelityReference:
+    """The test digits' feature statistics in the judge's penultimate layer, and the floor:
+    the Fréchet distance of FIDELITY_SAMPLES training digits to them (real against real)."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    floor: float
+
+
+@torch.no_grad()
+def judge_features(judge: nn.Module, images: torch.Tensor, batch: int = 1000) -> np.ndarray:
+    """[N, 1, 28, 28] images in [0, 1] -> [N, 128]: the judge's activations before its last layer."""
+    trunk = judge[:-1]
+    at = _device(judge)
+    return np.concatenate([trunk(images[i:i + batch].to(at)).double().cpu().numpy() for i in range(0, len(images), batch)])
+
+
+def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), as FID computes it in Inception's features."""
+    (m1, s1), (m2, s2) = a, b
+    # Tr((S_a S_b)^(1/2)) = Tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)), a symmetric form: eigh stays
+    # exact where units that never fire (after the ReLU) make the covariances singular
+    w, v = np.linalg.eigh(s1)
+    half = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(half @ s2 @ half), 0, None)).sum()
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_root)
+
+
+def fidelity_reference(judge: nn.Module, data_dir: str | Path, dataset: str) -> FidelityReference:
+    as_float = lambda u8: torch.from_numpy(u8[:FIDELITY_SAMPLES]).float().div_(255.0)  # noqa: E731
+    test = feature_stats(judge_features(judge, as_float(load_split(data_dir, dataset, "test")[0])))
+    train = feature_stats(judge_features(judge, as_float(load_split(data_dir, dataset, "train")[0])))
+    return FidelityReference(test[0], test[1], frechet_distance(train, test))
+
+
 def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> nn.Module:
     """The judge for a dataset, trained once (seeded, in fp32 so every machine
-    trains the same judge) and cached beside the data. The global RNG is left as it was."""
+    trains the same judge) and cached beside the data. The global RNG is left as it was.
+    It carries its FidelityReference (`judge.fidelity_reference`) for generation_quality."""
+    net = _load_or_train_judge(data_dir, dataset, epochs)
+    net.fidelity_reference = fidelity_reference(net, data_dir, dataset)
+    return net
+
+
+def _load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int) -> nn.Module:
     path = dataset_dir(data_dir, dataset) / "judge.pt"
     net = _judge_net()
     if path.is_file():
@@ -121,5 +172,20 @@ def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label
             "width_corr": float(np.corrcoef(code, width)[0, 1]),
             "digit_kept": float((labels == labels[:, :1]).all(1).mean()),
         })
+    reference = getattr(judge, "fidelity_reference", None)
+    if reference is not None:
+        result["fidelity"] = generation_fidelity(g, template, judge, reference, seed)
     g.train(was_training)
     return result
+
+
+@torch.no_grad()
+def generation_fidelity(g: nn.Module, template: LatentTemplate, judge: nn.Module, reference: FidelityReference,
+                        seed: int = 0, n: int = FIDELITY_SAMPLES) -> dict:
+    """How far n generated digits (latents drawn as the template says) lie from the test digits
+    in the judge's features, as a Fréchet distance and as a multiple of the real-vs-real floor."""
+    rng = np.random.default_rng([seed, 1])
+    at = _device(judge)
+    parts = [_generate(g, sample_latent(template, min(1000, n - i), rng), at) for i in range(0, n, 1000)]
+    distance = frechet_distance(feature_stats(judge_features(judge, torch.cat(parts))), (reference.mean, reference.cov))
+    return {"frechet": distance, "floor": reference.floor, "ratio": distance / reference.floor, "n": n}

@@ -145,4 +145,6 @@ class MetricsLog:
                         "digit_kept": [c["digit_kept"] for c in gen["codes"]],
                         "slant_corr": [c["slant_corr"] for c in gen["codes"]],
                         "width_corr": [c["width_corr"] for c in gen["codes"]]})
+            if "fidelity" in gen:
+                row["fidelity_ratio"] = gen["fidelity"]["ratio"]
         self._write(row)

@@ -72,6 +72,7 @@ def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: li
         "minutes": round(minutes, 1), "accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
         "n_labels": len(ev["label_names"]), "purity_mean": gen.get("purity_mean"),
         "purity_worst": min(gen["purity_per_category"]) if gen else None, "slant_spearman": slant,
+        "fidelity_ratio": (gen.get("fidelity") or {}).get("ratio"),
         "steps": ev["step"], "images_per_s": median_images_per_s(run), "alongside": alongside or [run.name],
     }
 
@@ -200,19 +201,21 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         "finished evaluation and pictures. Q accuracy: Hungarian assignment of Q's categories on the",
         "10,000 test images (labels used for evaluation only). Purity: share of each category's generated",
         "images that the evaluation judge reads as the category's digit. Slant: the largest |Spearman|",
-        "between a continuous code and the images' slant (mu11/mu02) over sweeps on [-1, 1].",
+        "between a continuous code and the images' slant (mu11/mu02) over sweeps on [-1, 1]. Fidelity: the",
+        "Fréchet distance of 10,000 generated digits to the 10,000 test digits in the judge's features, as a",
+        "multiple of the real-vs-real floor (10,000 training digits against the same test digits; 1x is real).",
         "Images/s: the median of the run's logged training rates; total: the sum over the runs that",
         "trained at the same time (`infogan sweep --parallel N`), the machine's throughput at N.",
         "",
-        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant (abs. Spearman) | images/s | total images/s (runs at once) |",
-        "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant (abs. Spearman) | fidelity (x floor) | images/s | total images/s (runs at once) |",
+        "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
         lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
                      f"{r['steps']:,} | {_pct(r['accuracy'])} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
                      f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
-                     f"{rate_text(r, rows)} |")
+                     f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.1f')} | {rate_text(r, rows)} |")
     if rows:
         acc = [r["accuracy"] for r in rows]
         lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
