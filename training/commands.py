@@ -91,13 +91,15 @@ def train(
 
     if resume is not None:
         _refuse_ignored_on_resume(ctx)
-    preset = "smoke" if smoke else preset
-    template = _parse_template(resolve(preset).template, categories, continuous, noise_dim, noise_scale)
-    cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
-                  out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
-                  lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision, threads=threads,
-                  holdout=holdout)
-    run = run_training(cfg, resume=resume, progress=progress, epochs=epochs if resume else None)
+        run = run_training(None, resume=resume, progress=progress, epochs=epochs)  # the run's own config.json
+    else:
+        preset = "smoke" if smoke else preset
+        template = _parse_template(resolve(preset).template, categories, continuous, noise_dim, noise_scale)
+        cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
+                      out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
+                      lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision,
+                      threads=threads, holdout=holdout)
+        run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports
     ev = json.loads((run / "evaluation.json").read_text())

@@ -74,6 +74,10 @@ class TrainConfig:
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
+    def images_seen(self, step: int) -> int:
+        """Training images D has seen after `step` updates (one global batch each)."""
+        return step * self.batch_size
+
     def validate(self) -> None:
         if self.preset not in PRESETS:
             raise InfoganError(f"preset={self.preset!r} is unknown: choose one of {', '.join(PRESETS)}")

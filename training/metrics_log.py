@@ -103,7 +103,7 @@ class MetricsLog:
             return
         self._read_back()
         now = time.perf_counter()
-        row = {"kind": "train", "step": step, "images_seen": step * self.cfg.batch_size,
+        row = {"kind": "train", "step": step, "images_seen": self.cfg.images_seen(step),
                **{k: v / self.n for k, v in self.sums.items()},
                "images_per_s": self.n * self.cfg.batch_size / (now - self.t_last), "elapsed_s": now - self.t0}
         self._write(row)
@@ -135,7 +135,7 @@ class MetricsLog:
 
     def evaluation(self, step: int, ev: dict) -> None:
         self.last_acc = ev["accuracy"]
-        row = {"kind": "eval", "step": step, "images_seen": step * self.cfg.batch_size,
+        row = {"kind": "eval", "step": step, "images_seen": self.cfg.images_seen(step),
                "elapsed_s": time.perf_counter() - self.t0,
                **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label",
                                       "transform_agreement", "transform_agreement_min")}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import warnings
@@ -18,7 +19,7 @@ from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sampl
 from infogan.files import write_atomic
 from infogan.machine import cpu_count, has_native_bf16
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
-from infogan.training.config import TrainConfig
+from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import affine_draws, random_affine
@@ -236,7 +237,7 @@ class Run:
         cfg = self.cfg
         self.evaluation, calibrated = evaluate_models(
             self.g, self.d, self.test_images, self.test_labels, self.label_names, cfg.dataset, self.step,
-            self.step * cfg.batch_size, self.calibration_images, self.judge if with_judge else None)
+            cfg.images_seen(self.step), self.calibration_images, self.judge if with_judge else None)
         self.log.evaluation(self.step, self.evaluation)
         return calibrated
 
@@ -246,7 +247,7 @@ class Run:
             "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope},
             "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "step": self.step, "images_seen": self.step * cfg.batch_size, "world_size": self.world.size,
+            "step": self.step, "images_seen": cfg.images_seen(self.step), "world_size": self.world.size,
             "config": cfg.to_dict(), "evaluation": self.evaluation, "metrics_window": self.log.state(),
         }
         if calibrated is not None:
@@ -254,12 +255,15 @@ class Run:
         save_checkpoint(self.dir / "checkpoint.pt", state)
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
+def train(cfg: TrainConfig | None, resume: str | Path | None = None, progress: bool = True,
           epochs: int | None = None) -> Path:
     """Train (or resume) a run; returns the run directory.
 
     resume: a run directory; training continues from its checkpoint with its own
-    saved configuration, to `epochs` epochs where given (extending the run).
+    saved configuration, to `epochs` epochs where given (extending the run). cfg is
+    then None, or a configuration whose settings, wherever they differ from its
+    preset's, are the run's own: one that would change the run is refused, as the
+    CLI refuses flags with --resume, rather than silently replaced.
     """
     world = world_from_env()
     device = start(world)
@@ -288,9 +292,13 @@ def world_size_change(run_dir: Path, trained_on: int, now: int, batch_size: int)
             f"uninterrupted {trained_on}-process run")
 
 
-def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | None) -> tuple[TrainConfig, Path]:
+def _open_run_dir(cfg: TrainConfig | None, resume: str | Path | None, epochs: int | None) -> tuple[TrainConfig, Path]:
     """A new run folder with cfg's config.json, or the resumed one with its own config."""
-    cfg.validate()
+    if resume is None and cfg is None:
+        raise InfoganError("cfg=None is invalid for a new run: give a TrainConfig (training.config.resolve), "
+                           "or resume= a run folder")
+    if cfg is not None:
+        cfg.validate()
     if resume is None:
         run = new_run_dir(cfg)
         write_atomic(run / "config.json", cfg.to_json())
@@ -299,7 +307,10 @@ def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | Non
         if not (run / "config.json").is_file():
             raise InfoganError(f"resume={run} is not a run directory (no config.json): pass runs/<name> or runs/latest")
         run = run.resolve()
-        cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+        saved = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+        if cfg is not None:
+            refuse_changes_on_resume(cfg, saved, run)
+        cfg = saved
         if epochs is not None:
             done = load_checkpoint(run / "checkpoint.pt")["step"]
             if epochs * cfg.steps_per_epoch < done:
@@ -312,58 +323,102 @@ def _open_run_dir(cfg: TrainConfig, resume: str | Path | None, epochs: int | Non
     return cfg, run
 
 
+def refuse_changes_on_resume(cfg: TrainConfig, saved: TrainConfig, run: Path) -> None:
+    """One line naming the first setting of cfg that a resume would silently drop: a
+    field cfg gives (it differs from its preset's) unlike the run's, or another preset.
+    epochs may differ: the `epochs` argument extends a run."""
+    preset = resolve(cfg.preset)
+    for f in dataclasses.fields(TrainConfig):
+        mine, theirs = getattr(cfg, f.name), getattr(saved, f.name)
+        if f.name == "epochs" or mine == theirs or (f.name != "preset" and mine == getattr(preset, f.name)):
+            continue
+        raise InfoganError(f"{f.name}={mine!r} cannot be used with resume={run}: the run has {f.name}={theirs!r} and "
+                           "keeps its own config.json; pass cfg=None (only epochs= may change)")
+
+
+@dataclass
+class _Data:
+    train_images: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: np.ndarray
+
+
+def _set_threads(threads: int, world: World) -> None:
+    """cfg.threads, or under torchrun each process's share of the cores."""
+    if threads or world.distributed:
+        torch.set_num_threads(threads or max(1, cpu_count() // world.local_size))
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> Callable:
+    amp_dtype = select_precision(cfg, device)
+    return (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+
+
+def _load_data(data_dir: str, dataset: str, holdout: int, train_subset: int, eval_subset: int, world: World,
+               device: torch.device) -> _Data:
+    """The training images and the evaluation set (the held-out training images, or the test set), on device."""
+    if world.main:
+        fetch(data_dir, dataset)
+    barrier(world)  # the other ranks read what rank 0 verified
+    train_u8, train_labels = load_split(data_dir, dataset, "train")
+    test_u8, test_labels = load_split(data_dir, dataset, "test")
+    if holdout:
+        if holdout >= len(train_u8):
+            raise InfoganError(f"holdout={holdout} is invalid: the training set has {len(train_u8)} images, "
+                               "hold out fewer")
+        train_u8, test_u8, test_labels = train_u8[:-holdout], train_u8[-holdout:], train_labels[-holdout:]
+    if train_subset:
+        train_u8 = train_u8[:train_subset]
+    if eval_subset:
+        test_u8, test_labels = test_u8[:eval_subset], test_labels[:eval_subset]
+    return _Data(_to_float_images(train_u8, device), _to_float_images(test_u8, device), test_labels)
+
+
+def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world: World,
+             batch_size: int) -> tuple[int, dict | None, dict | None]:
+    """Weights and optimiser states from the run's checkpoint; its (step, evaluation, metrics window)."""
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    g.load_state_dict(ckpt["generator"])
+    d.load_state_dict(ckpt["discriminator"])
+    opt_g.load_state_dict(ckpt["opt_g"])
+    opt_d.load_state_dict(ckpt["opt_d"])
+    trained_on = ckpt.get("world_size", 1)  # checkpoints from before DDP: one process
+    if trained_on != world.size and world.main:
+        warnings.warn(world_size_change(run_dir, trained_on, world.size, batch_size), WorldSizeChanged, stacklevel=3)
+    return ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window")
+
+
+def _open_log(run_dir: Path, cfg: TrainConfig, progress: bool, world: World, step: int, window: dict | None) -> MetricsLog:
+    """The metrics log, rewound to `step` (rank 0's alone is written)."""
+    if world.main:
+        rewind_metrics(run_dir / METRICS_FILE, step)
+    log = MetricsLog(run_dir / METRICS_FILE if world.main else Path(os.devnull), cfg, progress)
+    log.restore(window)
+    return log
+
+
 def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world: World = World(),
             device: torch.device | None = None) -> Run:
     """Seeds, threads and precision; the data; the models and optimisers (from the
-    checkpoint when resumed); the metrics log (rank 0's alone is written)."""
+    checkpoint when resumed); the metrics log; the judge."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    if cfg.threads or world.distributed:
-        torch.set_num_threads(cfg.threads or max(1, cpu_count() // world.local_size))
+    _set_threads(cfg.threads, world)
     if world.distributed and not cfg.info_in_d_step:
         raise InfoganError("info_in_d_step=False is not supported on several processes: "
                            "Q would train outside DDP's gradient averaging")
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp_dtype = select_precision(cfg, device)
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
-
-    if world.main:
-        fetch(cfg.data_dir, cfg.dataset)
-    barrier(world)  # the other ranks read what rank 0 verified
-    train_u8, train_labels = load_split(cfg.data_dir, cfg.dataset, "train")
-    test_u8, test_labels = load_split(cfg.data_dir, cfg.dataset, "test")
-    if cfg.holdout:
-        if cfg.holdout >= len(train_u8):
-            raise InfoganError(f"holdout={cfg.holdout} is invalid: the training set has {len(train_u8)} images, "
-                               "hold out fewer")
-        train_u8, test_u8, test_labels = train_u8[:-cfg.holdout], train_u8[-cfg.holdout:], train_labels[-cfg.holdout:]
-    if cfg.train_subset:
-        train_u8 = train_u8[: cfg.train_subset]
-    if cfg.eval_subset:
-        test_u8, test_labels = test_u8[: cfg.eval_subset], test_labels[: cfg.eval_subset]
-    train_images = _to_float_images(train_u8, device)
+    autocast = _autocast(cfg, device)
+    data = _load_data(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset, world, device)
 
     g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
-    step, evaluation, window = 0, None, None
-    if resumed:
-        ckpt = load_checkpoint(run_dir / "checkpoint.pt")
-        g.load_state_dict(ckpt["generator"])
-        d.load_state_dict(ckpt["discriminator"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        opt_d.load_state_dict(ckpt["opt_d"])
-        step, evaluation, window = ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window")
-        trained_on = ckpt.get("world_size", 1)  # checkpoints from before DDP: one process
-        if trained_on != world.size and world.main:
-            warnings.warn(world_size_change(run_dir, trained_on, world.size, cfg.batch_size), WorldSizeChanged,
-                          stacklevel=2)
-    if world.main:
-        rewind_metrics(run_dir / METRICS_FILE, step)
+    step, evaluation, window = (_restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed
+                                else (0, None, None))
+    log = _open_log(run_dir, cfg, progress, world, step, window)
     g.train(), d.train()
-    log = MetricsLog(run_dir / METRICS_FILE if world.main else Path(os.devnull), cfg, progress)
-    log.restore(window)
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
-               stream=BatchStream(cfg, train_images), test_images=_to_float_images(test_u8, device),
-               test_labels=test_labels, calibration_images=train_images[:5000],
+               stream=BatchStream(cfg, data.train_images), test_images=data.test_images,
+               test_labels=data.test_labels, calibration_images=data.train_images[:5000],
                label_names=list(dataset_spec(cfg.dataset).label_names),
                judge=load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge and world.main else None,
                log=log, world=world, g_train=wrap(g, world, device),

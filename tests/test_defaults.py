@@ -1,0 +1,60 @@
+"""One home for each default: every command's shared options (--repository, --data-dir,
+--runs-dir, --url, --timeout) take their environment variable and default from
+infogan.defaults, so changing a default there changes it for every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from infogan import defaults
+from infogan.cli import app
+
+ENV_OF_FLAG = {
+    "--repository": defaults.ENV_REPOSITORY,
+    "--data-dir": defaults.ENV_DATA_DIR,
+    "--runs-dir": defaults.ENV_RUNS_DIR,
+    "--url": defaults.ENV_URL,
+    "--timeout": defaults.ENV_TIMEOUT,
+}
+# export's --data-dir means "the run's own data folder" unless given, so no environment
+# variable may replace it
+OWN_MEANING = {("export", "--data-dir")}
+DEFAULT_OF_FLAG = {"--repository": Path(defaults.REPOSITORY), "--data-dir": Path(defaults.DATA_DIR),
+                   "--runs-dir": Path(defaults.RUNS_DIR)}
+
+
+def shared_options() -> list[tuple[str, str, object]]:
+    """(command, flag, click parameter) of every shared option of every command."""
+    group = typer.main.get_command(app)
+    out = []
+    for name, command in group.commands.items():
+        for param in command.params:
+            flags = [f for f in getattr(param, "opts", []) if f in ENV_OF_FLAG]
+            out += [(name, f, param) for f in flags if (name, f) not in OWN_MEANING]
+    return out
+
+
+def test_every_shared_option_reads_the_environment_variable_named_in_defaults():
+    options = shared_options()
+    assert {f for _, f, _ in options} == set(ENV_OF_FLAG)  # each kind is used somewhere
+    wrong = [(c, f, p.envvar) for c, f, p in options if p.envvar != ENV_OF_FLAG[f]]
+    assert wrong == []
+
+
+def test_every_path_option_defaults_to_the_path_in_defaults():
+    wrong = [(c, f, p.default) for c, f, p in options_with_defaults() if Path(p.default) != DEFAULT_OF_FLAG[f]]
+    assert wrong == []
+
+
+def options_with_defaults():
+    return [(c, f, p) for c, f, p in shared_options() if f in DEFAULT_OF_FLAG]
+
+
+def test_the_client_and_the_server_agree_on_where_triton_listens():
+    from infogan.client.info import DEFAULT_URL
+    from infogan.serve.server import TritonServer
+
+    server = TritonServer(defaults.REPOSITORY)
+    assert DEFAULT_URL == f"{server.host}:{server.ports['grpc_port']}"
