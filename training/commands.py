@@ -82,7 +82,7 @@ def train(
     precision: Annotated[Optional[str], typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores). Results are exact for a seed and a thread count.")] = None,
     holdout: Annotated[Optional[int], typer.Option(help="Train without the last N training images and evaluate on them instead of the test set (for choosing a recipe).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
     from infogan.training.config import resolve
