@@ -16,7 +16,7 @@ SERVE_ARGS ?=
 EXPLORE_ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
-# seeds for make sweep, each as seed or seed:threads (threads default to 2)
+# seeds for make sweep, each as seed or seed:threads (threads default to the cores shared among the runs at once)
 SEEDS ?= 0 1 2 0:1
 
 .PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help

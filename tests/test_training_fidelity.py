@@ -10,7 +10,8 @@ from scipy.linalg import sqrtm
 
 from infogan.contract import LatentTemplate
 from infogan.training.data import load_split
-from infogan.training.judge import FIDELITY_SAMPLES, frechet_distance, generation_fidelity, load_or_train_judge
+from infogan.training.judge import (FIDELITY_SAMPLES, frechet_distance, generation_fidelity, load_or_train_judge,
+                                    reference_of)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ class RealDigits(torch.nn.Module):
 
 
 def test_real_digits_score_about_the_floor_and_noise_far_above_it(judge, data_dir):
-    reference = judge.fidelity_reference
+    reference = reference_of(judge)
     assert reference.floor > 0
     u8 = load_split(data_dir, "mnist", "train")[0][FIDELITY_SAMPLES:2 * FIDELITY_SAMPLES]
     real = generation_fidelity(RealDigits(torch.from_numpy(u8).float().div(255)), LatentTemplate(), judge, reference)

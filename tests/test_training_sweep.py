@@ -27,8 +27,11 @@ def test_sweep_writes_a_row_per_run_and_a_rerun_trains_nothing(tmp_path, data_di
     Image.open(tmp_path / "results_curves.png").verify()
     checkpoint = tmp_path / "sweep" / "mnist-smoke-s0-t1" / "checkpoint.pt"
     before = checkpoint.stat().st_mtime_ns
+    notes = "## About the table above\n\nWritten by hand.\n"
+    results.write_text(text + "\n" + notes)  # a person's notes below the table
     again = sweep("smoke", [(0, 1), (1, 1)], tmp_path / "sweep", results, data_dir=str(data_dir), progress=False)
     assert again == rows and checkpoint.stat().st_mtime_ns == before
+    assert results.read_text().endswith(notes) and results.read_text().count("2 runs: Q accuracy mean") == 1
     assert len((tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()) == 2
     assert json.loads((tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()[0])["accuracy"] == rows[0]["accuracy"]
 

@@ -77,10 +77,17 @@ def fidelity_reference(judge: nn.Module, data_dir: str | Path, dataset: str) -> 
 def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> nn.Module:
     """The judge for a dataset, trained once (seeded, in fp32 so every machine
     trains the same judge) and cached beside the data. The global RNG is left as it was.
-    It carries its FidelityReference (`judge.fidelity_reference`) for generation_quality."""
+    It knows its data, for the FidelityReference that reference_of computes when first asked."""
     net = _load_or_train_judge(data_dir, dataset, epochs)
-    net.fidelity_reference = fidelity_reference(net, data_dir, dataset)
+    net.fidelity_data = (data_dir, dataset)
     return net
+
+
+def reference_of(judge: nn.Module) -> FidelityReference | None:
+    """The judge's FidelityReference, computed once (None for a judge that does not know its data)."""
+    if getattr(judge, "fidelity_reference", None) is None and getattr(judge, "fidelity_data", None) is not None:
+        judge.fidelity_reference = fidelity_reference(judge, *judge.fidelity_data)
+    return getattr(judge, "fidelity_reference", None)
 
 
 def _load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int) -> nn.Module:
@@ -172,7 +179,7 @@ def generation_quality(g: nn.Module, template: LatentTemplate, category_to_label
             "width_corr": float(np.corrcoef(code, width)[0, 1]),
             "digit_kept": float((labels == labels[:, :1]).all(1).mean()),
         })
-    reference = getattr(judge, "fidelity_reference", None)
+    reference = reference_of(judge)
     if reference is not None:
         result["fidelity"] = generation_fidelity(g, template, judge, reference, seed)
     g.train(was_training)

@@ -221,7 +221,14 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
                       f"all ten digits with a category of their own in {sum(r['own'] == r['n_labels'] for r in rows)} of {len(rows)}."]
     lines += ["", f"![Q accuracy of every run against images seen]({figure.name})", ""]
-    write_atomic(results, "\n".join(lines))
+    write_atomic(results, "\n".join(lines) + _hand_written(results))
+
+
+def _hand_written(results: Path) -> str:
+    """The sections (## headings) a person added below the generated table: a new sweep keeps them."""
+    old = results.read_text() if results.is_file() else ""
+    at = old.find("\n## ")
+    return "" if at < 0 else old[at + 1:]
 
 
 def plot_accuracy_curves(runs: list[Path], out_path: Path) -> None:
