@@ -50,7 +50,8 @@ def resolve_device(device: str = "auto") -> tuple[str, int]:
     elif kind == "cuda" and not has_cuda():
         raise InfoganError(f"device={device!r} is invalid here: this onnxruntime has no CUDA provider "
                            f"(it has {', '.join(ort.get_available_providers())}); "
-                           "pip uninstall onnxruntime && pip install 'infogan[gpu]'")
+                           "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu>=1.31.1' "
+                           "(the infogan[gpu] extra)")
     return kind, index
 
 
