@@ -141,6 +141,9 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
             "i_real": i_real.detach()}
 
 
+LATENT_KEYS = (NOISE, CATEGORICAL, CONTINUOUS)  # G's inputs, in its argument order
+
+
 class BatchStream:
     """Deterministic batches: pass p over the data is permutation p of a
     generator seeded by (seed, p), so step s always sees the same images and
@@ -171,8 +174,9 @@ class BatchStream:
         base = self.cfg.seed * 1_000_003 + step
         return torch.Generator().manual_seed(base), torch.Generator().manual_seed(base + 500_000_000)
 
-    def _latent_on_host(self, step: int) -> dict[str, np.ndarray]:
-        return sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
+    def _latent_on_host(self, step: int) -> list[torch.Tensor]:
+        z = sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
+        return [torch.from_numpy(z[k]) for k in LATENT_KEYS]
 
     def _drawn_ahead(self, kind: str, step: int, device, draw) -> list[torch.Tensor]:
         """Step s's rows of CHUNK steps' tensors drawn by draw(step) -> [tensors], on device."""
@@ -187,9 +191,7 @@ class BatchStream:
         return [t[i * b:(i + 1) * b] for t in held[2]]
 
     def latent(self, step: int, device) -> dict[str, torch.Tensor]:
-        keys = (NOISE, CATEGORICAL, CONTINUOUS)
-        draw = lambda s: [torch.from_numpy(self._latent_on_host(s)[k]) for k in keys]  # noqa: E731
-        return dict(zip(keys, self._drawn_ahead("latent", step, device, draw)))
+        return dict(zip(LATENT_KEYS, self._drawn_ahead("latent", step, device, self._latent_on_host)))
 
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
