@@ -82,13 +82,12 @@ def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high:
                     seed: int = 0) -> tuple[np.ndarray, list[int]]:
     """The paper's Fig. 2: one row per category (in label order
     when the model maps categories to labels), columns sweeping continuous code
-    `code` from low to high; the other codes at 0 and one noise vector for all.
+    `code` from low to high; the other codes at 0 and one noise vector for all
+    (contract.traversal_latent, which also checks `code`).
     Returns images [rows * steps, 1, 28, 28] and the category of each row."""
-    from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, sample_latent
+    from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, traversal_latent
 
     t = gen.template
-    if not 0 <= code < t.n_continuous:
-        raise InfoganError(f"code={code} is out of range: this model has continuous codes 0..{t.n_continuous - 1}")
     if steps < 2:
         raise InfoganError(f"steps={steps} is invalid: a sweep needs at least 2 columns")
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
@@ -98,13 +97,9 @@ def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high:
         rows = sorted(range(k), key=lambda c: gen.info.category_to_label[c])
     else:
         rows = list(range(k))
-    n = len(rows) * steps
-    categories = np.repeat(rows, steps)
-    continuous = np.zeros((n, t.n_continuous), np.float32)
-    continuous[:, code] = np.tile(np.linspace(low, high, steps, dtype=np.float32), len(rows))
-    z = sample_latent(t, n, np.random.default_rng(seed), categories, continuous)
-    noise = np.repeat(z[NOISE][:1], n, axis=0)
-    return gen.run(noise, z[CATEGORICAL], z[CONTINUOUS]), rows
+    z = traversal_latent(t, code, np.linspace(low, high, steps, dtype=np.float32), np.random.default_rng(seed),
+                         categories=rows, shared_noise=True)
+    return gen.run(z[NOISE], z[CATEGORICAL], z[CONTINUOUS]), rows
 
 
 def format_encodings(rows: list[dict], sources: list[str]) -> str:

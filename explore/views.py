@@ -19,7 +19,7 @@ import numpy as np
 
 from infogan import defaults
 from infogan.client import Encoder, Generator
-from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent, traversal_latent
 from infogan.files import make_grid, to_uint8
 
 CODE_RANGE = (-2.0, 2.0)  # the sliders' range: twice the training range, as the paper's Fig. 2
@@ -111,13 +111,11 @@ class Explorer:
         at their slider values. uint8 [H, W]."""
         category, codes, seed, _ = self._check(category, codes, seed, 1)
         code = _whole("code", code, 0, self.template.n_continuous - 1, "is out of range: this model has continuous codes")
-        rows, steps = TRAVERSAL_ROWS, TRAVERSAL_STEPS
-        # each row: one of the grid's first noise vectors, repeated along the sweep
-        z = {k: np.repeat(v, steps, axis=0) for k, v in self.gen.latent(rows, category=category, seed=seed).items()}
-        cont = np.tile(np.asarray(codes, np.float32), (rows * steps, 1))
-        cont[:, code] = np.tile(np.linspace(*CODE_RANGE, steps, dtype=np.float32), rows)
-        images = self.gen.run(z[NOISE], z[CATEGORICAL], cont)
-        return to_uint8(make_grid(images, steps))
+        # each row: one of the grid's first noise vectors (same seed, same draws), fixed along the sweep
+        z = traversal_latent(self.template, code, np.linspace(*CODE_RANGE, TRAVERSAL_STEPS, dtype=np.float32),
+                             np.random.default_rng(seed), categories=[category] * TRAVERSAL_ROWS, continuous=codes)
+        images = self.gen.run(z[NOISE], z[CATEGORICAL], z[CONTINUOUS])
+        return to_uint8(make_grid(images, TRAVERSAL_STEPS))
 
     # ------------------------------------------------------------ encode panel
 

@@ -163,19 +163,13 @@ def sample_latent(
     """
     if n < 1:
         raise InfoganError(f"n={n} is invalid: the batch must hold at least 1 sample")
-    s = template.noise_scale
-    noise = rng.uniform(-s, s, size=(n, template.noise_dim)).astype(np.float32)
+    noise = _noise(template, n, rng)
 
-    k = template.categories
     if categories is None:
-        idx = rng.integers(0, k, size=n)
+        idx = rng.integers(0, template.categories, size=n)
     else:
         idx = np.asarray(categories, dtype=np.int64).reshape(n)
-        bad = (idx < 0) | (idx >= k)
-        if bad.any():
-            raise InfoganError(f"category={int(idx[bad][0])} is out of range: allowed are 0..{k - 1}")
-    onehot = np.zeros((n, k), np.float32)
-    onehot[np.arange(n), idx] = 1.0
+    onehot = _one_hot(template, idx)
 
     if continuous is None:
         lows = np.array([lo for lo, _ in template.continuous], np.float32)
@@ -186,6 +180,73 @@ def sample_latent(
         if not np.isfinite(cont).all():
             raise InfoganError("continuous values must be finite: got NaN or infinity")
     return {NOISE: noise, CATEGORICAL: onehot, CONTINUOUS: cont}
+
+
+def traversal_latent(
+    template: LatentTemplate,
+    code: int | None,
+    values,
+    rng: np.random.Generator,
+    categories=None,
+    continuous=None,
+    shared_noise: bool = False,
+) -> dict[str, np.ndarray]:
+    """The latent of the paper's Fig. 2 traversal: a row per entry of `categories`, a
+    column per entry of `values`; along a row only continuous code `code` moves.
+
+    code:         the continuous code swept: column j holds values[j]. None sweeps nothing
+                  (for a template without continuous codes: the columns repeat).
+    values:       1-D, the swept code's value in each column.
+    rng:          draws the noise, U(-s, s): one vector per row, the same ones (and in the
+                  same order) as sample_latent with this rng draws for its first rows.
+    categories:   the category of each row; one row per category, 0..K-1, by default.
+    continuous:   the values of the other continuous codes ([n_continuous], the same in
+                  every row); 0 by default.
+    shared_noise: one noise vector (the first) for every row, so rows differ only by category.
+    Returns the generator's three float32 inputs for rows * len(values) samples,
+    row-major (sample r * len(values) + j is row r, column j), keyed as sample_latent's.
+    """
+    m = template.n_continuous
+    if code is not None and not (isinstance(code, (int, np.integer)) and 0 <= code < m):
+        raise InfoganError(f"code={code} is out of range: this model has continuous codes 0..{m - 1}" if m else
+                           f"code={code} is invalid: the template has no continuous codes, give code=None")
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+        raise InfoganError(f"values={values.tolist()} are invalid: give a 1-D list of finite numbers, one per column")
+    idx = np.arange(template.categories) if categories is None else np.asarray(categories, dtype=np.int64).reshape(-1)
+    rows, cols = len(idx), len(values)
+    if rows == 0:
+        raise InfoganError("categories=[] is invalid: the traversal needs at least 1 row")
+    fixed = np.zeros(m, np.float32)
+    if continuous is not None:
+        fixed = np.asarray(continuous, dtype=np.float32)
+        if fixed.shape != (m,) or not np.isfinite(fixed).all():
+            raise InfoganError(f"continuous={fixed.tolist()} is invalid: give {m} finite numbers")
+
+    noise = _noise(template, 1 if shared_noise else rows, rng)
+    cont = np.tile(fixed, (rows * cols, 1))
+    if code is not None:
+        cont[:, code] = np.tile(values, rows)
+    return {
+        NOISE: np.repeat(noise, cols * (rows if shared_noise else 1), axis=0),
+        CATEGORICAL: np.repeat(_one_hot(template, idx), cols, axis=0),
+        CONTINUOUS: cont,
+    }
+
+
+def _noise(template: LatentTemplate, n: int, rng: np.random.Generator) -> np.ndarray:
+    s = template.noise_scale
+    return rng.uniform(-s, s, size=(n, template.noise_dim)).astype(np.float32)
+
+
+def _one_hot(template: LatentTemplate, idx: np.ndarray) -> np.ndarray:
+    k = template.categories
+    bad = (idx < 0) | (idx >= k)
+    if bad.any():
+        raise InfoganError(f"category={int(idx[bad][0])} is out of range: allowed are 0..{k - 1}")
+    onehot = np.zeros((len(idx), k), np.float32)
+    onehot[np.arange(len(idx)), idx] = 1.0
+    return onehot
 
 
 # ---------------------------------------------------------------- tensor contract

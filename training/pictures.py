@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from infogan.contract import CATEGORICAL, NOISE, LatentTemplate, sample_latent
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, traversal_latent
 from infogan.files import atomic_path, make_grid, save_png, to_uint8
 from infogan.training.metrics_log import read_metrics
 
@@ -20,20 +20,14 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
 def traversal_images(g: torch.nn.Module, template: LatentTemplate, code: int = 0, cols: int = 10,
                      span: float = 1.0, seed: int = 0) -> np.ndarray:
     """The paper's figure: a row per category, a column per value of continuous
-    code `code` swept over [-span, span]; the noise and the other codes are fixed per row.
-    G runs on its own device; the images come back as fp32 numpy."""
-    k = template.categories
-    rng = np.random.default_rng(seed)
-    base = sample_latent(template, k, rng, categories=np.arange(k))
-    rep = lambda a: np.repeat(a, cols, axis=0)  # noqa: E731  (k*cols rows, row-major)
-    noise, cat = rep(base[NOISE]), rep(base[CATEGORICAL])
-    cont = np.zeros((k * cols, template.n_continuous), np.float32)
-    if template.n_continuous:
-        cont[:, code] = np.tile(np.linspace(-span, span, cols, dtype=np.float32), k)
+    code `code` swept over [-span, span] (the training range at span 1); each row its own
+    noise from `seed`, the other codes at 0 (contract.traversal_latent). G runs on its own device; the images come back as fp32 numpy."""
+    z = traversal_latent(template, code if template.n_continuous else None,
+                         np.linspace(-span, span, cols, dtype=np.float32), np.random.default_rng(seed))
     was_training = g.training
     g.eval()
     device = next(g.parameters()).device
-    out = g(*(torch.from_numpy(a).to(device) for a in (noise, cat, cont))).float().cpu().numpy()
+    out = g(*(torch.from_numpy(z[name]).to(device) for name in (NOISE, CATEGORICAL, CONTINUOUS))).float().cpu().numpy()
     g.train(was_training)
     return out
 
