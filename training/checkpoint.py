@@ -11,6 +11,9 @@ A checkpoint is a dict saved with torch.save:
   rng             {"torch": ByteTensor, "numpy": bit_generator state}
   evaluation      the latest evaluation dict, or None
   discriminator_calibrated   (final checkpoint) D with batch-norm statistics of real images
+  generator_average          (with ema_decay) {"weights": the moving average of G's weights, batch
+                             norm measured on its own images, "updates": int, "decay": float}: the
+                             generator export publishes
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
     slope = float(ckpt.get("model", {}).get("leaky_slope", 0.1))
     g, d = Generator(template), Discriminator(template, slope)
     try:
-        g.load_state_dict(ckpt["generator"])
+        # the published generator: G's moving average where training kept one
+        g.load_state_dict(ckpt["generator_average"]["weights"] if "generator_average" in ckpt else ckpt["generator"])
         # the encoder's batch norm recalibrated on real images, where training saved it
         d.load_state_dict(ckpt.get("discriminator_calibrated", ckpt["discriminator"]))
     except RuntimeError as e:

@@ -59,6 +59,9 @@ class TrainConfig:
     # reading of that code must move with a real image's rotation, the same way for
     # every digit, so G's code turns every category the same way (0: off)
     lambda_rotation: float = 0.0
+    # the generator published (judged, drawn, exported) is the moving average of G's
+    # weights with this decay (training/average.py); 0: G's latest weights
+    ema_decay: float = 0.0
 
     # machinery (no effect on the recipe beyond numerics)
     precision: str = "auto"  # auto | fp32 | bf16
@@ -95,6 +98,8 @@ class TrainConfig:
         for name in ("train_subset", "eval_subset", "threads", "holdout"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0 (0 means all)")
+        if not 0 <= self.ema_decay < 1:
+            raise InfoganError(f"ema_decay={self.ema_decay} is invalid: must be in [0, 1) (0: off)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

@@ -68,10 +68,18 @@ def frechet_distance(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.n
 
 
 def fidelity_reference(judge: nn.Module, data_dir: str | Path, dataset: str) -> FidelityReference:
-    as_float = lambda u8: torch.from_numpy(u8[:FIDELITY_SAMPLES]).float().div_(255.0)  # noqa: E731
-    test = feature_stats(judge_features(judge, as_float(load_split(data_dir, dataset, "test")[0])))
-    train = feature_stats(judge_features(judge, as_float(load_split(data_dir, dataset, "train")[0])))
-    return FidelityReference(test[0], test[1], frechet_distance(train, test))
+    """The test digits, and the first training digits for the floor."""
+    return reference_of_images(judge, load_split(data_dir, dataset, "test")[0], load_split(data_dir, dataset, "train")[0])
+
+
+def reference_of_images(judge: nn.Module, reference_u8: np.ndarray, floor_u8: np.ndarray) -> FidelityReference:
+    """Statistics of the first FIDELITY_SAMPLES reference images [N, 1, 28, 28] uint8, and the
+    floor: their distance to as many other real images (a held-out slice instead of the test set
+    when choosing a recipe)."""
+    as_float = lambda u8: torch.from_numpy(np.ascontiguousarray(u8[:FIDELITY_SAMPLES])).float().div_(255.0)  # noqa: E731
+    reference = feature_stats(judge_features(judge, as_float(reference_u8)))
+    floor = feature_stats(judge_features(judge, as_float(floor_u8)))
+    return FidelityReference(reference[0], reference[1], frechet_distance(floor, reference))
 
 
 def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> nn.Module:

@@ -23,8 +23,9 @@ from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import affine_draws, random_affine
+from infogan.training.average import GeneratorAverage
 from infogan.training.evaluate import evaluate_models, save_evaluation
-from infogan.training.judge import load_or_train_judge
+from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
 from infogan.training.metrics_log import METRICS_FILE, MetricsLog
@@ -233,13 +234,24 @@ class Run:
     d_passes: torch.nn.Module | None = None  # D's passes of the D step, under DDP when distributed
     step: int = 0
     evaluation: dict | None = None
+    average: GeneratorAverage | None = None  # with cfg.ema_decay (rank 0's)
 
-    def evaluate(self, with_judge: bool) -> Discriminator:
-        """Evaluate now, log it, keep it; returns D with batch norm calibrated on real images."""
+    def published_generator(self) -> torch.nn.Module:
+        """The generator that is judged, drawn and exported: G's moving average (its batch
+        norm measured on its own images) with cfg.ema_decay, else G itself."""
+        return self.average.calibrated() if self.average is not None else self.g
+
+    def evaluate(self, with_judge: bool, last: bool = False) -> Discriminator:
+        """Evaluate now, log it, keep it; returns D with batch norm calibrated on real images.
+        The last judged evaluation of an averaged G also judges the live G, beside it."""
         cfg = self.cfg
         self.evaluation, calibrated = evaluate_models(
-            self.g, self.d, self.test_images, self.test_labels, self.label_names, cfg.dataset, self.step,
-            cfg.images_seen(self.step), self.calibration_images, self.judge if with_judge else None)
+            self.published_generator(), self.d, self.test_images, self.test_labels, self.label_names, cfg.dataset,
+            self.step, cfg.images_seen(self.step), self.calibration_images, self.judge if with_judge else None)
+        if last and with_judge and self.judge is not None and self.average is not None:
+            self.evaluation["generation_live"] = generation_quality(
+                self.g, cfg.template, self.evaluation["category_to_label"], self.judge)
+            self.g.train()
         self.log.evaluation(self.step, self.evaluation)
         return calibrated
 
@@ -254,6 +266,9 @@ class Run:
         }
         if calibrated is not None:
             state["discriminator_calibrated"] = calibrated.state_dict()
+        if self.average is not None:  # the calibrated average's weights: what export publishes
+            state["generator_average"] = {"weights": self.published_generator().state_dict(),
+                                          "updates": self.average.updates, "decay": self.average.decay}
         save_checkpoint(self.dir / "checkpoint.pt", state)
 
 
@@ -272,7 +287,7 @@ def train(cfg: TrainConfig | None, resume: str | Path | None = None, progress: b
     try:
         # rank 0 opens (or extends) the run folder; every rank trains on its config
         cfg, run_dir = share(world, _open_run_dir(cfg, resume, epochs) if world.main else None)
-        run = _set_up(cfg, run_dir, progress and world.main, resumed=resume is not None, world=world, device=device)
+        run = set_up(cfg, run_dir, progress and world.main, resumed=resume is not None, world=world, device=device)
         with run.log:
             calibrated = _loop(run)
         if world.main:
@@ -377,8 +392,9 @@ def _load_data(data_dir: str, dataset: str, holdout: int, train_subset: int, eva
 
 
 def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world: World,
-             batch_size: int) -> tuple[int, dict | None, dict | None]:
-    """Weights and optimiser states from the run's checkpoint; its (step, evaluation, metrics window)."""
+             batch_size: int) -> tuple[int, dict | None, dict | None, dict | None]:
+    """Weights and optimiser states from the run's checkpoint; its (step, evaluation, metrics
+    window, generator average)."""
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     g.load_state_dict(ckpt["generator"])
     d.load_state_dict(ckpt["discriminator"])
@@ -387,7 +403,17 @@ def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world:
     trained_on = ckpt.get("world_size", 1)  # checkpoints from before DDP: one process
     if trained_on != world.size and world.main:
         warnings.warn(world_size_change(run_dir, trained_on, world.size, batch_size), WorldSizeChanged, stacklevel=3)
-    return ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window")
+    return ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window"), ckpt.get("generator_average")
+
+
+def _average(decay: float, g: Generator, saved: dict | None) -> GeneratorAverage | None:
+    """G's moving average with `decay` (None when 0), continued from a checkpoint's where saved."""
+    if not decay:
+        return None
+    average = GeneratorAverage(g, decay)
+    if saved is not None:
+        average.load_state_dict(saved)
+    return average
 
 
 def _open_log(run_dir: Path, cfg: TrainConfig, progress: bool, world: World, step: int, window: dict | None) -> MetricsLog:
@@ -399,8 +425,8 @@ def _open_log(run_dir: Path, cfg: TrainConfig, progress: bool, world: World, ste
     return log
 
 
-def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world: World = World(),
-            device: torch.device | None = None) -> Run:
+def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world: World = World(),
+           device: torch.device | None = None) -> Run:
     """Seeds, threads and precision; the data; the models and optimisers (from the
     checkpoint when resumed); the metrics log; the judge."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
@@ -414,8 +440,8 @@ def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, worl
 
     g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
-    step, evaluation, window = (_restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed
-                                else (0, None, None))
+    step, evaluation, window, average = (_restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed
+                                         else (0, None, None, None))
     log = _open_log(run_dir, cfg, progress, world, step, window)
     g.train(), d.train()
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
@@ -424,7 +450,8 @@ def _set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, worl
                label_names=list(dataset_spec(cfg.dataset).label_names),
                judge=load_or_train_judge(cfg.data_dir, cfg.dataset) if cfg.judge and world.main else None,
                log=log, world=world, g_train=wrap(g, world, device),
-               d_passes=wrap(DiscriminatorPasses(d, autocast), world, device), step=step, evaluation=evaluation)
+               d_passes=wrap(DiscriminatorPasses(d, autocast), world, device), step=step, evaluation=evaluation,
+               average=_average(cfg.ema_decay, g, average) if world.main else None)
 
 
 def _loop(run: Run) -> Discriminator | None:
@@ -438,15 +465,17 @@ def _loop(run: Run) -> Discriminator | None:
         out = train_step(cfg, run.g_train, run.d, run.opt_d, run.opt_g, run.stream.real(run.step)[rows], latent,
                          run.autocast, run.stream.transforms(run.step, device), run.d_passes, (rows.start, cfg.batch_size))
         run.step += 1
+        if run.average is not None:
+            run.average.update(run.g)
         run.log.step(run.step, out)
         if run.step % cfg.steps_per_epoch and run.step != cfg.total_steps or not run.world.main:
             continue
         epoch = -(-run.step // cfg.steps_per_epoch)
         last = run.step == cfg.total_steps
         if epoch % cfg.eval_every == 0 or last:
-            calibrated = run.evaluate(with_judge=epoch % cfg.checkpoint_every == 0 or last)
+            calibrated = run.evaluate(with_judge=epoch % cfg.checkpoint_every == 0 or last, last=last)
         if epoch % cfg.samples_every == 0 or last:
-            save_sample_grid(run.g, cfg.template, run.dir / "samples" / f"epoch_{epoch:03d}.png")
+            save_sample_grid(run.published_generator(), cfg.template, run.dir / "samples" / f"epoch_{epoch:03d}.png")
         if epoch % cfg.checkpoint_every == 0 and not last:
             run.checkpoint()
     return calibrated
@@ -455,7 +484,7 @@ def _loop(run: Run) -> Discriminator | None:
 def _finish(run: Run, calibrated: Discriminator | None) -> None:
     """The final checkpoint (with the calibrated D export publishes), evaluation.json, curves."""
     if calibrated is None:  # nothing left to train (a finished run resumed)
-        calibrated = run.evaluate(with_judge=True)
+        calibrated = run.evaluate(with_judge=True, last=True)
     run.checkpoint(calibrated)
     save_evaluation(run.dir, run.evaluation)
     plot_curves(run.dir / METRICS_FILE, run.dir / "curves.png", run.cfg.template.entropy())

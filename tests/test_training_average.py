@@ -1,0 +1,82 @@
+"""The published generator: a moving average of G's weights, when the config asks for one."""
+
+import json
+
+import pytest
+import torch
+
+from infogan.contract import LatentTemplate
+from infogan.training.average import GeneratorAverage, calibrate_generator
+from infogan.training.checkpoint import build_models, load_checkpoint
+from infogan.training.config import resolve
+from infogan.training.model import Generator
+from infogan.training.train import train
+
+
+def test_the_average_follows_the_warm_up_then_the_decay_and_leaves_g_alone():
+    torch.manual_seed(0)
+    g = Generator(LatentTemplate())
+    avg = GeneratorAverage(g, decay=0.9)
+    start = [p.clone() for p in avg.g.parameters()]
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(1.0)
+    live = [p.clone() for p in g.parameters()]
+    avg.update(g)  # update 0: d = min(0.9, 1/10) = 0.1
+    for a, s, l in zip(avg.g.parameters(), start, live):
+        assert torch.allclose(a, 0.1 * s + 0.9 * l, atol=1e-6)
+    avg.updates = 1000  # late: d = decay
+    before = [p.clone() for p in avg.g.parameters()]
+    avg.update(g)
+    for a, b, l in zip(avg.g.parameters(), before, live):
+        assert torch.allclose(a, 0.9 * b + 0.1 * l, atol=1e-6)
+    assert all(torch.equal(p, l) for p, l in zip(g.parameters(), live))
+    assert not any(p.requires_grad for p in avg.g.parameters())
+    with pytest.raises(ValueError, match="decay=1"):
+        GeneratorAverage(g, 1)
+
+
+def test_calibration_measures_batch_norm_on_generated_batches_without_touching_torchs_rng():
+    torch.manual_seed(0)
+    g = Generator(LatentTemplate())
+    state = torch.get_rng_state()
+    a, b = calibrate_generator(g), calibrate_generator(g)
+    assert torch.equal(torch.get_rng_state(), state)
+    bn = a.fc[1]
+    assert not a.training and bn.momentum == 0.1
+    assert torch.equal(bn.running_mean, b.fc[1].running_mean)  # seeded: the same statistics every time
+    assert not torch.allclose(bn.running_mean, g.fc[1].running_mean)  # measured, not copied
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), g.parameters()))
+
+
+def _published(run):
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    return ckpt, build_models(ckpt)[0].state_dict()
+
+
+def test_a_run_with_ema_decay_publishes_the_average_and_resumes_it_exactly(tmp_path, data_dir):
+    base = dict(data_dir=str(data_dir), out_dir=str(tmp_path), epochs=2, ema_decay=0.9)
+    straight = train(resolve("smoke", run_name="straight", judge=True, **base), progress=False)
+    half = train(resolve("smoke", run_name="half", **{**base, "epochs": 1}), progress=False)
+    resumed = train(None, resume=half, progress=False, epochs=2)
+    assert not (resumed / "evaluation.json").read_text().count("generation_live")  # no judge, no live judging
+    ckpt, published = _published(straight)
+    saved = ckpt["generator_average"]
+    assert saved["updates"] == 8 and saved["decay"] == 0.9
+    # export builds the average, not G's latest weights
+    assert all(torch.equal(published[k], saved["weights"][k]) for k in published)
+    assert not torch.equal(published["fc.0.weight"], ckpt["generator"]["fc.0.weight"])
+    # the last evaluation judges the average (what is published) and, beside it, the live G
+    ev = json.loads((straight / "evaluation.json").read_text())
+    assert {"generation", "generation_live"} <= set(ev)
+    assert ev["generation"]["fidelity"]["ratio"] != ev["generation_live"]["fidelity"]["ratio"]
+    # a resumed run continues the average where the checkpoint left it
+    _, again = _published(resumed)
+    assert all(torch.equal(published[k], again[k]) for k in published), [k for k in published
+                                                                        if not torch.equal(published[k], again[k])]
+
+
+def test_ema_decay_outside_zero_to_one_is_refused_in_one_line():
+    from infogan.contract import InfoganError
+    with pytest.raises(InfoganError, match=r"ema_decay=1.0 is invalid: must be in \[0, 1\)"):
+        resolve("smoke", ema_decay=1.0)
