@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,24 +16,24 @@ import numpy as np
 import typer
 
 from infogan import defaults
-from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL
 from infogan.contract import InfoganError
-from infogan.options import TimeoutOpt, UrlOpt, repository_option
-
-
-class Backend(str, Enum):
-    triton = "triton"
-    onnx = "onnx"
-
-
-BackendOpt = Annotated[Backend, typer.Option("--backend", envvar=defaults.ENV_BACKEND, help="triton: the server at --url; onnx: onnxruntime in this process on --repository.")]
-RepoOpt = repository_option("The model repository (for --backend onnx).")
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Serve this model instead of the contract's, e.g. a variant such as infogan_generator_int8.")]
-DeviceOpt = Annotated[str, typer.Option("--device", envvar=defaults.ENV_DEVICE, help="For --backend onnx: auto (the GPU where onnxruntime has CUDA), cpu, cuda or cuda:N.")]
+from infogan.options import (
+    BACKEND,
+    DEVICE,
+    REPOSITORY,
+    Backend,
+    BackendOpt,
+    ClientRepositoryOpt,
+    DeviceOpt,
+    ModelOpt,
+    TimeoutOpt,
+    UrlOpt,
+    repository_option,
+)
 
 
 def open_client(cls, backend: Backend, url: str, repository: Path, timeout: float, model: str | None = None,
-                device: str = "auto"):
+                device: str = DEVICE):
     """A Generator or Encoder on the chosen backend."""
     if Backend(backend) is Backend.onnx:
         return cls.from_repository(repository, model=model, device=device)
@@ -148,11 +147,11 @@ def generate(
     force: Annotated[bool, typer.Option("--force", help="Overwrite output files that exist.")] = False,
     columns: Annotated[int, typer.Option(help="Images per grid row.")] = 8,
     scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
-    backend: BackendOpt = Backend.triton,
-    device: DeviceOpt = "auto",
-    url: UrlOpt = DEFAULT_URL,
-    repository: RepoOpt = Path(DEFAULT_REPOSITORY),
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    backend: BackendOpt = BACKEND,
+    device: DeviceOpt = DEVICE,
+    url: UrlOpt = defaults.URL,
+    repository: ClientRepositoryOpt = REPOSITORY,
+    timeout: TimeoutOpt = defaults.TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
     """Generate n images for a category (or a label: the digit on MNIST) and given continuous codes."""
@@ -178,11 +177,11 @@ def traverse(
     out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("traverse.png"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists.")] = False,
     scale: Annotated[int, typer.Option(help="Upscale the PNG by this factor.")] = 2,
-    backend: BackendOpt = Backend.triton,
-    device: DeviceOpt = "auto",
-    url: UrlOpt = DEFAULT_URL,
-    repository: RepoOpt = Path(DEFAULT_REPOSITORY),
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    backend: BackendOpt = BACKEND,
+    device: DeviceOpt = DEVICE,
+    url: UrlOpt = defaults.URL,
+    repository: ClientRepositoryOpt = REPOSITORY,
+    timeout: TimeoutOpt = defaults.TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
     """The paper's figure: a row per category, columns sweeping one continuous code over [-2, 2]."""
@@ -199,11 +198,11 @@ def encode(
     images: Annotated[list[Path], typer.Argument(help="PNG files (28x28 grayscale) or IDX image files.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Encode only the first N images.")] = None,
-    backend: BackendOpt = Backend.triton,
-    device: DeviceOpt = "auto",
-    url: UrlOpt = DEFAULT_URL,
-    repository: RepoOpt = Path(DEFAULT_REPOSITORY),
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    backend: BackendOpt = BACKEND,
+    device: DeviceOpt = DEVICE,
+    url: UrlOpt = defaults.URL,
+    repository: ClientRepositoryOpt = REPOSITORY,
+    timeout: TimeoutOpt = defaults.TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
     """Category (and label), its probability and the continuous codes of each image."""
@@ -223,10 +222,10 @@ def encode(
 
 
 def status(
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = defaults.URL,
     timeout: TimeoutOpt = defaults.STATUS_TIMEOUT_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
-    repository: Annotated[Path, typer.Option("--repository", envvar="INFOGAN_MODEL_REPOSITORY", help="The repository the server serves: the generator/encoder pair check reads each served model.onnx's own checkpoint hash there.")] = Path(DEFAULT_REPOSITORY),
+    repository: repository_option("The repository the server serves: the generator/encoder pair check reads each served model.onnx's own checkpoint hash there.") = REPOSITORY,
 ) -> None:
     """Server liveness and readiness, models and versions, Triton's batching statistics."""
     from infogan.client.triton_backend import server_status

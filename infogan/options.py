@@ -4,8 +4,9 @@ never restates them. A command that says more about an option passes its own hel
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -34,7 +35,24 @@ RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar=defaults.ENV_RUNS
 UrlOpt = url_option()
 TimeoutOpt = timeout_option()
 
+
+
+# the client commands' (generate, traverse, encode) choice of where the models run
+
+
+class Backend(str, Enum):
+    triton = "triton"
+    onnx = "onnx"
+
+
+BackendOpt = Annotated[Backend, typer.Option("--backend", envvar=defaults.ENV_BACKEND, help="triton: the server at --url; onnx: onnxruntime in this process on --repository.")]
+ClientRepositoryOpt = repository_option("The model repository (for --backend onnx).")
+DeviceOpt = Annotated[str, typer.Option("--device", envvar=defaults.ENV_DEVICE, help="For --backend onnx: auto (the GPU where onnxruntime has CUDA), cpu, cuda or cuda:N.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Serve this model instead of the contract's, e.g. a variant such as infogan_generator_int8.")]
+
 REPOSITORY = Path(defaults.REPOSITORY)
 DATA_DIR = Path(defaults.DATA_DIR)
 RUNS_DIR = Path(defaults.RUNS_DIR)
 LATEST_RUN = Path(defaults.LATEST_RUN)
+BACKEND = Backend.triton
+DEVICE = "auto"

@@ -1,6 +1,6 @@
 """One home for each default: every command's shared options (--repository, --data-dir,
---runs-dir, --url, --timeout) take their environment variable and default from
-infogan.defaults, so changing a default there changes it for every command."""
+--runs-dir, --url, --timeout, --backend, --device) take their environment variable and
+default from infogan.defaults, so changing a default there changes it for every command."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ ENV_OF_FLAG = {
     "--runs-dir": defaults.ENV_RUNS_DIR,
     "--url": defaults.ENV_URL,
     "--timeout": defaults.ENV_TIMEOUT,
+    "--backend": defaults.ENV_BACKEND,
+    "--device": defaults.ENV_DEVICE,
 }
 # export's --data-dir means "the run's own data folder" unless given, so no environment
 # variable may replace it
@@ -58,3 +60,18 @@ def test_the_client_and_the_server_agree_on_where_triton_listens():
 
     server = TritonServer(defaults.REPOSITORY)
     assert DEFAULT_URL == f"{server.host}:{server.ports['grpc_port']}"
+
+
+BACKEND_FLAGS = ("--backend", "--device", "--url", "--repository", "--timeout", "--model")
+
+
+def test_the_client_commands_share_one_definition_of_each_backend_option():
+    group = typer.main.get_command(app)
+
+    def backend_options(name):
+        params = {p.opts[0]: p for p in group.commands[name].params if p.opts[0] in BACKEND_FLAGS}
+        return {f: (p.opts, p.envvar, p.default, p.help) for f, p in params.items()}
+
+    generate = backend_options("generate")
+    assert set(generate) == set(BACKEND_FLAGS)
+    assert backend_options("traverse") == generate and backend_options("encode") == generate
