@@ -9,7 +9,10 @@ PRESET ?= default
 SEED ?= 0
 RUN ?=
 DATA_DIR ?= data
-REPO ?= model_repository
+# the model repository export writes and serve/explore read; empty: infogan's own default
+# (infogan/defaults.py REPOSITORY, or $INFOGAN_MODEL_REPOSITORY when set)
+REPO ?=
+REPO_FLAG = $(if $(REPO),--repository $(REPO))
 TRAIN_ARGS ?=
 EXPORT_ARGS ?=
 SERVE_ARGS ?=
@@ -22,10 +25,10 @@ SEEDS ?= 0 1 2 0:1
 .PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help
 
 help:
-	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into $(REPO)/"
+	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into model_repository/ (or REPO=dir)"
 	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (10-15 min a 2-thread run on a 2-core EPYC or AMX Xeon, see RESULTS.md) and write RESULTS.md"
-	@echo "make serve          start a local Triton Inference Server on $(REPO)/ (127.0.0.1:8001 gRPC)"
-	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over $(REPO)/ (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
+	@echo "make serve          start a local Triton Inference Server on model_repository/ or REPO=dir (127.0.0.1:8001 gRPC)"
+	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over model_repository/ or REPO=dir (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
 	@echo "make test           set up and run the tests (make test-full: the long variants too)"
 	@echo "make gpu-check      on a CUDA machine: train, export, GPU parity, generation and Triton in one table (WHEELS=dir)"
 	@echo "make gpu-wheels     download the wheels gpu-check installs offline into WHEELS (default wheels/)"
@@ -58,13 +61,13 @@ sweep: data
 	$(BIN)/infogan sweep $(SEEDS) --preset $(PRESET) --dataset $(DATASET) --data-dir $(DATA_DIR)
 
 export: $(STAMP)
-	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) --repository $(REPO) $(EXPORT_ARGS)
+	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) $(REPO_FLAG) $(EXPORT_ARGS)
 
 serve: $(STAMP)
-	$(BIN)/infogan serve --repository $(REPO) $(SERVE_ARGS)
+	$(BIN)/infogan serve $(REPO_FLAG) $(SERVE_ARGS)
 
 explore: $(STAMP)
-	$(BIN)/infogan explore --repository $(REPO) $(EXPLORE_ARGS)
+	$(BIN)/infogan explore $(REPO_FLAG) $(EXPLORE_ARGS)
 
 # Debian tools the tests and benchmarks use: the explorer's browser test drives chromium
 # with chromium-driver; the Triton benchmark's load generator is nghttp2's h2load (C++)
