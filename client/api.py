@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infogan.client.info import DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo, warn_mixed_pair
+from infogan.client.info import DEFAULT_DEVICE, DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo, warn_mixed_pair
 from infogan.contract import (
     CATEGORICAL,
     CATEGORICAL_PROBS,
@@ -80,7 +80,7 @@ class _Client:
 
     @classmethod
     def from_repository(cls, path: str | Path = DEFAULT_REPOSITORY, model: str | None = None, version: int | None = None,
-                        threads: int | None = None, device: str = "auto"):
+                        threads: int | None = None, device: str = DEFAULT_DEVICE):
         """onnxruntime in this process on <path>/<model>/<newest version>/model.onnx, on `device`
         (auto: the GPU where onnxruntime has the CUDA provider, else the CPU; cpu; cuda; cuda:N).
         Warns (info.MixedPair, one line) when its generator/encoder pair comes from another checkpoint."""
@@ -89,7 +89,7 @@ class _Client:
         return client
 
     @classmethod
-    def from_onnx(cls, path: str | Path, threads: int | None = None, device: str = "auto"):
+    def from_onnx(cls, path: str | Path, threads: int | None = None, device: str = DEFAULT_DEVICE):
         return cls(_open_onnx(path, threads, device))
 
     @classmethod

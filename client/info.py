@@ -35,6 +35,7 @@ EXPORT_HINT = "export one with `make export` (infogan export)"
 
 # where the client looks by default (the CLI's --url and --repository, the API's arguments)
 DEFAULT_URL, DEFAULT_REPOSITORY, DEFAULT_TIMEOUT_S = defaults.URL, defaults.REPOSITORY, defaults.TIMEOUT_S
+DEFAULT_DEVICE = defaults.DEVICE  # where --backend onnx runs
 
 
 @dataclass(frozen=True)

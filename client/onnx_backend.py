@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infogan.client.info import EXPORT_HINT, ModelInfo
+from infogan.client.info import DEFAULT_DEVICE, EXPORT_HINT, ModelInfo
 from infogan.contract import GPU_MODEL_FILE, MODEL_FILE, InfoganError, model_versions
 from infogan.sessions import open_session, resolve_device
 
@@ -47,7 +47,7 @@ def graph_for(path: Path, device_kind: str) -> Path:
 class OnnxBackend:
     name = "onnx"
 
-    def __init__(self, path: str | Path, threads: int | None = None, device: str = "auto",
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = DEFAULT_DEVICE,
                  io_binding: bool | None = None):
         path = Path(path)
         if not path.is_file():

@@ -17,6 +17,7 @@ import random
 import gradio as gr
 import numpy as np
 
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.explore.drawing import MAX_UPLOAD_BYTES, load_upload, prepare
 from infogan.explore.views import CODE_RANGE, MAX_BATCH, Explorer
@@ -138,7 +139,7 @@ def build(explorer: Explorer) -> gr.Blocks:
     return page
 
 
-def launch(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+def launch(explorer: Explorer, host: str = defaults.HOST, port: int = defaults.EXPLORE_PORT, block: bool = True):
     """Serve the page; returns (app, local url) when block is False (tests, benchmarks)."""
     page = build(explorer)
     page.queue(default_concurrency_limit=4)

@@ -17,7 +17,7 @@ def explore_command(
     repository: repository_option("The model repository (onnxruntime in this process).") = REPOSITORY,
     url: Annotated[Optional[str], typer.Option(envvar=defaults.ENV_URL, help="Use the Triton server at this gRPC host:port instead of onnxruntime.")] = None,
     host: Annotated[str, typer.Option(help="Address of the page; anything but loopback exposes it to the network.")] = defaults.HOST,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the page.")] = 7860,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the page.")] = defaults.EXPLORE_PORT,
     timeout: timeout_option("Deadline in seconds of each request to the server.") = defaults.TIMEOUT_S,
     threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime threads (default: all cores).")] = None,
 ) -> None:
@@ -30,7 +30,7 @@ def explore_command(
 
     if host not in LOOPBACK:
         typer.echo(f"warning: host={host} exposes the explorer (port {port}) to the network, without authentication; "
-                   "the default 127.0.0.1 keeps it on this machine", err=True)
+                   f"the default {defaults.HOST} keeps it on this machine", err=True)
     explorer = Explorer.open(repository, url, timeout, threads)
     typer.echo(f"explorer on {explorer.where}")
     typer.echo(f"open http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")

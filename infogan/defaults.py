@@ -25,9 +25,15 @@ URL = f"{HOST}:{GRPC_PORT}"  # where the client finds it
 SERVER_START_TIMEOUT_S = 120.0  # Triton loading every model
 SERVER_STOP_TIMEOUT_S = 30.0
 
+# the latent explorer's page (`infogan explore`), on HOST
+EXPLORE_PORT = 7860
+
 # deadlines of the client's requests, retries included
 TIMEOUT_S = 10.0
 STATUS_TIMEOUT_S = 5.0  # `infogan status`: a health check should answer at once
+
+# where the client's in-process onnxruntime runs: the GPU where onnxruntime has CUDA, else the CPU
+DEVICE = "auto"
 
 # environment variables that replace the defaults above on the command line
 ENV_REPOSITORY = "INFOGAN_MODEL_REPOSITORY"

@@ -55,4 +55,4 @@ DATA_DIR = Path(defaults.DATA_DIR)
 RUNS_DIR = Path(defaults.RUNS_DIR)
 LATEST_RUN = Path(defaults.LATEST_RUN)
 BACKEND = Backend.triton
-DEVICE = "auto"
+DEVICE = defaults.DEVICE

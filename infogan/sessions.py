@@ -7,6 +7,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.machine import cpu_count
 
@@ -42,7 +43,7 @@ def parse_device(device: str) -> tuple[str, int]:
     raise InfoganError(f"device={device!r} is invalid: choose {DEVICES}")
 
 
-def resolve_device(device: str = "auto") -> tuple[str, int]:
+def resolve_device(device: str = defaults.DEVICE) -> tuple[str, int]:
     """The device a session runs on: 'auto' takes CUDA where this onnxruntime has it."""
     kind, index = parse_device(device)
     if kind == "auto":

@@ -77,7 +77,7 @@ def serve_command(
     """Start a local Triton Inference Server (no Docker) on the model repository; Ctrl-C stops it."""
     if host not in LOOPBACK:
         typer.echo(f"warning: host={host} exposes the server (gRPC {grpc_port}, HTTP {http_port}, metrics {metrics_port}) "
-                   "to the network, without authentication; the default 127.0.0.1 keeps it on this machine", err=True)
+                   f"to the network, without authentication; the default {defaults.HOST} keeps it on this machine", err=True)
     try:
         serve(repository, host, grpc_port, http_port, metrics_port, log_file, echo=lambda line: typer.echo(line),
               poll_secs=poll_secs)

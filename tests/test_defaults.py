@@ -75,3 +75,21 @@ def test_the_client_commands_share_one_definition_of_each_backend_option():
     generate = backend_options("generate")
     assert set(generate) == set(BACKEND_FLAGS)
     assert backend_options("traverse") == generate and backend_options("encode") == generate
+
+
+def test_the_device_and_the_explorer_port_have_one_default():
+    import inspect
+
+    from infogan.client import Encoder, Generator
+    from infogan.client.onnx_backend import OnnxBackend
+    from infogan.sessions import resolve_device
+
+    group = typer.main.get_command(app)
+
+    def default(command, flag):
+        return next(p.default for p in group.commands[command].params if flag in p.opts)
+
+    apis = (Generator.from_repository, Generator.from_onnx, Encoder.from_repository, OnnxBackend, resolve_device)
+    assert {inspect.signature(f).parameters["device"].default for f in apis} == {defaults.DEVICE}
+    assert default("generate", "--device") == defaults.DEVICE
+    assert default("explore", "--port") == defaults.EXPLORE_PORT
