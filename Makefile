@@ -8,7 +8,10 @@ DATASET ?= mnist
 PRESET ?= default
 SEED ?= 0
 RUN ?=
-DATA_DIR ?= data
+# the datasets' folder; empty: infogan's own default (infogan/defaults.py DATA_DIR, or
+# $INFOGAN_DATA_DIR when set), where the tests' conftest looks too
+DATA_DIR ?=
+DATA_FLAG = $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 # the model repository export writes and serve/explore read; empty: infogan's own default
 # (infogan/defaults.py REPOSITORY, or $INFOGAN_MODEL_REPOSITORY when set)
 REPO ?=
@@ -25,10 +28,10 @@ SEEDS ?= 0 1 2 0:1
 .PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help
 
 help:
-	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into model_repository/ (or REPO=dir)"
+	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into the model repository (or REPO=dir)"
 	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (10-15 min a 2-thread run on a 2-core EPYC or AMX Xeon, see RESULTS.md) and write RESULTS.md"
-	@echo "make serve          start a local Triton Inference Server on model_repository/ or REPO=dir (127.0.0.1:8001 gRPC)"
-	@echo "make explore        open the latent explorer on http://127.0.0.1:7860/ over model_repository/ or REPO=dir (EXPLORE_ARGS=--url 127.0.0.1:8001 for Triton)"
+	@echo "make serve          start a local Triton Inference Server on the model repository or REPO=dir; it prints its addresses"
+	@echo "make explore        open the latent explorer's page over the model repository or REPO=dir; it prints its address (EXPLORE_ARGS=\"--url host:port\" for Triton)"
 	@echo "make test           set up and run the tests (make test-full: the long variants too)"
 	@echo "make gpu-check      on a CUDA machine: train, export, GPU parity, generation and Triton in one table (WHEELS=dir)"
 	@echo "make gpu-wheels     download the wheels gpu-check installs offline into WHEELS (default wheels/)"
@@ -47,7 +50,7 @@ setup: $(STAMP)
 data: $(STAMP)
 	@if [ "$(DATASET)" = fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null || true; fi
-	$(BIN)/infogan data --dataset $(DATASET) --data-dir $(DATA_DIR)
+	$(BIN)/infogan data --dataset $(DATASET) $(DATA_FLAG)
 
 # NPROC=2: DistributedDataParallel on 2 processes of this machine (torchrun); across
 # machines run torchrun yourself with --nnodes/--node-rank/--rdzv-endpoint (README)
@@ -55,10 +58,10 @@ NPROC ?= 1
 TRAINER = $(if $(filter-out 1,$(NPROC)),$(BIN)/torchrun --standalone --nproc-per-node $(NPROC) -m infogan.cli,$(BIN)/infogan)
 
 train: data
-	$(TRAINER) train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(TRAIN_ARGS)
+	$(TRAINER) train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) $(DATA_FLAG) $(TRAIN_ARGS)
 
 sweep: data
-	$(BIN)/infogan sweep $(SEEDS) --preset $(PRESET) --dataset $(DATASET) --data-dir $(DATA_DIR)
+	$(BIN)/infogan sweep $(SEEDS) --preset $(PRESET) --dataset $(DATASET) $(DATA_FLAG)
 
 export: $(STAMP)
 	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) $(REPO_FLAG) $(EXPORT_ARGS)
@@ -80,23 +83,24 @@ apt-deps:
 	  else echo "note: $(APT_DEPS) missing and apt-get unavailable: the browser test is skipped, the benchmark loads Triton from Python"; fi; fi
 
 test: $(STAMP) apt-deps
-	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
-	INFOGAN_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/infogan data --dataset mnist $(DATA_FLAG)
+	$(if $(DATA_DIR),INFOGAN_DATA_DIR=$(DATA_DIR)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # every test, the long variants marked `full` included (a few minutes more than make test)
 test-full:
 	$(MAKE) test PYTEST_ARGS='$(PYTEST_ARGS) -m "full or not full"'
 
 bench: $(STAMP) apt-deps
-	$(BIN)/infogan data --dataset mnist --data-dir $(DATA_DIR)
-	$(BIN)/infogan bench $(BENCH_ARGS)
+	$(BIN)/infogan data --dataset mnist $(DATA_FLAG)
+	$(BIN)/infogan bench $(DATA_FLAG) $(BENCH_ARGS)
 
 # On a CUDA machine, without network: the full default recipe, export, onnxruntime-gpu
 # parity, generation beside PyTorch and Triton (KIND_GPU), one table written into
 # BENCHMARKS.md; without a GPU it says so and exits 0. Its own venv sees the machine's
 # packages (--system-site-packages), so the machine's torch with CUDA is used, never the
 # pinned CPU wheel; what the machine lacks comes from WHEELS, a folder `make gpu-wheels`
-# filled on a machine with network (no index is ever asked). The data must be in DATA_DIR.
+# filled on a machine with network (no index is ever asked). The data must be in DATA_DIR
+# (or infogan's default data folder).
 WHEELS ?=
 GPU_VENV ?= .venv-gpu
 GPU_CHECK_ARGS ?=
@@ -104,8 +108,8 @@ gpu-check:
 	test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
 	$(if $(WHEELS),$(GPU_VENV)/bin/python -m pip install --quiet --no-index --find-links $(WHEELS) --no-deps $(GPU_WHEELS_PACKAGES))
 	$(GPU_VENV)/bin/python -m pip install --quiet --no-index --no-deps --no-build-isolation -e .
-	$(GPU_VENV)/bin/infogan data --dataset mnist --data-dir $(DATA_DIR)
-	$(GPU_VENV)/bin/infogan gpu-check --data-dir $(DATA_DIR) --out gpu_check.json --markdown BENCHMARKS.md $(GPU_CHECK_ARGS)
+	$(GPU_VENV)/bin/infogan data --dataset mnist $(DATA_FLAG)
+	$(GPU_VENV)/bin/infogan gpu-check $(DATA_FLAG) --out gpu_check.json --markdown BENCHMARKS.md $(GPU_CHECK_ARGS)
 
 # The wheels gpu-check installs, for CPython 3.12 on x86-64 Linux (glibc >= 2.35, which
 # nvidia-pytriton's bundled Triton needs), into WHEELS (default wheels/, git-ignored; about

@@ -3,8 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from infogan import defaults
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("INFOGAN_DATA_DIR", ROOT / "data"))
+# where `infogan data` (make test) puts it: $INFOGAN_DATA_DIR, or infogan's default under the repository
+DATA_DIR = Path(os.environ.get(defaults.ENV_DATA_DIR, ROOT / defaults.DATA_DIR))
 
 
 @pytest.fixture(scope="session")
