@@ -110,7 +110,8 @@ class Explorer:
         of the grid's), columns sweeping code `code` over CODE_RANGE, the other codes
         at their slider values. uint8 [H, W]."""
         category, codes, seed, _ = self._check(category, codes, seed, 1)
-        code = _whole("code", code, 0, self.template.n_continuous - 1, "is out of range: this model has continuous codes")
+        # a widget may send 7.0; the contract refuses a code this model lacks, in its own words
+        code = whole if (whole := _integer(code)) is not None else code
         # each row: one of the grid's first noise vectors (same seed, same draws), fixed along the sweep
         z = traversal_latent(self.template, code, np.linspace(*CODE_RANGE, TRAVERSAL_STEPS, dtype=np.float32),
                              np.random.default_rng(seed), categories=[category] * TRAVERSAL_ROWS, continuous=codes)
@@ -167,15 +168,20 @@ class Explorer:
         return "\n\n".join(lines)
 
 
+def _integer(value) -> int | None:
+    """A widget's whole number (7, 7.0, "7") as an int; None for anything else."""
+    try:
+        return int(value) if value is not None and float(value).is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _whole(name: str, value, lo: int, hi: int, what: str) -> int:
     """An integer lo..hi from a widget's value, or one line naming the parameter."""
-    try:
-        ok = value is not None and float(value).is_integer() and lo <= int(value) <= hi
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    n = _integer(value)
+    if n is None or not lo <= n <= hi:
         raise InfoganError(f"{name}={value} {what} {lo}..{hi}")
-    return int(value)
+    return n
 
 
 def _short(v) -> str:
