@@ -76,18 +76,20 @@ def test_a_whole_run_trains_evaluates_and_draws_on_another_device(data_dir, tmp_
     import infogan.training.train as training
 
     monkeypatch.setattr(training, "start", lambda world: torch.device("meta"))
-    cfg = resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), run_name="meta", judge=True)
+    cfg = resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), run_name="meta", judge=True,
+                  ema_decay=0.9)  # the published generator is G's average, on G's device
     with MetaStandsInForCuda():
         run = training.train(cfg, progress=False)
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "eval"] == [4, 8]
-    assert "generation" in json.loads((run / "evaluation.json").read_text())
+    assert {"generation", "generation_live"} <= set(json.loads((run / "evaluation.json").read_text()))
     assert (run / "samples" / "epoch_002.png").is_file()
 
 
 def test_a_training_step_and_its_logging_never_wait_for_the_device():
     # on a GPU, reading a figure back (.item(), float(), .cpu()) stalls the step until
     # the device is done; on meta it raises, so a step that reads nothing back passes
+    from infogan.training.average import GeneratorAverage
     from infogan.training.train import BatchStream, make_optimizers, train_step
 
     cfg = resolve("default", batch_size=8, steps_per_epoch=100, epochs=1)
@@ -95,10 +97,12 @@ def test_a_training_step_and_its_logging_never_wait_for_the_device():
     opt_d, opt_g = make_optimizers(cfg, g, d)
     stream = BatchStream(cfg, torch.rand(64, 1, 28, 28).to("meta"))
     log = MetricsLog(Path(os.devnull), cfg, progress=False)
+    average = GeneratorAverage(g, 0.99)
 
     for step in range(3):  # rows are read back every 10 steps, never inside one
         out = train_step(cfg, g, d, opt_d, opt_g, stream.real(step), stream.latent(step, "meta"),
                          contextlib.nullcontext, stream.transforms(step, "meta"))
+        average.update(g)
         log.step(step + 1, out)
     assert len(log.pending) == 3
 
