@@ -6,7 +6,8 @@ judged side by side: purity, slant and fidelity against the held-out slice (neve
 set), the floor being as many other training images against it. Q's accuracy on the slice is
 the same for every arm.
 
-    python -m infogan.training.averaging_study --seed 0 --threads 1 --out runs/study-s0.json
+    python -m infogan.training.averaging_study --seed 0 --threads 1 --out runs/study/averaging-s0.json
+    python -m infogan.training.averaging_study --table runs/study/averaging-s*.json
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
     return rows
 
 
+def table(paths: list[Path]) -> str:
+    """The studies' rows as one markdown table: a row per (seed, updates, arm)."""
+    head = ("| seed | updates | generator | fidelity (x floor) | purity mean | purity worst | digits | slant | Q accuracy |\n"
+            "|--:|--:|---|--:|--:|--:|--:|--:|--:|")
+    lines = [head]
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["rows"]:
+            lines.append(f"| {r['seed']} | {r['step']:,} | {r['arm']} | {r['fidelity']:.2f} | {r['purity_mean']:.1%} | "
+                         f"{r['purity_worst']:.0%} | {r['digits']}/10 | {r['slant']:.2f} | {r['q_accuracy']:.2%} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="default")
@@ -76,8 +89,14 @@ def main() -> None:
     ap.add_argument("--decays", type=float, nargs="+", default=[0.99, 0.995, 0.999])
     ap.add_argument("--every", type=int, default=500)
     ap.add_argument("--epochs", type=int, default=None, help="the preset's unless given")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, help="the study's JSON (rows written at every judged point)")
+    ap.add_argument("--table", type=Path, nargs="+", help="print these studies' JSON as one markdown table instead")
     a = ap.parse_args()
+    if a.table:
+        print(table(a.table))
+        return
+    if a.out is None:
+        ap.error("--out is required to run a study")
     torch.set_num_threads(a.threads or torch.get_num_threads())
     study(a.preset, a.seed, a.threads, a.holdout, a.decays, a.every, a.out, a.epochs)
 
