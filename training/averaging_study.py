@@ -23,9 +23,8 @@ import torch
 from infogan.files import write_atomic
 from infogan.training.average import GeneratorAverage, calibrate_generator
 from infogan.training.config import resolve
-from infogan.training.data import load_split
 from infogan.training.evaluate import evaluate_models
-from infogan.training.judge import generation_quality, reference_of_images
+from infogan.training.judge import generation_quality
 from infogan.training.train import set_up, train_step
 
 
@@ -39,8 +38,6 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
           epochs: int | None = None) -> list[dict]:
     cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs)
     run = set_up(cfg, Path(tempfile.mkdtemp(prefix="averaging-study-")), progress=False, resumed=False)
-    train_u8 = load_split(cfg.data_dir, cfg.dataset, "train")[0]
-    run.judge.fidelity_reference = reference_of_images(run.judge, train_u8[-holdout:], train_u8[:holdout])
     averages = {d: GeneratorAverage(run.g, d) for d in decays}
     device = next(run.g.parameters()).device
     rows, start = [], time.time()

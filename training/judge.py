@@ -72,6 +72,13 @@ def fidelity_reference(judge: nn.Module, data_dir: str | Path, dataset: str) -> 
     return reference_of_images(judge, load_split(data_dir, dataset, "test")[0], load_split(data_dir, dataset, "train")[0])
 
 
+def holdout_reference(judge: nn.Module, data_dir: str | Path, dataset: str, holdout: int) -> FidelityReference:
+    """For a run that holds out the last `holdout` training images: those images, and the
+    first training images for the floor. Choosing a recipe never looks at the test set."""
+    train_u8 = load_split(data_dir, dataset, "train")[0]
+    return reference_of_images(judge, train_u8[-holdout:], train_u8[:-holdout])
+
+
 def reference_of_images(judge: nn.Module, reference_u8: np.ndarray, floor_u8: np.ndarray) -> FidelityReference:
     """Statistics of the first FIDELITY_SAMPLES reference images [N, 1, 28, 28] uint8, and the
     floor: their distance to as many other real images (a held-out slice instead of the test set
