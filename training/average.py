@@ -33,13 +33,14 @@ class GeneratorAverage:
             raise ValueError(f"decay={decay} must be in (0, 1)")
         self.decay, self.updates = decay, 0
         self.g = copy.deepcopy(g).eval()
-        for p in self.g.parameters():
+        self._params = list(self.g.parameters())  # the copy's parameters, listed once, not per update
+        for p in self._params:
             p.requires_grad_(False)
 
     @torch.no_grad()
     def update(self, g: torch.nn.Module) -> None:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(list(self.g.parameters()), list(g.parameters()), 1.0 - d)
+        torch._foreach_lerp_(self._params, list(g.parameters()), 1.0 - d)
         self.updates += 1
 
     def state_dict(self) -> dict:

@@ -236,10 +236,16 @@ class Run:
     evaluation: dict | None = None
     average: GeneratorAverage | None = None  # with cfg.ema_decay (rank 0's)
 
+    _published: tuple[int, torch.nn.Module] | None = None  # (step, calibrated average) measured once per step
+
     def published_generator(self) -> torch.nn.Module:
         """The generator that is judged, drawn and exported: G's moving average (its batch
-        norm measured on its own images) with cfg.ema_decay, else G itself."""
-        return self.average.calibrated() if self.average is not None else self.g
+        norm measured on its own images, once per step) with cfg.ema_decay, else G itself."""
+        if self.average is None:
+            return self.g
+        if self._published is None or self._published[0] != self.step:
+            self._published = (self.step, self.average.calibrated())
+        return self._published[1]
 
     def evaluate(self, with_judge: bool, last: bool = False) -> Discriminator:
         """Evaluate now, log it, keep it; returns D with batch norm calibrated on real images.
