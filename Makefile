@@ -29,7 +29,7 @@ SEEDS ?= 0 1 2 0:1
 
 help:
 	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into the model repository (or REPO=dir)"
-	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (10-15 min a 2-thread run on a 2-core EPYC or AMX Xeon, see RESULTS.md) and write RESULTS.md"
+	@echo "make sweep          train SEEDS=\"$(SEEDS)\" one after another (a 2-thread run on 2 cores: 10-15 min with bf16, about 40 in fp32 on AVX2 only; see RESULTS.md) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on the model repository or REPO=dir; it prints its addresses"
 	@echo "make explore        open the latent explorer's page over the model repository or REPO=dir; it prints its address (EXPLORE_ARGS=\"--url host:port\" for Triton)"
 	@echo "make test           set up and run the tests (make test-full: the long variants too)"
