@@ -220,7 +220,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         acc = [r["accuracy"] for r in rows]
         lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
                       f"all ten digits with a category of their own in {sum(r['own'] == r['n_labels'] for r in rows)} of {len(rows)}."]
-    lines += ["", f"![Q accuracy of every run against images seen]({figure.name})", ""]
+    lines += ["", f"![Q accuracy of every run against images seen]({figure.name})", "", ""]  # a blank line before the notes
     write_atomic(results, "\n".join(lines) + _hand_written(results))
 
 
