@@ -21,6 +21,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException, triton_to_np_dtype
 
 from infogan.client.info import DEFAULT_TIMEOUT_S, DEFAULT_URL, ModelInfo, checkpoint_of, mixed_pair
+from infogan import defaults
 from infogan.contract import META_CHECKPOINT_SHA256, InfoganError, model_versions
 
 SERVE_HINT = "start one with `make serve` (or `infogan serve`)"
@@ -31,7 +32,8 @@ T = TypeVar("T")
 
 # tritonclient's own channel options, plus a short reconnect backoff: gRPC waits up to
 # 120 s between attempts to reach a server that went away, so a restarted server
-# would otherwise stay "unavailable" to this client for minutes
+# would otherwise stay "unavailable" to this client for minutes (defaults.RETRIES' waits
+# outlast the cap, so a retried call reaches a server that is back)
 _keepalive = grpcclient.KeepAliveOptions()
 CHANNEL_ARGS = [
     ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
@@ -42,14 +44,15 @@ CHANNEL_ARGS = [
     ("grpc.http2.max_pings_without_data", _keepalive.http2_max_pings_without_data),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.max_reconnect_backoff_ms", defaults.RECONNECT_BACKOFF_MAX_MS),
 ]
 
 
 class Rpc:
     """One gRPC client with the deadline/retry policy every call goes through."""
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 3, backoff_s: float = 0.1,
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = defaults.RETRIES,
+                 backoff_s: float = defaults.RETRY_BACKOFF_S,
                  hint: str = SERVE_HINT + BACKEND_HINT):
         if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
             raise InfoganError(f"timeout={timeout} is invalid: give a positive number of seconds")
@@ -113,7 +116,7 @@ class TritonBackend:
         model: str = "",
         version: int | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
-        retries: int = 3,
+        retries: int = defaults.RETRIES,
         in_flight: int = 4,
     ):
         if in_flight < 1:

@@ -32,6 +32,15 @@ EXPLORE_PORT = 7860
 TIMEOUT_S = 10.0
 STATUS_TIMEOUT_S = 5.0  # `infogan status`: a health check should answer at once
 
+# UNAVAILABLE is retried RETRIES times inside the deadline, waiting RETRY_BACKOFF_S doubling
+# (5 retries: 0.1 + 0.2 + 0.4 + 0.8 + 1.6 = 3.1 s). The waits must outlast gRPC's reconnect
+# backoff, capped at RECONNECT_BACKOFF_MAX_MS (+-20% jitter): a channel whose server went away
+# fails every call at once until its next reconnect attempt, so shorter waits can miss a server
+# that is back. Seen under load with 3 retries (0.7 s): a restarted server stayed unreachable.
+RETRIES = 5
+RETRY_BACKOFF_S = 0.1
+RECONNECT_BACKOFF_MAX_MS = 1000
+
 # where the client's in-process onnxruntime runs: the GPU where onnxruntime has CUDA, else the CPU
 DEVICE = "auto"
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from infogan import defaults
 from infogan.client import Encoder, Generator
 from infogan.client.images import load_images
 from infogan.client.triton_backend import server_status
@@ -146,6 +147,19 @@ def test_unreachable_server_names_the_command_that_starts_one():
     # retried with backoff (3 retries: 4 tries), then refused with the command that starts a server
     refused(lambda: Generator.from_triton(url, timeout=3.0, retries=3), f"url={url}", "unreachable", "after 4 tries", "make serve")
     refused(lambda: server_status(url, timeout=3.0), "make serve")
+
+
+def test_default_retries_outlast_the_reconnect_backoff_of_a_channel():
+    """A channel whose server went away fails every call at once until gRPC's next reconnect
+    attempt (at most RECONNECT_BACKOFF_MAX_MS, +-20% jitter); the client's default retries must
+    wait longer than that, or a restarted server stays unreachable to it (seen under load)."""
+    waits = sum(defaults.RETRY_BACKOFF_S * 2**k for k in range(defaults.RETRIES))
+    assert waits > 1.2 * defaults.RECONNECT_BACKOFF_MAX_MS / 1000
+    # and the default is what a client gets, on a real socket with nothing listening
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"127.0.0.1:{s.getsockname()[1]}"
+    refused(lambda: Generator.from_triton(url, timeout=30.0), f"after {defaults.RETRIES + 1} tries")
 
 
 def test_non_positive_timeout_is_refused():
