@@ -96,3 +96,33 @@ def test_parallel_outside_one_to_the_number_of_runs_is_refused_in_one_line(paral
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == (f"error: parallel={parallel} is invalid: give 1 to 2, the number of runs in the sweep\n")
     assert not (tmp_path / "sweep").exists()
+
+
+def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_theirs(tmp_path):
+    """The table writer alone, on journal rows and metrics written here: rows of two datasets in one
+    journal (an MNIST row from before rows named their dataset, which its run's evaluation gives)."""
+    from infogan.training.sweep import write_results
+
+    out = tmp_path / "sweep"
+    rows = []
+    for name, dataset, acc in (("mnist-default-s0-t2", None, 0.98), ("fashion-mnist-default-s0-t1", "fashion-mnist", 0.61),
+                               ("fashion-mnist-default-s1-t1", "fashion-mnist", 0.66)):
+        (out / name).mkdir(parents=True)
+        (out / name / "metrics.jsonl").write_text("".join(
+            json.dumps({"kind": "eval", "step": s, "images_seen": 64 * s, "accuracy": acc * s / 40}) + "\n" for s in (10, 20, 30, 40)))
+        (out / name / "evaluation.json").write_text(json.dumps({"dataset": dataset or "mnist"}))
+        row = {"run": name, "seed": 0, "threads": 1, "cpu": "CPU", "cpu_flags": [], "minutes": 1.0, "accuracy": acc,
+               "own": 8, "n_labels": 10, "purity_mean": 0.9, "purity_worst": 0.5, "slant_spearman": None,
+               "fidelity_ratio": 3.0, "steps": 40, "images_per_s": 10.0, "alongside": [name]}
+        rows.append(row if dataset is None else {**row, "dataset": dataset})
+    results = tmp_path / "RESULTS.md"
+    write_results(rows, "default", out, results)
+    text = results.read_text()
+    mnist, fashion = text.split("### MNIST")[1].split("### Fashion-MNIST")
+    assert [line.split(" | ")[0] for line in mnist.splitlines() if line.startswith("| mnist-")] == ["| mnist-default-s0-t2"]
+    assert "| fashion-" not in mnist and "1 runs: Q accuracy mean 98.0%" in mnist and "(results_curves.png)" in mnist
+    assert len([line for line in fashion.splitlines() if line.startswith("| fashion-mnist-")]) == 2
+    assert "2 runs: Q accuracy mean 63.5%, worst 61.0%" in fashion and "in 0 of 2" in fashion
+    assert "(results_curves_fashion-mnist.png)" in fashion
+    for png in ("results_curves.png", "results_curves_fashion-mnist.png"):
+        Image.open(tmp_path / png).verify()

@@ -164,7 +164,7 @@ def sweep(
     progress: Annotated[bool, typer.Option(help="Show a progress bar (one run at a time only).")] = True,
 ) -> None:
     """Train one run per seed (on 2 cores, 10-15 minutes a run with bf16, about 40 in fp32), --parallel at a time, and write
-    RESULTS.md: minutes, Q accuracy, digits with a category, purity, slant, images/s and their total."""
+    RESULTS.md: minutes, Q accuracy, classes with a category, purity, slant, images/s and their total."""
     from infogan.training.sweep import parse_runs, sweep as run_sweep, total_images_per_s
 
     pairs = parse_runs(runs, threads, parallel)
@@ -175,7 +175,7 @@ def sweep(
         speed = "" if rate is None else f", {rate:,.0f} images/s"
         if total is not None:
             speed += f" (total {total:,.0f} images/s over {len(r['alongside'])} run{'s' * (len(r['alongside']) > 1)} at once)"
-        typer.echo(f"{r['run']}: {100 * r['accuracy']:.2f}%, {r['own']}/{r['n_labels']} digits, {r['minutes']:.1f} min{speed}")
+        typer.echo(f"{r['run']}: {100 * r['accuracy']:.2f}%, {r['own']}/{r['n_labels']} classes, {r['minutes']:.1f} min{speed}")
     typer.echo(f"wrote {results}")
 
 

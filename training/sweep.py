@@ -68,7 +68,7 @@ def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: li
     codes = gen.get("codes", [])
     slant = max((abs(c.get("slant_spearman", c["slant_corr"])) for c in codes), default=None)
     return {
-        "run": run.name, "seed": seed, "threads": threads, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
+        "run": run.name, "dataset": ev["dataset"], "seed": seed, "threads": threads, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
         "minutes": round(minutes, 1), "accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
         "n_labels": len(ev["label_names"]), "purity_mean": gen.get("purity_mean"),
         "purity_worst": min(gen["purity_per_category"]) if gen else None, "slant_spearman": slant,
@@ -190,37 +190,60 @@ def rate_text(row: dict, rows: list[dict]) -> str:
     return f"{_rate(row.get('images_per_s'))} | {_rate(total_images_per_s(row, rows))}" + (f" ({n})" if n else "")
 
 
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def row_dataset(row: dict, out_dir: Path) -> str:
+    """The row's dataset; rows journalled before it was recorded read it from their run's evaluation."""
+    if "dataset" in row:
+        return row["dataset"]
+    evaluation = out_dir / row["run"] / "evaluation.json"
+    return json.loads(evaluation.read_text()).get("dataset", "mnist") if evaluation.is_file() else "mnist"
+
+
+def curves_figure(results: Path, dataset: str) -> Path:
+    """results_curves.png for MNIST (the name README links), results_curves_<dataset>.png for the others."""
+    suffix = "" if dataset == "mnist" else f"_{dataset}"
+    return results.with_name(f"{results.stem.lower()}_curves{suffix}.png")
+
+
 def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -> None:
-    """RESULTS.md: one row per run, the mean and worst, and a figure of all accuracy curves."""
-    figure = results.with_name(results.stem.lower() + "_curves.png")
-    plot_accuracy_curves([out_dir / r["run"] for r in rows], figure)
+    """RESULTS.md: for each dataset, one row per run, the mean and worst, and a figure of its accuracy curves."""
+    by_dataset: dict[str, list[dict]] = {}
+    for r in rows:
+        by_dataset.setdefault(row_dataset(r, out_dir), []).append(r)
     lines = [
         f"# Results: `{preset}` preset over seeds and thread counts",
         "",
         "Made by `make sweep` (`infogan sweep`); each row is one `make train` run, timed from start to",
         "finished evaluation and pictures. Q accuracy: Hungarian assignment of Q's categories on the",
         "10,000 test images (labels used for evaluation only). Purity: share of each category's generated",
-        "images that the evaluation judge reads as the category's digit. Slant: the largest |Spearman|",
+        "images that the evaluation judge reads as the category's class. Slant: the largest |Spearman|",
         "between a continuous code and the images' slant (mu11/mu02) over sweeps on [-1, 1]. Fidelity: the",
-        "Fréchet distance of 10,000 generated digits to the 10,000 test digits in the judge's features, as a",
-        "multiple of the real-vs-real floor (10,000 training digits against the same test digits; 1x is real).",
+        "Fréchet distance of 10,000 generated images to the 10,000 test images in the judge's features, as a",
+        "multiple of the real-vs-real floor (10,000 training images against the same test images; 1x is real).",
         "Images/s: the median of the run's logged training rates; total: the sum over the runs that",
         "trained at the same time (`infogan sweep --parallel N`), the machine's throughput at N.",
-        "",
-        "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | digits with own category | purity mean | purity worst | slant (abs. Spearman) | fidelity (x floor) | images/s | total images/s (runs at once) |",
-        "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in rows:
-        flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
-        lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
-                     f"{r['steps']:,} | {_pct(r['accuracy'])} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
-                     f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
-                     f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.1f')} | {rate_text(r, rows)} |")
-    if rows:
-        acc = [r["accuracy"] for r in rows]
-        lines += ["", f"{len(rows)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; "
-                      f"all ten digits with a category of their own in {sum(r['own'] == r['n_labels'] for r in rows)} of {len(rows)}."]
-    lines += ["", f"![Q accuracy of every run against images seen]({figure.name})", "", ""]  # a blank line before the notes
+    for dataset, group in by_dataset.items():
+        figure = curves_figure(results, dataset)
+        plot_accuracy_curves([out_dir / r["run"] for r in group], figure)
+        lines += [
+            "", f"### {DATASET_TITLES.get(dataset, dataset)}", "",
+            "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | classes with own category | purity mean | purity worst | slant (abs. Spearman) | fidelity (x floor) | images/s | total images/s (runs at once) |",
+            "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for r in group:
+            flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
+            lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
+                         f"{r['steps']:,} | {_pct(r['accuracy'])} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
+                         f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
+                         f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.2f')} | {rate_text(r, rows)} |")
+        acc = [r["accuracy"] for r in group]
+        lines += ["", f"{len(group)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; every class "
+                      f"with a category of its own in {sum(r['own'] == r['n_labels'] for r in group)} of {len(group)}.",
+                  "", f"![Q accuracy of every {DATASET_TITLES.get(dataset, dataset)} run against images seen]({figure.name})"]
+    lines += ["", ""]  # a blank line before the notes
     write_atomic(results, "\n".join(lines) + _hand_written(results))
 
 
@@ -237,13 +260,23 @@ def plot_accuracy_curves(runs: list[Path], out_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    # left: whole runs on 0-100%; right: their last half, on a scale that shows the differences between runs
+    fig, (whole, late) = plt.subplots(1, 2, figsize=(10, 4))
+    finals = []
     for run in runs:
         evals = read_metrics(run / METRICS_FILE, "eval")
-        ax.plot([r["images_seen"] / 1e6 for r in evals], [100 * r["accuracy"] for r in evals], label=run.name, lw=1.2)
-    ax.axhline(95, color="grey", ls="--", lw=0.8)
-    ax.set_xlabel("images seen (millions)"); ax.set_ylabel("Q test accuracy (%)"); ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3); ax.legend(fontsize=7)
+        x, y = [r["images_seen"] / 1e6 for r in evals], [100 * r["accuracy"] for r in evals]
+        whole.plot(x, y, label=run.name, lw=1.2)
+        tail = [(a, b) for a, b in zip(x, y) if x and a >= x[-1] / 2]
+        late.plot([a for a, _ in tail], [b for _, b in tail], label=run.name, lw=1.2, marker=".")
+        finals += [b for _, b in tail]
+    whole.set_ylim(0, 100); whole.set_title("whole runs", fontsize=9)
+    if finals:
+        late.set_ylim(max(0.0, min(finals) - 1), min(100.0, max(finals) + 0.5))
+    late.set_title("second half, zoomed", fontsize=9)
+    for ax in (whole, late):
+        ax.set_xlabel("images seen (millions)"); ax.set_ylabel("Q test accuracy (%)"); ax.grid(alpha=0.3)
+    whole.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
