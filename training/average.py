@@ -23,36 +23,45 @@ CALIBRATION_LATENTS = 5000  # latents whose batch statistics the averaged G keep
 CALIBRATION_BATCH = 500
 
 
-class GeneratorAverage:
-    """average <- d * average + (1 - d) * G after each update, on G's device, where
-    d = min(decay, (1 + t) / (10 + t)) at update t: early on the average forgets its
-    start (random weights) quickly, later it averages over ~1/(1 - decay) updates."""
+class WeightAverage:
+    """average <- d * average + (1 - d) * module after each update, on the module's device,
+    where d = min(decay, (1 + t) / (10 + t)) at update t: early on the average forgets its
+    start (random weights) quickly, later it averages over ~1/(1 - decay) updates. Only the
+    parameters are averaged; batch-norm statistics are measured again by whoever uses the copy."""
 
-    def __init__(self, g: torch.nn.Module, decay: float):
+    def __init__(self, module: torch.nn.Module, decay: float):
         if not 0 < decay < 1:
             raise ValueError(f"decay={decay} must be in (0, 1)")
         self.decay, self.updates = decay, 0
-        self.g = copy.deepcopy(g).eval()
-        self._params = list(self.g.parameters())  # the copy's parameters, listed once, not per update
+        self.module = copy.deepcopy(module).eval()
+        self._params = list(self.module.parameters())  # the copy's parameters, listed once, not per update
         for p in self._params:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, g: torch.nn.Module) -> None:
+    def update(self, module: torch.nn.Module) -> None:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(self._params, list(g.parameters()), 1.0 - d)
+        torch._foreach_lerp_(self._params, list(module.parameters()), 1.0 - d)
         self.updates += 1
 
     def state_dict(self) -> dict:
-        return {"weights": self.g.state_dict(), "updates": self.updates}
+        return {"weights": self.module.state_dict(), "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
-        self.g.load_state_dict(state["weights"])
+        self.module.load_state_dict(state["weights"])
         self.updates = int(state["updates"])
+
+
+class GeneratorAverage(WeightAverage):
+    """G's moving average: what the recipe publishes with ema_decay."""
+
+    @property
+    def g(self) -> torch.nn.Module:
+        return self.module
 
     def calibrated(self, seed: int = 0) -> torch.nn.Module:
         """The averaged G with batch-norm statistics of its own, in eval mode (a copy)."""
-        return calibrate_generator(self.g, seed)
+        return calibrate_generator(self.module, seed)
 
 
 @torch.no_grad()
