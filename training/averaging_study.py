@@ -12,20 +12,17 @@ the same for every arm.
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from infogan import defaults
 from infogan.files import write_atomic
 from infogan.training.average import GeneratorAverage, calibrate_generator
 from infogan.training.config import resolve
 from infogan.training.evaluate import evaluate_models
 from infogan.training.judge import generation_quality
-from infogan.training.train import set_up, train_step
+from infogan.training.held_out_study import held_out_run, main, measured_steps
 
 
 def summary(gen: dict) -> dict:
@@ -35,20 +32,12 @@ def summary(gen: dict) -> dict:
 
 
 def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float], every: int, out: Path,
-          epochs: int | None = None) -> list[dict]:
-    cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs)
-    run = set_up(cfg, Path(tempfile.mkdtemp(prefix="averaging-study-")), progress=False, resumed=False)
+          epochs: int | None = None, data_dir: str = defaults.DATA_DIR) -> list[dict]:
+    cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs, data_dir=data_dir)
+    run = held_out_run(cfg)
     averages = {d: GeneratorAverage(run.g, d) for d in decays}
-    device = next(run.g.parameters()).device
     rows, start = [], time.time()
-    while run.step < cfg.total_steps:
-        train_step(cfg, run.g, run.d, run.opt_d, run.opt_g, run.stream.real(run.step),
-                   run.stream.latent(run.step, device), run.autocast, run.stream.transforms(run.step, device))
-        run.step += 1
-        for avg in averages.values():
-            avg.update(run.g)
-        if run.step % every and run.step != cfg.total_steps:
-            continue
+    for _ in measured_steps(run, every, lambda: [avg.update(run.g) for avg in averages.values()]):
         ev, _ = evaluate_models(run.g, run.d, run.test_images, run.test_labels, run.label_names, cfg.dataset,
                                 run.step, cfg.images_seen(run.step), run.calibration_images)
         arms = {"live": run.g, "live, batch norm measured again": calibrate_generator(run.g)}
@@ -77,26 +66,5 @@ def table(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="default")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--holdout", type=int, default=10_000)
-    ap.add_argument("--decays", type=float, nargs="+", default=[0.99, 0.995, 0.999])
-    ap.add_argument("--every", type=int, default=500)
-    ap.add_argument("--epochs", type=int, default=None, help="the preset's unless given")
-    ap.add_argument("--out", type=Path, help="the study's JSON (rows written at every judged point)")
-    ap.add_argument("--table", type=Path, nargs="+", help="print these studies' JSON as one markdown table instead")
-    a = ap.parse_args()
-    if a.table:
-        print(table(a.table))
-        return
-    if a.out is None:
-        ap.error("--out is required to run a study")
-    torch.set_num_threads(a.threads or torch.get_num_threads())
-    study(a.preset, a.seed, a.threads, a.holdout, a.decays, a.every, a.out, a.epochs)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, [0.99, 0.995, 0.999], study, table)

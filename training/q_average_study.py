@@ -14,20 +14,16 @@ inside the run.
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
-
-import torch
 
 from infogan import defaults
 from infogan.files import write_atomic
 from infogan.training.average import WeightAverage
 from infogan.training.config import resolve
 from infogan.training.evaluate import evaluate
-from infogan.training.train import set_up, train_step
+from infogan.training.held_out_study import held_out_run, main, measured_steps
 
 
 def score(ev: dict) -> dict:
@@ -40,18 +36,10 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
     # the judge reads generated images, which this study does not look at
     cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs, judge=False,
                  data_dir=data_dir)
-    run = set_up(cfg, Path(tempfile.mkdtemp(prefix="q-average-study-")), progress=False, resumed=False)
+    run = held_out_run(cfg)
     averages = {d: WeightAverage(run.d, d) for d in decays}
-    device = next(run.g.parameters()).device
     rows, start = [], time.time()
-    while run.step < cfg.total_steps:
-        train_step(cfg, run.g, run.d, run.opt_d, run.opt_g, run.stream.real(run.step),
-                   run.stream.latent(run.step, device), run.autocast, run.stream.transforms(run.step, device))
-        run.step += 1
-        for avg in averages.values():
-            avg.update(run.d)
-        if run.step % every and run.step != cfg.total_steps:
-            continue
+    for _ in measured_steps(run, every, lambda: [avg.update(run.d) for avg in averages.values()]):
         arms = {"live": run.d, **{f"average {d}": avg.module for d, avg in averages.items()}}
         for name, d in arms.items():
             ev, _ = evaluate(d, run.test_images, run.test_labels, run.label_names, run.calibration_images)
@@ -76,27 +64,5 @@ def table(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="default")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--holdout", type=int, default=10_000)
-    ap.add_argument("--decays", type=float, nargs="+", default=[0.99, 0.999])
-    ap.add_argument("--every", type=int, default=500)
-    ap.add_argument("--epochs", type=int, default=None, help="the preset's unless given")
-    ap.add_argument("--data-dir", default=defaults.DATA_DIR)
-    ap.add_argument("--out", type=Path, help="the study's JSON (rows written at every measured point)")
-    ap.add_argument("--table", type=Path, nargs="+", help="print these studies' JSON as one markdown table instead")
-    a = ap.parse_args()
-    if a.table:
-        print(table(a.table))
-        return
-    if a.out is None:
-        ap.error("--out is required to run a study")
-    torch.set_num_threads(a.threads or torch.get_num_threads())
-    study(a.preset, a.seed, a.threads, a.holdout, a.decays, a.every, a.out, a.epochs, a.data_dir)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, [0.99, 0.999], study, table)
