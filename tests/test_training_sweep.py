@@ -126,3 +126,19 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
     assert "(results_curves_fashion-mnist.png)" in fashion
     for png in ("results_curves.png", "results_curves_fashion-mnist.png"):
         Image.open(tmp_path / png).verify()
+
+
+def test_make_sweep_hands_its_seeds_parallel_and_dataset_to_infogan_sweep():
+    """The make target a user types (dry run: make prints the command it would run)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(["make", "-n", "sweep", "SEEDS=0:1 1:1", "PARALLEL=2", "DATASET=fashion-mnist"],
+                          cwd=root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    line = [ln for ln in proc.stdout.splitlines() if "infogan sweep" in ln][-1]
+    assert "infogan sweep 0:1 1:1 --parallel 2 " in line and "--dataset fashion-mnist" in line
