@@ -24,3 +24,12 @@ def test_the_study_scores_live_and_averaged_q_on_the_held_out_slice_and_prints_a
     table = proc.stdout.splitlines()
     assert table[0].startswith("| seed | updates | Q |") and len(table) == 2 + len(rows)
     assert f"| 0 | 8 | average 0.9 | {100 * rows[-1]['q_accuracy']:.2f}% |" in proc.stdout
+
+
+def test_a_held_out_slice_as_large_as_the_training_set_is_refused_in_one_line(tmp_path, data_dir):
+    proc = subprocess.run([sys.executable, "-m", "infogan.training.q_average_study", "--holdout", "60000",
+                           "--data-dir", str(data_dir), "--out", str(tmp_path / "q.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ("error: holdout=60000 is invalid: the training set has 60000 images, hold out fewer\n")
+    assert not (tmp_path / "q.json").exists()

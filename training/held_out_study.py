@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 
 from infogan import defaults
+from infogan.contract import InfoganError
 from infogan.training.config import TrainConfig
 from infogan.training.train import Run, set_up, train_step
 
@@ -55,4 +56,7 @@ def main(doc: str, decays: list[float], study: Callable, table: Callable[[list[P
     if a.out is None:
         ap.error("--out is required to run a study")
     torch.set_num_threads(a.threads or torch.get_num_threads())
-    study(a.preset, a.seed, a.threads, a.holdout, a.decays, a.every, a.out, a.epochs, a.data_dir)
+    try:
+        study(a.preset, a.seed, a.threads, a.holdout, a.decays, a.every, a.out, a.epochs, a.data_dir)
+    except InfoganError as e:  # a bad setting (holdout, preset, data): one line, not a traceback
+        ap.exit(2, f"error: {e}\n")

@@ -267,7 +267,7 @@ def plot_accuracy_curves(runs: list[Path], out_path: Path) -> None:
         evals = read_metrics(run / METRICS_FILE, "eval")
         x, y = [r["images_seen"] / 1e6 for r in evals], [100 * r["accuracy"] for r in evals]
         whole.plot(x, y, label=run.name, lw=1.2)
-        tail = [(a, b) for a, b in zip(x, y) if x and a >= x[-1] / 2]
+        tail = [(a, b) for a, b in zip(x, y) if a >= x[-1] / 2]
         late.plot([a for a, _ in tail], [b for _, b in tail], label=run.name, lw=1.2, marker=".")
         finals += [b for _, b in tail]
     whole.set_ylim(0, 100); whole.set_title("whole runs", fontsize=9)
