@@ -75,3 +75,38 @@ def test_ema_decay_outside_zero_to_one_is_refused_in_one_line():
     from infogan.contract import InfoganError
     with pytest.raises(InfoganError, match=r"ema_decay=1.0 is invalid: must be in \[0, 1\)"):
         resolve("smoke", ema_decay=1.0)
+
+
+def test_a_run_with_q_ema_decay_publishes_the_averaged_encoder_trains_the_same_and_resumes_it(tmp_path, data_dir):
+    import json
+
+    base = dict(data_dir=str(data_dir), out_dir=str(tmp_path), epochs=2)
+    plain = train(resolve("smoke", run_name="plain", **base), progress=False)
+    averaged = train(resolve("smoke", run_name="averaged", q_ema_decay=0.9, **base), progress=False)
+    half = train(resolve("smoke", run_name="half", q_ema_decay=0.9, **{**base, "epochs": 1}), progress=False)
+    resumed = train(None, resume=half, progress=False, epochs=2)
+    p, a, r = (load_checkpoint(run / "checkpoint.pt") for run in (plain, averaged, resumed))
+    # averaging watches training and never changes it: the live weights are those of the plain run
+    assert all(torch.equal(p["discriminator"][k], a["discriminator"][k]) for k in p["discriminator"])
+    assert all(torch.equal(p["generator"][k], a["generator"][k]) for k in p["generator"])
+    saved = a["discriminator_average"]
+    assert saved["updates"] == 8 and saved["decay"] == 0.9
+    # export's encoder is the average with batch norm measured on real images, not D's latest weights
+    published = build_models(a)[1].state_dict()
+    key = "trunk.net.0.weight"
+    assert torch.equal(published[key], saved["weights"][key])
+    assert not torch.equal(published[key], a["discriminator"][key])
+    assert not torch.equal(published["q_head.net.1.running_mean"], saved["weights"]["q_head.net.1.running_mean"])
+    # the run reports the live encoder beside the published one; the plain run has no such entry
+    ev, ev_plain = (json.loads((run / "evaluation.json").read_text()) for run in (averaged, plain))
+    assert ev["encoder_live"]["accuracy"] == ev_plain["accuracy"] and "encoder_live" not in ev_plain
+    # a resumed run continues the average where the checkpoint left it
+    assert all(torch.equal(saved["weights"][k], r["discriminator_average"]["weights"][k]) for k in saved["weights"])
+    assert all(torch.equal(a["discriminator_calibrated"][k], r["discriminator_calibrated"][k])
+               for k in a["discriminator_calibrated"])
+
+
+def test_q_ema_decay_outside_zero_to_one_is_refused_in_one_line():
+    from infogan.contract import InfoganError
+    with pytest.raises(InfoganError, match=r"q_ema_decay=-0.5 is invalid: must be in \[0, 1\)"):
+        resolve("smoke", q_ema_decay=-0.5)

@@ -14,6 +14,9 @@ A checkpoint is a dict saved with torch.save:
   generator_average          (with ema_decay) {"weights": the moving average of G's weights, batch
                              norm measured on its own images, "updates": int, "decay": float}: the
                              generator export publishes
+  discriminator_average      (with q_ema_decay) {"weights": the moving average of D-and-Q's weights,
+                             "updates": int, "decay": float}: to resume it; its calibrated copy is
+                             discriminator_calibrated, the encoder export publishes
 """
 
 from __future__ import annotations

@@ -83,6 +83,7 @@ def train(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores). Results are exact for a seed and a thread count.")] = None,
     holdout: Annotated[Optional[int], typer.Option(help="Train without the last N training images and evaluate on them instead of the test set (for choosing a recipe).")] = None,
     ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of G's weights with this decay (0: G's latest weights).")] = None,
+    q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -99,7 +100,8 @@ def train(
         cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
                       out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision,
-                      threads=threads, holdout=holdout, ema_decay=ema_decay)
+                      threads=threads, holdout=holdout, ema_decay=ema_decay,
+                      q_ema_decay=q_ema_decay)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports
@@ -108,6 +110,10 @@ def train(
     typer.echo(f"Q test accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "
                f"{ev['labels_with_own_category']}/{len(ev['label_names'])} labels with a category of their own")
     typer.echo(f"category -> label: {ev['category_to_label']}")
+    live = ev.get("encoder_live")
+    if live:
+        typer.echo(f"  (the encoder published is D-and-Q's moving average; their latest weights: "
+                   f"{100 * live['accuracy']:.2f}%, {live['labels_with_own_category']}/{len(ev['label_names'])})")
     gen = ev.get("generation")
     if gen:
         fidelity = f"; fidelity {gen['fidelity']['ratio']:.1f}x the real-vs-real floor" if "fidelity" in gen else ""

@@ -62,6 +62,10 @@ class TrainConfig:
     # the generator published (judged, drawn, exported) is the moving average of G's
     # weights with this decay (training/average.py); 0: G's latest weights
     ema_decay: float = 0.0
+    # the encoder published (evaluated, exported) is the moving average of the weights of D and
+    # its Q-head (they share a trunk) with this decay, batch norm measured on real images as the
+    # live encoder's is; 0: D-and-Q's latest weights. Training itself is unchanged.
+    q_ema_decay: float = 0.0
 
     # machinery (no effect on the recipe beyond numerics)
     precision: str = "auto"  # auto | fp32 | bf16
@@ -98,8 +102,9 @@ class TrainConfig:
         for name in ("train_subset", "eval_subset", "threads", "holdout"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0 (0 means all)")
-        if not 0 <= self.ema_decay < 1:
-            raise InfoganError(f"ema_decay={self.ema_decay} is invalid: must be in [0, 1) (0: off)")
+        for name in ("ema_decay", "q_ema_decay"):
+            if not 0 <= getattr(self, name) < 1:
+                raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be in [0, 1) (0: off)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

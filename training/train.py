@@ -23,8 +23,8 @@ from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import affine_draws, random_affine
-from infogan.training.average import GeneratorAverage
-from infogan.training.evaluate import evaluate_models, save_evaluation
+from infogan.training.average import GeneratorAverage, WeightAverage
+from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, holdout_reference, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
@@ -143,6 +143,9 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
 
 
 LATENT_KEYS = (NOISE, CATEGORICAL, CONTINUOUS)  # G's inputs, in its argument order
+# what the last evaluation of an averaged encoder keeps of the live one's, beside it
+LIVE_ENCODER_KEYS = ("accuracy", "labels_with_own_category", "category_to_label", "transform_agreement",
+                     "category_share_max")
 
 
 class BatchStream:
@@ -235,6 +238,7 @@ class Run:
     step: int = 0
     evaluation: dict | None = None
     average: GeneratorAverage | None = None  # with cfg.ema_decay (rank 0's)
+    d_average: WeightAverage | None = None  # D-and-Q's, with cfg.q_ema_decay (rank 0's)
 
     _published: tuple[int, torch.nn.Module] | None = None  # (step, calibrated average) measured once per step
 
@@ -247,17 +251,28 @@ class Run:
             self._published = (self.step, self.average.calibrated())
         return self._published[1]
 
+    def published_discriminator(self) -> Discriminator:
+        """The D-and-Q whose encoder is evaluated and exported: their moving average with
+        cfg.q_ema_decay, else D itself (evaluation measures its batch norm on real images)."""
+        return self.d if self.d_average is None else self.d_average.module
+
     def evaluate(self, with_judge: bool, last: bool = False) -> Discriminator:
         """Evaluate now, log it, keep it; returns D with batch norm calibrated on real images.
-        The last judged evaluation of an averaged G also judges the live G, beside it."""
+        The last judged evaluation of an averaged G also judges the live G, beside it; the
+        last evaluation of an averaged encoder also scores the live one."""
         cfg = self.cfg
         self.evaluation, calibrated = evaluate_models(
-            self.published_generator(), self.d, self.test_images, self.test_labels, self.label_names, cfg.dataset,
-            self.step, cfg.images_seen(self.step), self.calibration_images, self.judge if with_judge else None)
+            self.published_generator(), self.published_discriminator(), self.test_images, self.test_labels,
+            self.label_names, cfg.dataset, self.step, cfg.images_seen(self.step), self.calibration_images,
+            self.judge if with_judge else None)
         if last and with_judge and self.judge is not None and self.average is not None:
             self.evaluation["generation_live"] = generation_quality(
                 self.g, cfg.template, self.evaluation["category_to_label"], self.judge)
             self.g.train()
+        if last and self.d_average is not None:
+            live, _ = evaluate_encoder(self.d, self.test_images, self.test_labels, self.label_names,
+                                       self.calibration_images)
+            self.evaluation["encoder_live"] = {k: live[k] for k in LIVE_ENCODER_KEYS}
         self.log.evaluation(self.step, self.evaluation)
         return calibrated
 
@@ -275,6 +290,8 @@ class Run:
         if self.average is not None:  # the calibrated average's weights: what export publishes
             state["generator_average"] = {"weights": self.published_generator().state_dict(),
                                           "updates": self.average.updates, "decay": self.average.decay}
+        if self.d_average is not None:  # to resume it; export publishes discriminator_calibrated
+            state["discriminator_average"] = {**self.d_average.state_dict(), "decay": self.d_average.decay}
         save_checkpoint(self.dir / "checkpoint.pt", state)
 
 
@@ -398,9 +415,9 @@ def _load_data(data_dir: str, dataset: str, holdout: int, train_subset: int, eva
 
 
 def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world: World,
-             batch_size: int) -> tuple[int, dict | None, dict | None, dict | None]:
+             batch_size: int) -> tuple[int, dict | None, dict | None, dict | None, dict | None]:
     """Weights and optimiser states from the run's checkpoint; its (step, evaluation, metrics
-    window, generator average)."""
+    window, generator average, discriminator average)."""
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     g.load_state_dict(ckpt["generator"])
     d.load_state_dict(ckpt["discriminator"])
@@ -409,14 +426,17 @@ def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world:
     trained_on = ckpt.get("world_size", 1)  # checkpoints from before DDP: one process
     if trained_on != world.size and world.main:
         warnings.warn(world_size_change(run_dir, trained_on, world.size, batch_size), WorldSizeChanged, stacklevel=3)
-    return ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window"), ckpt.get("generator_average")
+    return (ckpt["step"], ckpt.get("evaluation"), ckpt.get("metrics_window"), ckpt.get("generator_average"),
+            ckpt.get("discriminator_average"))
 
 
-def _average(decay: float, g: Generator, saved: dict | None) -> GeneratorAverage | None:
-    """G's moving average with `decay` (None when 0), continued from a checkpoint's where saved."""
+def _average(decay: float, module: torch.nn.Module, saved: dict | None,
+             kind: type[WeightAverage] = GeneratorAverage) -> WeightAverage | None:
+    """A moving average of module's weights with `decay` (None when 0), continued from a
+    checkpoint's where saved: G's (a GeneratorAverage) or D-and-Q's (kind=WeightAverage)."""
     if not decay:
         return None
-    average = GeneratorAverage(g, decay)
+    average = kind(module, decay)
     if saved is not None:
         average.load_state_dict(saved)
     return average
@@ -454,8 +474,8 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
 
     g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
-    step, evaluation, window, average = (_restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed
-                                         else (0, None, None, None))
+    step, evaluation, window, average, d_average = (
+        _restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed else (0, None, None, None, None))
     log = _open_log(run_dir, cfg, progress, world, step, window)
     g.train(), d.train()
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
@@ -465,7 +485,8 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
                judge=_judge(cfg.data_dir, cfg.dataset, cfg.holdout) if cfg.judge and world.main else None,
                log=log, world=world, g_train=wrap(g, world, device),
                d_passes=wrap(DiscriminatorPasses(d, autocast), world, device), step=step, evaluation=evaluation,
-               average=_average(cfg.ema_decay, g, average) if world.main else None)
+               average=_average(cfg.ema_decay, g, average) if world.main else None,
+               d_average=_average(cfg.q_ema_decay, d, d_average, WeightAverage) if world.main else None)
 
 
 def _loop(run: Run) -> Discriminator | None:
@@ -481,6 +502,8 @@ def _loop(run: Run) -> Discriminator | None:
         run.step += 1
         if run.average is not None:
             run.average.update(run.g)
+        if run.d_average is not None:
+            run.d_average.update(run.d)
         run.log.step(run.step, out)
         if run.step % cfg.steps_per_epoch and run.step != cfg.total_steps or not run.world.main:
             continue
