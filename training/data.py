@@ -30,6 +30,7 @@ SPLIT_FILES = {
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
+    title: str  # as tables and figures name it
     md5: dict[str, str]  # uncompressed IDX file name -> MD5
     label_names: tuple[str, ...]
     npm_package: str | None  # offline source on these machines (uncompressed IDX)
@@ -40,6 +41,7 @@ class DatasetSpec:
 DATASETS = {
     "mnist": DatasetSpec(
         name="mnist",
+        title="MNIST",
         md5={
             "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
             "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -56,6 +58,7 @@ DATASETS = {
     ),
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
+        title="Fashion-MNIST",
         md5={
             # of the uncompressed files, as Debian's dataset-fashion-mnist
             # (zalandoresearch/fashion-mnist, 2020-05-23) holds them

@@ -27,7 +27,7 @@ from infogan.training.held_out_study import held_out_run, main, measured_steps
 
 
 def score(ev: dict) -> dict:
-    return {"q_accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
+    return {"q_accuracy": ev["accuracy"], "own": ev["labels_with_own_category"], "n_labels": len(ev["label_names"]),
             "transform_agreement": ev["transform_agreement"], "category_share_max": ev["category_share_max"]}
 
 
@@ -59,7 +59,8 @@ def table(paths: list[Path]) -> str:
              "|--:|--:|---|--:|--:|--:|--:|"]
     for path in paths:
         for r in json.loads(Path(path).read_text())["rows"]:
-            lines.append(f"| {r['seed']} | {r['step']:,} | {r['arm']} | {r['q_accuracy']:.2%} | {r['own']}/10 | "
+            labels = r.get("n_labels", 10)  # rows written before it was recorded: digits
+            lines.append(f"| {r['seed']} | {r['step']:,} | {r['arm']} | {r['q_accuracy']:.2%} | {r['own']}/{labels} | "
                          f"{r['transform_agreement']:.1%} | {r['category_share_max']:.1%} |")
     return "\n".join(lines)
 

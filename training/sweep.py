@@ -23,6 +23,7 @@ from infogan.contract import InfoganError
 from infogan.files import atomic_path, write_atomic
 from infogan.machine import cpu_count, cpu_flags, cpu_model
 from infogan.training.config import resolve
+from infogan.training.data import DATASETS
 from infogan.training.metrics_log import METRICS_FILE, read_metrics
 from infogan.training.train import train
 
@@ -190,7 +191,10 @@ def rate_text(row: dict, rows: list[dict]) -> str:
     return f"{_rate(row.get('images_per_s'))} | {_rate(total_images_per_s(row, rows))}" + (f" ({n})" if n else "")
 
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+def _title(dataset: str) -> str:
+    """The dataset's name as headings give it (its key, for one this version does not know)."""
+    return DATASETS[dataset].title if dataset in DATASETS else dataset
 
 
 def row_dataset(row: dict, out_dir: Path) -> str:
@@ -229,7 +233,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         figure = curves_figure(results, dataset)
         plot_accuracy_curves([out_dir / r["run"] for r in group], figure)
         lines += [
-            "", f"### {DATASET_TITLES.get(dataset, dataset)}", "",
+            "", f"### {_title(dataset)}", "",
             "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | classes with own category | purity mean | purity worst | slant (abs. Spearman) | fidelity (x floor) | images/s | total images/s (runs at once) |",
             "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
@@ -242,7 +246,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         acc = [r["accuracy"] for r in group]
         lines += ["", f"{len(group)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; every class "
                       f"with a category of its own in {sum(r['own'] == r['n_labels'] for r in group)} of {len(group)}.",
-                  "", f"![Q accuracy of every {DATASET_TITLES.get(dataset, dataset)} run against images seen]({figure.name})"]
+                  "", f"![Q accuracy of every {_title(dataset)} run against images seen]({figure.name})"]
     lines += ["", ""]  # a blank line before the notes
     write_atomic(results, "\n".join(lines) + _hand_written(results))
 
