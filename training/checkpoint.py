@@ -3,7 +3,7 @@
 A checkpoint is a dict saved with torch.save:
   format_version  int (CHECKPOINT_FORMAT)
   template        LatentTemplate.to_dict()
-  model           {"leaky_slope": float}: the rest of the architecture's settings
+  model           {"leaky_slope": float, "overcluster": int}: the rest of the architecture's settings
   generator, discriminator   state_dicts
   opt_g, opt_d    optimizer state_dicts (absent in a weights-only export)
   step, images_seen          progress counters
@@ -83,8 +83,9 @@ def checkpoint_template(ckpt: dict) -> LatentTemplate:
 def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
     """Rebuild G and D from a checkpoint, weights loaded, in eval mode."""
     template = checkpoint_template(ckpt)
-    slope = float(ckpt.get("model", {}).get("leaky_slope", 0.1))
-    g, d = Generator(template), Discriminator(template, slope)
+    model = ckpt.get("model", {})
+    g = Generator(template)
+    d = Discriminator(template, float(model.get("leaky_slope", 0.1)), int(model.get("overcluster", 0)))
     try:
         # the published generator: G's moving average where training kept one
         g.load_state_dict(ckpt["generator_average"]["weights"] if "generator_average" in ckpt else ckpt["generator"])

@@ -83,6 +83,7 @@ def train(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores). Results are exact for a seed and a thread count.")] = None,
     holdout: Annotated[Optional[int], typer.Option(help="Train without the last N training images and evaluate on them instead of the test set (for choosing a recipe).")] = None,
     ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of G's weights with this decay (0: G's latest weights).")] = None,
+    overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
@@ -101,7 +102,7 @@ def train(
                       out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
-                      q_ema_decay=q_ema_decay)
+                      q_ema_decay=q_ema_decay, overcluster=overcluster)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports

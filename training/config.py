@@ -52,6 +52,10 @@ class TrainConfig:
     # transforms (IIC), in the D step: Q's categories must be the same for a
     # digit whatever its slant, size or position (0: off)
     lambda_real: float = 0.0
+    # IIC's over-clustering: an auxiliary head of this many categories on Q's hidden features,
+    # trained with the same weight by the same information between real images and their
+    # transforms; it shapes the features Q's categories read and is never exported (0: off)
+    overcluster: int = 0
     # Q must also read the category from generated images under small affine
     # transforms, so G tells categories apart by shape, not by slant or size
     transform_fakes: bool = False
@@ -99,7 +103,7 @@ class TrainConfig:
         for name in ("lambda_cat", "lambda_cont", "lambda_real", "lambda_rotation"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0")
-        for name in ("train_subset", "eval_subset", "threads", "holdout"):
+        for name in ("train_subset", "eval_subset", "threads", "holdout", "overcluster"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0 (0 means all)")
         for name in ("ema_decay", "q_ema_decay"):
@@ -110,6 +114,9 @@ class TrainConfig:
         if not 0 <= self.leaky_slope < 1:
             raise InfoganError(f"leaky_slope={self.leaky_slope} is invalid: must be in [0, 1)")
         self.template.validate()
+        if self.overcluster and not self.lambda_real > 0:
+            raise InfoganError(f"overcluster={self.overcluster} needs lambda_real > 0: the head is trained by the "
+                               f"real-image information term, whose weight is lambda_real={self.lambda_real}")
         if self.lambda_rotation > 0 and not self.template.n_continuous:
             raise InfoganError(f"lambda_rotation={self.lambda_rotation} needs a continuous code: the template has none")
 

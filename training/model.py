@@ -70,9 +70,12 @@ class QHead(nn.Module):
 
     The continuous codes' Gaussians have a fixed std of 1, as in the original
     code; the information loss is then half the squared error plus a constant.
+    With overcluster > 0, a second categorical head of that many categories reads
+    the same hidden features (IIC's over-clustering head, Ji et al. 2019): it is
+    trained on real images only and never exported.
     """
 
-    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1):
+    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0):
         super().__init__()
         self.template = template
         self.net = nn.Sequential(
@@ -81,26 +84,31 @@ class QHead(nn.Module):
             nn.LeakyReLU(leaky_slope, inplace=True),
             nn.Linear(128, template.categorical_dim + template.n_continuous),
         )
+        self.overcluster = nn.Linear(128, overcluster) if overcluster else None  # N x overcluster
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.net(features)
+    def forward(self, features: torch.Tensor, overcluster: bool = False) -> tuple[torch.Tensor, ...]:
+        hidden = self.net[:3](features)
+        out = self.net[3](hidden)
         k = self.template.categorical_dim
+        if overcluster:  # N x K, N x n_continuous, N x overcluster
+            return out[:, :k], out[:, k:], self.overcluster(hidden)
         return out[:, :k], out[:, k:]  # N x K, N x n_continuous
 
 
 class Discriminator(nn.Module):
     """The shared trunk with its two heads: D (one real/fake logit) and Q."""
 
-    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1):
+    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0):
         super().__init__()
         self.trunk = Trunk(leaky_slope)
         self.d_head = nn.Linear(1024, 1)  # N x 1
-        self.q_head = QHead(template, leaky_slope)
+        self.q_head = QHead(template, leaky_slope, overcluster)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor, overcluster: bool = False) -> tuple[torch.Tensor, ...]:
+        """(D logit, categorical logits, continuous means), and with overcluster the
+        over-clustering head's logits after them."""
         h = self.trunk(image)
-        cat_logits, cont_mean = self.q_head(h)
-        return self.d_head(h), cat_logits, cont_mean
+        return (self.d_head(h), *self.q_head(h, overcluster))
 
 
 class DiscriminatorPasses(nn.Module):
@@ -118,11 +126,14 @@ class DiscriminatorPasses(nn.Module):
         super().__init__()
         self.discriminator, self.autocast = discriminator, autocast
 
-    def forward(self, *groups: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def forward(self, *groups: tuple[torch.Tensor, ...], overcluster: tuple[int, ...] = ()
+                ) -> list[tuple[torch.Tensor, ...]]:
+        """Each batch's outputs, in order; the batches numbered in `overcluster` (counted
+        across groups) also give the over-clustering head's logits."""
         out = []
         for group in groups:
             with self.autocast():
-                out += [self.discriminator(b) for b in group]
+                out += [self.discriminator(b, len(out) + i in overcluster) for i, b in enumerate(group)]
         return out
 
 

@@ -96,8 +96,10 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
         groups.append((fake_t.detach(),))
     if real_t is not None:
         groups.append((real_t,))
-    passes = d_passes(*groups)
-    (d_real, q_cat_real, q_cont_real), (d_fake, q_cat, q_cont) = passes[0], passes[1]
+    # with overcluster, the real images (first) and their transforms (last) also give the auxiliary head
+    n_batches = sum(len(group) for group in groups)
+    passes = d_passes(*groups, overcluster=(0, n_batches - 1) if cfg.overcluster else ())
+    (d_real, q_cat_real, q_cont_real), (d_fake, q_cat, q_cont) = passes[0][:3], passes[1]
     loss_d = d_loss(d_real.float(), d_fake.float())
     if cfg.info_in_d_step:
         info_d, _ = info_loss(t, q_cat.float(), q_cont.float(), category, cont, cfg.lambda_cat, cfg.lambda_cont)
@@ -107,10 +109,12 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
             loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t.float(), category)
     i_real = loss_d.new_zeros(())
     if real_t is not None:
-        _, q_cat_transformed, q_cont_transformed = passes[-1]
+        _, q_cat_transformed, q_cont_transformed = passes[-1][:3]
     if cfg.lambda_real > 0:
         i_real = paired_information(q_cat_real, q_cat_transformed)
         loss_d = loss_d - cfg.lambda_real * i_real
+    if cfg.overcluster:
+        loss_d = loss_d - cfg.lambda_real * paired_information(passes[0][3], passes[-1][3])
     if cfg.lambda_rotation > 0:
         lo, hi = t.continuous[0]
         loss_d = loss_d + cfg.lambda_rotation * rotation_equivariance(
@@ -279,7 +283,7 @@ class Run:
     def checkpoint(self, calibrated: Discriminator | None = None) -> None:
         cfg = self.cfg
         state = {
-            "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope},
+            "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope, "overcluster": cfg.overcluster},
             "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "step": self.step, "images_seen": cfg.images_seen(self.step), "world_size": self.world.size,
@@ -472,7 +476,7 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
     autocast = _autocast(cfg, device)
     data = _load_data(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset, world, device)
 
-    g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope).to(device)
+    g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope, cfg.overcluster).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
     step, evaluation, window, average, d_average = (
         _restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed else (0, None, None, None, None))
