@@ -115,6 +115,7 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
                "own": 8, "n_labels": 10, "purity_mean": 0.9, "purity_worst": 0.5, "slant_spearman": None,
                "fidelity_ratio": 3.0, "steps": 40, "images_per_s": 10.0, "alongside": [name]}
         rows.append(row if dataset is None else {**row, "dataset": dataset})
+    rows[1]["accuracy_live"] = 0.6  # a run that published D-and-Q's moving average gives both
     results = tmp_path / "RESULTS.md"
     write_results(rows, "default", out, results)
     text = results.read_text()
@@ -124,6 +125,7 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
     assert len([line for line in fashion.splitlines() if line.startswith("| fashion-mnist-")]) == 2
     assert "2 runs: Q accuracy mean 63.5%, worst 61.0%" in fashion and "in 0 of 2" in fashion
     assert "(results_curves_fashion-mnist.png)" in fashion
+    assert "| 61.0% (live 60.0%) |" in fashion and "| 66.0% |" in fashion and "| 98.0% |" in mnist
     for png in ("results_curves.png", "results_curves_fashion-mnist.png"):
         Image.open(tmp_path / png).verify()
 

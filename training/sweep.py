@@ -71,6 +71,7 @@ def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: li
     return {
         "run": run.name, "dataset": ev["dataset"], "seed": seed, "threads": threads, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
         "minutes": round(minutes, 1), "accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
+        "accuracy_live": (ev.get("encoder_live") or {}).get("accuracy"),  # with q_ema_decay: D-and-Q's latest weights
         "n_labels": len(ev["label_names"]), "purity_mean": gen.get("purity_mean"),
         "purity_worst": min(gen["purity_per_category"]) if gen else None, "slant_spearman": slant,
         "fidelity_ratio": (gen.get("fidelity") or {}).get("ratio"),
@@ -181,6 +182,12 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _accuracy_text(row: dict) -> str:
+    """'98.6%', or '98.6% (live 98.1%)' for a run that published D-and-Q's moving average."""
+    live = row.get("accuracy_live")
+    return _pct(row["accuracy"]) + ("" if live is None else f" (live {_pct(live)})")
+
+
 def _rate(x) -> str:
     return "-" if x is None else f"{x:,.0f}"
 
@@ -221,9 +228,11 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         "",
         "Made by `make sweep` (`infogan sweep`); each row is one `make train` run, timed from start to",
         "finished evaluation and pictures. Q accuracy: Hungarian assignment of Q's categories on the",
-        "10,000 test images (labels used for evaluation only). Purity: share of each category's generated",
-        "images that the evaluation judge reads as the category's class. Slant: the largest |Spearman|",
-        "between a continuous code and the images' slant (mu11/mu02) over sweeps on [-1, 1]. Fidelity: the",
+        "10,000 test images (labels used for evaluation only); where the encoder published is a moving",
+        "average of D-and-Q's weights (`q_ema_decay`), the accuracy of their latest weights follows in brackets.",
+        "Purity: share of each category's generated images that the evaluation judge reads as the category's",
+        "class. Slant: the largest |Spearman| between a continuous code and the images' slant (mu11/mu02)",
+        "over sweeps on [-1, 1]. Fidelity: the",
         "Fréchet distance of 10,000 generated images to the 10,000 test images in the judge's features, as a",
         "multiple of the real-vs-real floor (10,000 training images against the same test images; 1x is real).",
         "Images/s: the median of the run's logged training rates; total: the sum over the runs that",
@@ -240,7 +249,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         for r in group:
             flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
             lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
-                         f"{r['steps']:,} | {_pct(r['accuracy'])} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
+                         f"{r['steps']:,} | {_accuracy_text(r)} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
                          f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
                          f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.2f')} | {rate_text(r, rows)} |")
         acc = [r["accuracy"] for r in group]
