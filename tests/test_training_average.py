@@ -100,6 +100,10 @@ def test_a_run_with_q_ema_decay_publishes_the_averaged_encoder_trains_the_same_a
     # the run reports the live encoder beside the published one; the plain run has no such entry
     ev, ev_plain = (json.loads((run / "evaluation.json").read_text()) for run in (averaged, plain))
     assert ev["encoder_live"]["accuracy"] == ev_plain["accuracy"] and "encoder_live" not in ev_plain
+    logged = [json.loads(line) for line in (averaged / "metrics.jsonl").read_text().splitlines()]
+    plain_logged = [json.loads(line) for line in (plain / "metrics.jsonl").read_text().splitlines()]
+    assert ([r["accuracy_live"] for r in logged if r["kind"] == "eval"]
+            == [r["accuracy"] for r in plain_logged if r["kind"] == "eval"])  # at every evaluation
     # a resumed run continues the average where the checkpoint left it
     assert all(torch.equal(saved["weights"][k], r["discriminator_average"]["weights"][k]) for k in saved["weights"])
     assert all(torch.equal(a["discriminator_calibrated"][k], r["discriminator_calibrated"][k])

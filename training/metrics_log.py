@@ -139,6 +139,8 @@ class MetricsLog:
                "elapsed_s": time.perf_counter() - self.t0,
                **{k: ev[k] for k in ("accuracy", "labels_with_own_category", "category_share_max", "category_to_label",
                                       "transform_agreement", "transform_agreement_min")}}
+        if "encoder_live" in ev:  # with q_ema_decay: D-and-Q's latest weights, beside their average
+            row["accuracy_live"] = ev["encoder_live"]["accuracy"]
         if "generation" in ev:
             gen = ev["generation"]
             row.update({"purity": gen["purity_mean"], "digits_generated": gen["digits_generated"],

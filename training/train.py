@@ -262,8 +262,8 @@ class Run:
 
     def evaluate(self, with_judge: bool, last: bool = False) -> Discriminator:
         """Evaluate now, log it, keep it; returns D with batch norm calibrated on real images.
-        The last judged evaluation of an averaged G also judges the live G, beside it; the
-        last evaluation of an averaged encoder also scores the live one."""
+        The last judged evaluation of an averaged G also judges the live G, beside it; every
+        evaluation of an averaged encoder also scores the live one (encoder_live)."""
         cfg = self.cfg
         self.evaluation, calibrated = evaluate_models(
             self.published_generator(), self.published_discriminator(), self.test_images, self.test_labels,
@@ -273,7 +273,7 @@ class Run:
             self.evaluation["generation_live"] = generation_quality(
                 self.g, cfg.template, self.evaluation["category_to_label"], self.judge)
             self.g.train()
-        if last and self.d_average is not None:
+        if self.d_average is not None:
             live, _ = evaluate_encoder(self.d, self.test_images, self.test_labels, self.label_names,
                                        self.calibration_images)
             self.evaluation["encoder_live"] = {k: live[k] for k in LIVE_ENCODER_KEYS}
