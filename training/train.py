@@ -83,6 +83,7 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     # (1) D step: maximise log D(x) + log(1 - D(G(z, c)))
     #     [original wiring: minus lambda * L_I on the same generated images]
     #     [with lambda_real: minus lambda_real * I(Q(x); Q(transformed x)) on real images]
+    #     [with overcluster: the same term for the auxiliary over-clustering head]
     #     [with lambda_rotation: Q's first continuous code must follow the rotation of real images]
     #     D sees its batches in one call, each with its own batch statistics, in
     #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
