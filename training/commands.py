@@ -85,6 +85,7 @@ def train(
     ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of G's weights with this decay (0: G's latest weights).")] = None,
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly to zero (0: constant).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -102,7 +103,7 @@ def train(
                       out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
-                      q_ema_decay=q_ema_decay, overcluster=overcluster)
+                      q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports

@@ -70,6 +70,9 @@ class TrainConfig:
     # its Q-head (they share a trunk) with this decay, batch norm measured on real images as the
     # live encoder's is; 0: D-and-Q's latest weights. Training itself is unchanged.
     q_ema_decay: float = 0.0
+    # the share of the run's last updates over which every learning rate falls linearly
+    # towards zero (0.2: the last 20%; 0: constant rates, as in the paper)
+    lr_decay: float = 0.0
 
     # machinery (no effect on the recipe beyond numerics)
     precision: str = "auto"  # auto | fp32 | bf16
@@ -109,6 +112,9 @@ class TrainConfig:
         for name in ("ema_decay", "q_ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be in [0, 1) (0: off)")
+        if not 0 <= self.lr_decay <= 1:
+            raise InfoganError(f"lr_decay={self.lr_decay} is invalid: must be in [0, 1], the share of the last "
+                               "updates over which the learning rates fall to zero (0: off)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

@@ -48,13 +48,39 @@ def select_precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | No
     return torch.bfloat16 if has_native_bf16() else None
 
 
+def learning_rates(cfg: TrainConfig) -> tuple[list[float], list[float]]:
+    """The constant learning rate of each parameter group of D's and of G's Adam, in order:
+    D's trunk and head, G, then Q in D's optimiser (the original code's wiring) or in G's."""
+    d_rates, g_rates = [cfg.lr_d], [cfg.lr_g]
+    (d_rates if cfg.info_in_d_step else g_rates).append(cfg.lr_q)
+    return d_rates, g_rates
+
+
+def learning_rate_scale(cfg: TrainConfig, step: int) -> float:
+    """The factor on every learning rate for update `step` (0-based): 1, then with lr_decay
+    falling linearly over the last lr_decay share of the updates, to 1/n at the last of n."""
+    n = round(cfg.lr_decay * cfg.total_steps)
+    return 1.0 if n == 0 else min(1.0, (cfg.total_steps - step) / n)
+
+
+def set_learning_rates(cfg: TrainConfig, step: int, opt_d, opt_g) -> None:
+    """Each group's rate for update `step`: a function of the step alone, so a resumed run
+    follows the same schedule (an extended run's decay moves to its new end)."""
+    scale = learning_rate_scale(cfg, step)
+    for opt, rates in zip((opt_d, opt_g), learning_rates(cfg)):
+        for group, rate in zip(opt.param_groups, rates, strict=True):
+            group["lr"] = rate * scale
+
+
 def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
     """D's Adam trains the trunk and the D head (and, in the original code's
     wiring, Q); G's Adam trains G (and Q in the paper-text wiring)."""
     betas = (cfg.beta1, cfg.beta2)
-    d_groups = [{"params": [*d.trunk.parameters(), *d.d_head.parameters()], "lr": cfg.lr_d}]
-    g_groups = [{"params": list(g.parameters()), "lr": cfg.lr_g}]
-    (d_groups if cfg.info_in_d_step else g_groups).append({"params": list(d.q_head.parameters()), "lr": cfg.lr_q})
+    (lr_d, *d_q), (lr_g, *g_q) = learning_rates(cfg)
+    d_groups = [{"params": [*d.trunk.parameters(), *d.d_head.parameters()], "lr": lr_d}]
+    g_groups = [{"params": list(g.parameters()), "lr": lr_g}]
+    q = {"params": list(d.q_head.parameters()), "lr": (d_q or g_q)[0]}
+    (d_groups if cfg.info_in_d_step else g_groups).append(q)
     # fused: one pass over each parameter instead of a dozen elementwise ops; the unfused
     # update took a third of a CPU step (profiled). PyTorch fuses on the CPU and CUDA
     # (the tests' meta device, which stands in for CUDA, has no fused kernel)
@@ -501,6 +527,8 @@ def _loop(run: Run) -> Discriminator | None:
     device = next(run.g.parameters()).device
     rows = run.world.rows(cfg.batch_size)  # this rank's share of each global batch
     while run.step < cfg.total_steps:
+        if cfg.lr_decay:
+            set_learning_rates(cfg, run.step, run.opt_d, run.opt_g)
         latent = {k: v[rows] for k, v in run.stream.latent(run.step, device).items()}
         out = train_step(cfg, run.g_train, run.d, run.opt_d, run.opt_g, run.stream.real(run.step)[rows], latent,
                          run.autocast, run.stream.transforms(run.step, device), run.d_passes, (rows.start, cfg.batch_size))
