@@ -85,7 +85,7 @@ def train(
     ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of G's weights with this decay (0: G's latest weights).")] = None,
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
-    lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly to zero (0: constant).")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly towards zero (0: constant).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""

@@ -114,7 +114,7 @@ class TrainConfig:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be in [0, 1) (0: off)")
         if not 0 <= self.lr_decay <= 1:
             raise InfoganError(f"lr_decay={self.lr_decay} is invalid: must be in [0, 1], the share of the last "
-                               "updates over which the learning rates fall to zero (0: off)")
+                               "updates over which the learning rates fall towards zero (0: off)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

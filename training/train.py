@@ -76,11 +76,11 @@ def make_optimizers(cfg: TrainConfig, g: Generator, d: Discriminator):
     """D's Adam trains the trunk and the D head (and, in the original code's
     wiring, Q); G's Adam trains G (and Q in the paper-text wiring)."""
     betas = (cfg.beta1, cfg.beta2)
-    (lr_d, *d_q), (lr_g, *g_q) = learning_rates(cfg)
-    d_groups = [{"params": [*d.trunk.parameters(), *d.d_head.parameters()], "lr": lr_d}]
-    g_groups = [{"params": list(g.parameters()), "lr": lr_g}]
-    q = {"params": list(d.q_head.parameters()), "lr": (d_q or g_q)[0]}
-    (d_groups if cfg.info_in_d_step else g_groups).append(q)
+    d_params, g_params = [[*d.trunk.parameters(), *d.d_head.parameters()]], [list(g.parameters())]
+    (d_params if cfg.info_in_d_step else g_params).append(list(d.q_head.parameters()))
+    d_rates, g_rates = learning_rates(cfg)  # in the same order
+    d_groups = [{"params": p, "lr": r} for p, r in zip(d_params, d_rates, strict=True)]
+    g_groups = [{"params": p, "lr": r} for p, r in zip(g_params, g_rates, strict=True)]
     # fused: one pass over each parameter instead of a dozen elementwise ops; the unfused
     # update took a third of a CPU step (profiled). PyTorch fuses on the CPU and CUDA
     # (the tests' meta device, which stands in for CUDA, has no fused kernel)
