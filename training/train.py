@@ -37,15 +37,18 @@ __all__ = ["TrainConfig", "train", "train_step", "select_precision"]
 
 def select_precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     """bf16 autocast where the hardware runs it natively (CUDA, or CPUs with
-    AMX/AVX512-BF16); fp32 elsewhere. bf16 keeps fp32's range, so GAN losses
-    need no scaler."""
+    AMX/AVX512-BF16); fp32 elsewhere, other devices included (the CPU's bf16 says
+    nothing about them). bf16 keeps fp32's range, so GAN losses need no scaler."""
     if cfg.precision == "fp32":
         return None
     if cfg.precision == "bf16":
+        if not torch.amp.is_autocast_available(device.type):
+            raise InfoganError(f"precision=bf16 cannot be used on device {device.type}: PyTorch has no autocast "
+                               "there; use precision=fp32 or auto")
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if has_native_bf16() else None
+    return torch.bfloat16 if device.type == "cpu" and has_native_bf16() else None
 
 
 def learning_rates(cfg: TrainConfig) -> tuple[list[float], list[float]]:
