@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,25 @@ def data_dir() -> Path:
 
     fetch(DATA_DIR, "mnist")
     return DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory, request):
+    """mktemp for one module's shared files: a run, a model repository (50-200 MB each, as the
+    models are full size). The folders go when the module's tests end, unless one of them failed,
+    so the suite holds one module's files at a time instead of gigabytes (a CI machine once ran out
+    of disk part-way; tmp_path_retention_policy in pyproject.toml does the same for each test's tmp_path)."""
+    made: list[Path] = []
+
+    def mktemp(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    failed_before = request.session.testsfailed
+    yield mktemp
+    if request.session.testsfailed == failed_before:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

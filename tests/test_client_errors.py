@@ -36,8 +36,8 @@ class CountingBackend:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("repo"))
+def repo(module_tmp):
+    return make_repository(module_tmp("repo"))
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from test_client_support import make_repository
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("gpu-path"), precisions=("fp32", "fp16", "int8"))
+def repo(module_tmp):
+    return make_repository(module_tmp("gpu-path"), precisions=("fp32", "fp16", "int8"))
 
 
 def _ops(path) -> set[str]:

@@ -28,8 +28,8 @@ def test_importing_the_client_and_its_backends_imports_no_torch():
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("repo"))
+def repo(module_tmp):
+    return make_repository(module_tmp("repo"))
 
 
 def test_generating_and_encoding_through_the_api_imports_no_torch(repo):

@@ -29,8 +29,8 @@ from test_client_support import CATEGORY_PURITY, CATEGORY_TO_DIGIT, make_reposit
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repository(tmp_path_factory.mktemp("repo"), versions=2)
+def repo(module_tmp):
+    return make_repository(module_tmp("repo"), versions=2)
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from test_export_support import make_run, snapshot
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def repo(module_tmp):
     """A repository holding one published version, to show that bad input leaves it alone."""
-    root = tmp_path_factory.mktemp("errors")
+    root = module_tmp("errors")
     repo = root / "model_repository"
     export_run(make_run(root / "good"), repo)
     return repo

@@ -27,11 +27,11 @@ TEMPLATES = {
 
 
 @pytest.fixture(scope="module", params=sorted(TEMPLATES))
-def exported(request, tmp_path_factory):
+def exported(request, module_tmp):
     from infogan.training.checkpoint import build_models, load_checkpoint
 
     template = TEMPLATES[request.param]
-    run = make_run(tmp_path_factory.mktemp("run"), template)
+    run = make_run(module_tmp("run"), template)
     g, d = build_models(load_checkpoint(run / "checkpoint.pt"))
     return template, g, d, onnx_export.generator_onnx(g, template), onnx_export.encoder_onnx(d, template)
 

@@ -41,13 +41,13 @@ ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: mc.TYPE_FP32, onnx.TensorProto.FLOAT16
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("run"))
+def run(module_tmp) -> Path:
+    return make_run(module_tmp("run"))
 
 
 @pytest.fixture(scope="module")
-def published(run, tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("published") / "model_repository"
+def published(run, module_tmp) -> Path:
+    repo = module_tmp("published") / "model_repository"
     assert export_run(run, repo).version == 1
     return repo
 
@@ -219,9 +219,9 @@ KILL_POINTS = {"generator-version": 1, "generator-config": 2, "encoder-version":
 
 
 @pytest.fixture(scope="module")
-def second(tmp_path_factory) -> Path:
+def second(module_tmp) -> Path:
     """Another run (another checkpoint), exported once into a scratch repository: what a kill-point test publishes."""
-    root = tmp_path_factory.mktemp("second")
+    root = module_tmp("second")
     export_run(make_run(root / "run", seed=1), root / "repository")
     return root / "repository"
 

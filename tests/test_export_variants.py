@@ -21,8 +21,8 @@ QUALITY_KEYS = {"argmax_agreement", "category_kept", "category_kept_fp32", "imag
 
 
 @pytest.fixture(scope="module")
-def variants(tmp_path_factory):
-    root = tmp_path_factory.mktemp("variants")
+def variants(module_tmp):
+    root = module_tmp("variants")
     repo = root / "repo"
     # a data folder without the test set: quality is measured on generated images only
     result = export_run(make_run(root / "run"), repo, precisions=("fp32", "fp16", "int8"), data_dir=root / "no_data")

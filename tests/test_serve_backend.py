@@ -45,8 +45,8 @@ def write_lookup_model(repository):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    repository = tmp_path_factory.mktemp("repo")
+def client(module_tmp):
+    repository = module_tmp("repo")
     write_lookup_model(repository)
     with TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()) as server:
         with grpcclient.InferenceServerClient(server.grpc_url) as c:

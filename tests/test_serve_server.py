@@ -37,8 +37,8 @@ def start_server(repository) -> TritonServer:
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
+def repository(module_tmp):
+    repo = module_tmp("repo")
     write_toy_repository(repo)
     return repo
 

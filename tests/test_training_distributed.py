@@ -43,8 +43,8 @@ def same(a: dict, b: dict, skip_batch_norm_statistics: bool = False) -> bool:
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory, data_dir) -> Path:
-    out = tmp_path_factory.mktemp("ddp")
+def two_process_run(module_tmp, data_dir) -> Path:
+    out = module_tmp("ddp")
     torchrun(out, "whole", 2, data_dir)
     return out / "whole"
 

@@ -14,8 +14,8 @@ from infogan.training.train import train
 
 
 @pytest.fixture(scope="module")
-def one_epoch_run(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("runs")
+def one_epoch_run(module_tmp, data_dir):
+    out = module_tmp("runs")
     return train(resolve("smoke", data_dir=str(data_dir), out_dir=str(out), run_name="one", epochs=1), progress=False)
 
 

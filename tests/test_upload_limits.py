@@ -24,10 +24,10 @@ def idx_header(n: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def bomb(tmp_path_factory):
+def bomb(module_tmp):
     """A well-formed gzipped IDX file of ~342k blank images: ~250 KB that inflate to 256 MiB.
     Its header keeps its promise, so only a size limit can refuse it."""
-    path = tmp_path_factory.mktemp("bomb") / "bomb-idx3-ubyte.gz"
+    path = module_tmp("bomb") / "bomb-idx3-ubyte.gz"
     gz = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip member
     with open(path, "wb") as f:
         f.write(gz.compress(idx_header(IMAGES_IN_BOMB)))
