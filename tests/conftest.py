@@ -22,7 +22,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def module_tmp(tmp_path_factory, request):
-    """mktemp for one module's shared files: a run, a model repository (50-200 MB each, as the
+    """mktemp for one module's shared files: a run, a model repository (50-250 MB each, as the
     models are full size). The folders go when the module's tests end, unless one of them failed,
     so the suite holds one module's files at a time instead of gigabytes (a CI machine once ran out
     of disk part-way; tmp_path_retention_policy in pyproject.toml does the same for each test's tmp_path)."""

@@ -125,7 +125,6 @@ def test_precision_is_bf16_on_a_cuda_device_and_fp32_when_asked(monkeypatch):
     assert select_precision(resolve("default", precision="bf16"), torch.device("cpu")) is torch.bfloat16
 
 
-
 def test_auto_precision_on_a_device_that_is_neither_cpu_nor_cuda_is_fp32_whatever_the_cpu_has(monkeypatch):
     # On a CPU with native bf16 (avx512_bf16, AMX), auto once chose bf16 for the meta device
     # that stands in for a GPU in test_training_device.py, and autocast refused the device.
@@ -136,6 +135,7 @@ def test_auto_precision_on_a_device_that_is_neither_cpu_nor_cuda_is_fp32_whateve
     assert training.select_precision(resolve("default"), torch.device("meta")) is None
     with pytest.raises(InfoganError, match="precision=bf16 cannot be used on device meta"):
         training.select_precision(resolve("default", precision="bf16"), torch.device("meta"))
+
 
 def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     import errno
