@@ -47,7 +47,11 @@ def open_copy(run_dir: Path, threads: int) -> Run:
     for name in ("config.json", "checkpoint.pt"):
         shutil.copy(run_dir / name, copy / name)
     cfg.judge, cfg.threads = False, threads
-    return set_up(cfg, copy, progress=False, resumed=True)
+    try:
+        return set_up(cfg, copy, progress=False, resumed=True)
+    except BaseException:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
 
 
 def self_label_step(run: Run, step: int, threshold: float, generator: torch.Generator) -> float:
