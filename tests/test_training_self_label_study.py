@@ -36,3 +36,9 @@ def test_a_run_evaluated_on_the_test_set_is_refused_in_one_line(smoke_run, tmp_p
     assert proc.stderr == (f"error: run={smoke_run} was evaluated on the test set (holdout=0): the study chooses a "
                            "recipe, so it reads only runs trained with --holdout\n")
     assert not (tmp_path / "s.json").exists()
+
+
+def test_a_bad_step_count_is_refused_in_one_line_naming_it(smoke_run, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "infogan.training.self_label_study", str(smoke_run), "--steps", "0"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr == "error: steps=0 is invalid: must be > 0\n"

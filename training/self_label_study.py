@@ -83,8 +83,9 @@ def self_label_step(run: Run, step: int, threshold: float, generator: torch.Gene
 
 def study(run_dir: Path, steps: int, every: int, threshold: float, threads: int, out: Path | None) -> list[dict]:
     """Q's held-out accuracy before and every `every` self-labelling updates; the rows, also in out."""
-    if steps <= 0 or every <= 0:
-        raise InfoganError(f"steps={steps}, every={every} are invalid: both must be > 0")
+    for name, value in (("steps", steps), ("every", every)):
+        if value <= 0:
+            raise InfoganError(f"{name}={value} is invalid: must be > 0")
     if not 0 < threshold < 1:
         raise InfoganError(f"threshold={threshold} is invalid: must be in (0, 1)")
     run = open_copy(Path(run_dir), threads)
