@@ -12,13 +12,26 @@ import torch
 import torch.nn.functional as F
 
 
+# The small transform's ranges: rotation within +-DEGREES, isotropic scale within 1 +- SCALE_SPREAD,
+# shift within +-SHIFT_PX pixels (every transform in training and evaluation starts from these).
+DEGREES, SCALE_SPREAD, SHIFT_PX = 15.0, 0.15, 2.0
+MAX_STRENGTH = 4.0  # scale stays positive (1 - 0.15 * 4 = 0.4)
+
+
+def affine_ranges(strength: float = 1.0) -> dict:
+    """random_affine's ranges with each one `strength` times the small transform's:
+    1.0 is the small transform itself (+-15 degrees, scale 0.85-1.15, +-2 px)."""
+    return {"degrees": DEGREES * strength, "scale": (1 - SCALE_SPREAD * strength, 1 + SCALE_SPREAD * strength),
+            "shift_px": SHIFT_PX * strength}
+
+
 def affine_draws(generator: torch.Generator, total: int) -> torch.Tensor:
     """The [total, 4] uniform draws random_affine makes for a batch of total images (on the CPU)."""
     return torch.rand(total, 4, generator=generator, device="cpu")
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = 15.0,
-                  scale: tuple[float, float] = (0.85, 1.15), shift_px: float = 2.0,
+def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = DEGREES,
+                  scale: tuple[float, float] = (1 - SCALE_SPREAD, 1 + SCALE_SPREAD), shift_px: float = SHIFT_PX,
                   return_angle: bool = False, of: tuple[int, int] | None = None
                   ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """[N, 1, H, W] images in [0, 1] -> the same, each under its own random

@@ -86,6 +86,7 @@ def train(
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly towards zero (0: constant).")] = None,
+    real_transform_strength: Annotated[Optional[float], typer.Option(help="Override: the real images' transform in the IIC term and the rotation prior, as a multiple of the small transform's ranges (1: +-15 degrees, scale 0.85-1.15, +-2 px).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -103,7 +104,8 @@ def train(
                       out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
-                      q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay)
+                      q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay,
+                      real_transform_strength=real_transform_strength)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports

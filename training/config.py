@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
+from infogan.training.augment import MAX_STRENGTH
 from infogan.training.data import DATASETS
 
 
@@ -52,6 +53,10 @@ class TrainConfig:
     # transforms (IIC), in the D step: Q's categories must be the same for a
     # digit whatever its slant, size or position (0: off)
     lambda_real: float = 0.0
+    # the real images' transform in those terms is this many times the small transform's ranges
+    # (1.0: rotation +-15 degrees, scale 0.85-1.15, shift +-2 px; training/augment.py); the rotation
+    # prior keeps its degrees per code unit whatever the strength
+    real_transform_strength: float = 1.0
     # IIC's over-clustering: an auxiliary head of this many categories on Q's hidden features,
     # trained with the same weight by the same information between real images and their
     # transforms; it shapes the features Q's categories read and is never exported (0: off)
@@ -115,6 +120,9 @@ class TrainConfig:
         if not 0 <= self.lr_decay <= 1:
             raise InfoganError(f"lr_decay={self.lr_decay} is invalid: must be in [0, 1], the share of the last "
                                "updates over which the learning rates fall towards zero (0: off)")
+        if not 0 < self.real_transform_strength <= MAX_STRENGTH:
+            raise InfoganError(f"real_transform_strength={self.real_transform_strength} is invalid: must be in "
+                               f"(0, {MAX_STRENGTH:g}], a multiple of the small transform's ranges (1: +-15 degrees)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

@@ -22,7 +22,7 @@ from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
-from infogan.training.augment import affine_draws, random_affine
+from infogan.training.augment import affine_draws, affine_ranges, random_affine
 from infogan.training.average import GeneratorAverage, WeightAverage
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, holdout_reference, load_or_train_judge
@@ -116,7 +116,7 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     [with lambda_rotation: Q's first continuous code must follow the rotation of real images]
     #     D sees its batches in one call, each with its own batch statistics, in
     #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
-    real_t, turn = (random_affine(real, rng_real, return_angle=True, of=of)
+    real_t, turn = (random_affine(real, rng_real, return_angle=True, of=of, **affine_ranges(cfg.real_transform_strength))
                     if cfg.lambda_real > 0 or cfg.lambda_rotation > 0 else (None, None))
     with autocast():
         fake = g(noise, cat, cont)
@@ -148,7 +148,8 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     if cfg.lambda_rotation > 0:
         lo, hi = t.continuous[0]
         loss_d = loss_d + cfg.lambda_rotation * rotation_equivariance(
-            q_cont_real[:, 0].float(), q_cont_transformed[:, 0].float(), turn, (hi - lo) / 2)
+            q_cont_real[:, 0].float(), q_cont_transformed[:, 0].float(), turn * cfg.real_transform_strength,
+            (hi - lo) / 2)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
