@@ -75,6 +75,8 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Override: batch size.")] = None,
     lambda_cat: Annotated[Optional[float], typer.Option(help="Override: weight of the categorical information term.")] = None,
     lambda_cont: Annotated[Optional[float], typer.Option(help="Override: weight of the continuous information term.")] = None,
+    lambda_real: Annotated[Optional[float], typer.Option(help="Override: weight of the information between Q's categories of real images and of their small transforms (IIC; 0: off).")] = None,
+    lambda_rotation: Annotated[Optional[float], typer.Option(help="Override: weight of the rotation prior on the first continuous code (0: off).")] = None,
     categories: Annotated[Optional[int], typer.Option(help="Latent template: K, the size of the categorical code (10 for MNIST).")] = None,
     continuous: Annotated[Optional[str], typer.Option(help="Latent template: continuous ranges, e.g. '-1:1,-1:1'.")] = None,
     noise_dim: Annotated[Optional[int], typer.Option(help="Latent template: noise variables.")] = None,
@@ -102,7 +104,8 @@ def train(
         template = _parse_template(resolve(preset).template, categories, continuous, noise_dim, noise_scale)
         cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
                       out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
-                      lambda_cat=lambda_cat, lambda_cont=lambda_cont, template=template, precision=precision,
+                      lambda_cat=lambda_cat, lambda_cont=lambda_cont, lambda_real=lambda_real,
+                      lambda_rotation=lambda_rotation, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
                       q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay,
                       real_transform_strength=real_transform_strength)
