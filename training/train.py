@@ -402,7 +402,7 @@ def refuse_changes_on_resume(cfg: TrainConfig, saved: TrainConfig, run: Path) ->
     """One line naming the first setting of cfg that a resume would silently drop: a
     field cfg gives (it differs from its preset's) unlike the run's, or another preset.
     epochs may differ: the `epochs` argument extends a run."""
-    preset = resolve(cfg.preset)
+    preset = resolve(cfg.preset, dataset=cfg.dataset)
     for f in dataclasses.fields(TrainConfig):
         mine, theirs = getattr(cfg, f.name), getattr(saved, f.name)
         if f.name == "epochs" or mine == theirs or (f.name != "preset" and mine == getattr(preset, f.name)):
