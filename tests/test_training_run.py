@@ -95,13 +95,14 @@ def test_cli_resume_refuses_flags_it_would_ignore_and_names_them(tmp_path, data_
     assert "--epochs" in message and "\n" not in message
 
 
-def test_cli_weights_of_the_transform_terms_reach_the_runs_config_and_bad_ones_are_refused(tmp_path, data_dir):
+def test_cli_settings_of_the_transform_terms_reach_the_runs_config_and_bad_ones_are_refused(tmp_path, data_dir):
     runner = CliRunner()
     base = ["train", "--smoke", "--epochs", "1", "--data-dir", str(data_dir), "--runs-dir", str(tmp_path), "--no-progress"]
-    res = runner.invoke(app, base + ["--lambda-real", "0.7", "--lambda-rotation", "0.3", "--run-name", "weights"])
+    res = runner.invoke(app, base + ["--lambda-real", "0.7", "--lambda-rotation", "0.3", "--real-copies", "2",
+                                     "--run-name", "weights"])
     assert res.exit_code == 0, res.output
     cfg = json.loads((tmp_path / "weights" / "config.json").read_text())
-    assert (cfg["lambda_real"], cfg["lambda_rotation"]) == (0.7, 0.3)
+    assert (cfg["lambda_real"], cfg["lambda_rotation"], cfg["real_copies"]) == (0.7, 0.3, 2)
     res = runner.invoke(app, base + ["--lambda-rotation", "-1", "--run-name", "bad"])
     assert res.exit_code != 0 and "lambda_rotation=-1.0 is invalid: must be >= 0" in str(res.exception)
     assert not (tmp_path / "bad").exists()

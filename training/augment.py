@@ -30,6 +30,21 @@ def affine_draws(generator: torch.Generator, total: int) -> torch.Tensor:
     return torch.rand(total, 4, generator=generator, device="cpu")
 
 
+def copies_draws(generator: torch.Generator | torch.Tensor, total: int, copies: int) -> list[torch.Tensor]:
+    """The draws of `copies` transforms of each of a batch's total images: a [total, 4] tensor
+    per copy. generator is a torch.Generator (drawing total * copies rows, copy by copy) or those
+    draws made ahead as a [total, 4 * copies] tensor (image by image, as copies_ahead lays them out);
+    one copy's draws are affine_draws' own."""
+    draws = generator if isinstance(generator, torch.Tensor) else copies_ahead(affine_draws(generator, total * copies), copies)
+    return [draws[:, 4 * i:4 * i + 4] for i in range(copies)]
+
+
+def copies_ahead(draws: torch.Tensor, copies: int) -> torch.Tensor:
+    """[copies * total, 4] draws, copy by copy -> [total, 4 * copies], a row per image."""
+    total = len(draws) // copies
+    return draws.view(copies, total, 4).transpose(0, 1).reshape(total, 4 * copies)
+
+
 def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = DEGREES,
                   scale: tuple[float, float] = (1 - SCALE_SPREAD, 1 + SCALE_SPREAD), shift_px: float = SHIFT_PX,
                   return_angle: bool = False, of: tuple[int, int] | None = None

@@ -89,6 +89,7 @@ def train(
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly towards zero (0: constant).")] = None,
     real_transform_strength: Annotated[Optional[float], typer.Option(help="Override: the real images' transform in the IIC term and the rotation prior, as a multiple of the small transform's ranges (1: +-15 degrees, scale 0.85-1.15, +-2 px).")] = None,
+    real_copies: Annotated[Optional[int], typer.Option(help="Override: transformed copies of each real image in the IIC term and the rotation prior, each its own draw (1: one).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -108,7 +109,7 @@ def train(
                       lambda_rotation=lambda_rotation, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
                       q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay,
-                      real_transform_strength=real_transform_strength)
+                      real_transform_strength=real_transform_strength, real_copies=real_copies)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports

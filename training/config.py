@@ -15,6 +15,8 @@ from infogan.training.data import DATASETS
 # The recipe's one change to the paper's template: noise U(-0.25, 0.25), so the codes weigh
 # more in G's input (see the README); every preset but "original" trains with it.
 RECIPE_NOISE_SCALE = 0.25
+# each copy is one more pass of the real batch through D in the D step
+MAX_REAL_COPIES = 8
 
 
 @dataclass
@@ -57,6 +59,9 @@ class TrainConfig:
     # (1.0: rotation +-15 degrees, scale 0.85-1.15, shift +-2 px; training/augment.py); the rotation
     # prior keeps its degrees per code unit whatever the strength
     real_transform_strength: float = 1.0
+    # transformed copies of each real image in those terms, each with its own draw: IIC's
+    # "repeats", one joint distribution over every (image, copy) pair (1: one transform)
+    real_copies: int = 1
     # IIC's over-clustering: an auxiliary head of this many categories on Q's hidden features,
     # trained with the same weight by the same information between real images and their
     # transforms; it shapes the features Q's categories read and is never exported (0: off)
@@ -123,6 +128,9 @@ class TrainConfig:
         if not 0 < self.real_transform_strength <= MAX_STRENGTH:
             raise InfoganError(f"real_transform_strength={self.real_transform_strength} is invalid: must be in "
                                f"(0, {MAX_STRENGTH:g}], a multiple of the small transform's ranges (1: +-15 degrees)")
+        if not 1 <= self.real_copies <= MAX_REAL_COPIES:
+            raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
+                               "the transformed copies of each real image in the IIC term and the rotation prior")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

@@ -22,7 +22,7 @@ from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, fetch, load_split
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
-from infogan.training.augment import affine_draws, affine_ranges, random_affine
+from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, random_affine
 from infogan.training.average import GeneratorAverage, WeightAverage
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, holdout_reference, load_or_train_judge
@@ -116,16 +116,22 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     [with lambda_rotation: Q's first continuous code must follow the rotation of real images]
     #     D sees its batches in one call, each with its own batch statistics, in
     #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
-    real_t, turn = (random_affine(real, rng_real, return_angle=True, of=of, **affine_ranges(cfg.real_transform_strength))
-                    if cfg.lambda_real > 0 or cfg.lambda_rotation > 0 else (None, None))
+    #     [with real_copies: each real image's transform is drawn that many times, and both terms read every copy]
+    real_t, turn = [], []
+    if cfg.lambda_real > 0 or cfg.lambda_rotation > 0:
+        total = of[1] if of else len(real)
+        for draws in copies_draws(rng_real, total, cfg.real_copies):
+            moved, angle = random_affine(real, draws, return_angle=True, of=of, **affine_ranges(cfg.real_transform_strength))
+            real_t.append(moved)
+            turn.append(angle)
     with autocast():
         fake = g(noise, cat, cont)
     fake_t = random_affine(fake, rng_fake, of=of) if cfg.transform_fakes else None
     groups = [(real, fake.detach())]
     if cfg.info_in_d_step and fake_t is not None:
         groups.append((fake_t.detach(),))
-    if real_t is not None:
-        groups.append((real_t,))
+    if real_t:
+        groups.append(tuple(real_t))
     # with overcluster, the real images (first) and their transforms (last) also give the auxiliary head
     n_batches = sum(len(group) for group in groups)
     passes = d_passes(*groups, overcluster=(0, n_batches - 1) if cfg.overcluster else ())
@@ -138,18 +144,18 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
             q_cat_t = passes[2][1]
             loss_d = loss_d + cfg.lambda_cat * F.cross_entropy(q_cat_t.float(), category)
     i_real = loss_d.new_zeros(())
-    if real_t is not None:
-        _, q_cat_transformed, q_cont_transformed = passes[-1][:3]
+    transformed = passes[len(passes) - len(real_t):]  # the real images' copies, in order
     if cfg.lambda_real > 0:
-        i_real = paired_information(q_cat_real, q_cat_transformed)
+        # one joint distribution over every (image, copy) pair, as IIC stacks its repeats
+        i_real = paired_information(q_cat_real.repeat(len(real_t), 1), torch.cat([p[1] for p in transformed]))
         loss_d = loss_d - cfg.lambda_real * i_real
     if cfg.overcluster:
         loss_d = loss_d - cfg.lambda_real * paired_information(passes[0][3], passes[-1][3])
     if cfg.lambda_rotation > 0:
         lo, hi = t.continuous[0]
         loss_d = loss_d + cfg.lambda_rotation * rotation_equivariance(
-            q_cont_real[:, 0].float(), q_cont_transformed[:, 0].float(), turn * cfg.real_transform_strength,
-            (hi - lo) / 2)
+            q_cont_real[:, 0].float().repeat(len(real_t)), torch.cat([p[2][:, 0].float() for p in transformed]),
+            torch.cat(turn) * cfg.real_transform_strength, (hi - lo) / 2)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -234,7 +240,9 @@ class BatchStream:
 
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
-        draw = lambda s: [affine_draws(g, self.cfg.batch_size) for g in self.transform_rngs(s)]  # noqa: E731
+        b, copies = self.cfg.batch_size, self.cfg.real_copies
+        draw = lambda s: [copies_ahead(affine_draws(g, b * n), n)  # noqa: E731
+                          for g, n in zip(self.transform_rngs(s), (copies, 1))]
         real, fake = self._drawn_ahead("transforms", step, device, draw)
         return real, fake
 
