@@ -99,8 +99,10 @@ def test_cli_settings_of_the_transform_terms_reach_the_runs_config_and_bad_ones_
     runner = CliRunner()
     base = ["train", "--smoke", "--epochs", "1", "--data-dir", str(data_dir), "--runs-dir", str(tmp_path), "--no-progress"]
     res = runner.invoke(app, base + ["--lambda-real", "0.7", "--lambda-rotation", "0.3", "--real-copies", "2",
-                                     "--run-name", "weights"])
+                                     "--holdout", "300", "--run-name", "weights"])
     assert res.exit_code == 0, res.output
+    # scored on held-out training images, and the command says so
+    assert "Q held-out accuracy" in res.output and "test accuracy" not in res.output
     cfg = json.loads((tmp_path / "weights" / "config.json").read_text())
     assert (cfg["lambda_real"], cfg["lambda_rotation"], cfg["real_copies"]) == (0.7, 0.3, 2)
     res = runner.invoke(app, base + ["--lambda-rotation", "-1", "--run-name", "bad"])

@@ -114,8 +114,10 @@ def train(
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports
     ev = json.loads((run / "evaluation.json").read_text())
+    # a --holdout run is scored on its held-out training images, never on the test set
+    held_out = json.loads((run / "config.json").read_text()).get("holdout")
     typer.echo(f"run: {run}")
-    typer.echo(f"Q test accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "
+    typer.echo(f"Q {'held-out' if held_out else 'test'} accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "
                f"{ev['labels_with_own_category']}/{len(ev['label_names'])} labels with a category of their own")
     typer.echo(f"category -> label: {ev['category_to_label']}")
     live = ev.get("encoder_live")
