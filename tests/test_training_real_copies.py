@@ -59,7 +59,7 @@ def test_both_terms_read_every_copy_and_a_step_is_the_same_from_generators_or_dr
     assert not all(torch.equal(ahead[k], one[k]) for k in ahead)
 
 
-@pytest.mark.parametrize("value", [0, 9])
+@pytest.mark.parametrize("value", [0, 9, 1.5])
 def test_a_number_of_copies_outside_one_to_eight_is_refused_in_one_line(value):
     with pytest.raises(InfoganError, match=rf"^real_copies={value} is invalid: must be an integer from 1 to 8"):
         resolve("smoke", real_copies=value)

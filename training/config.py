@@ -128,7 +128,7 @@ class TrainConfig:
         if not 0 < self.real_transform_strength <= MAX_STRENGTH:
             raise InfoganError(f"real_transform_strength={self.real_transform_strength} is invalid: must be in "
                                f"(0, {MAX_STRENGTH:g}], a multiple of the small transform's ranges (1: +-15 degrees)")
-        if not 1 <= self.real_copies <= MAX_REAL_COPIES:
+        if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")
         if self.precision not in ("auto", "fp32", "bf16"):
