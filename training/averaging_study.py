@@ -32,8 +32,9 @@ def summary(gen: dict) -> dict:
 
 
 def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float], every: int, out: Path,
-          epochs: int | None = None, data_dir: str = defaults.DATA_DIR) -> list[dict]:
-    cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs, data_dir=data_dir)
+          epochs: int | None = None, data_dir: str = defaults.DATA_DIR, dataset: str = "mnist") -> list[dict]:
+    cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs, data_dir=data_dir,
+                  dataset=dataset)
     run = held_out_run(cfg)
     averages = {d: GeneratorAverage(run.g, d) for d in decays}
     rows, start = [], time.time()
@@ -49,7 +50,7 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
             print(json.dumps(row), flush=True)
         run.g.train()
         print(f"step {run.step}/{cfg.total_steps}, {(time.time() - start) / 60:.1f} min", flush=True)
-        write_atomic(out, json.dumps({"preset": preset, "seed": seed, "threads": threads, "holdout": holdout,
+        write_atomic(out, json.dumps({"preset": preset, "dataset": dataset, "seed": seed, "threads": threads, "holdout": holdout,
                                       "floor": run.judge.fidelity_reference.floor, "rows": rows}, indent=1))
     return rows
 

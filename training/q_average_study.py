@@ -32,10 +32,10 @@ def score(ev: dict) -> dict:
 
 
 def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float], every: int, out: Path,
-          epochs: int | None = None, data_dir: str = defaults.DATA_DIR) -> list[dict]:
+          epochs: int | None = None, data_dir: str = defaults.DATA_DIR, dataset: str = "mnist") -> list[dict]:
     # the judge reads generated images, which this study does not look at
     cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs, judge=False,
-                 data_dir=data_dir)
+                  data_dir=data_dir, dataset=dataset)
     run = held_out_run(cfg)
     averages = {d: WeightAverage(run.d, d) for d in decays}
     rows, start = [], time.time()
@@ -48,7 +48,7 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
             print(json.dumps(row), flush=True)
         run.d.train()
         print(f"step {run.step}/{cfg.total_steps}, {(time.time() - start) / 60:.1f} min", flush=True)
-        write_atomic(out, json.dumps({"preset": preset, "seed": seed, "threads": threads, "holdout": holdout,
+        write_atomic(out, json.dumps({"preset": preset, "dataset": dataset, "seed": seed, "threads": threads, "holdout": holdout,
                                       "rows": rows}, indent=1))
     return rows
 
