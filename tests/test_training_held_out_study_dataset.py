@@ -3,6 +3,7 @@ line passes --dataset through and refuses an unknown one. The Fashion-MNIST file
 machine, so the run itself is replaced where it would start: these tests check what it is asked to
 train, not the training (the MNIST studies train for real in test_training_q_average_study.py)."""
 
+import json
 import subprocess
 import sys
 
@@ -48,3 +49,13 @@ def test_an_unknown_dataset_is_refused_before_anything_trains(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert "argument --dataset: invalid choice: 'cifar10' (choose from" in proc.stderr and "fashion-mnist" in proc.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+def test_the_averaging_table_names_its_column_for_any_dataset(tmp_path):
+    row = {"seed": 0, "step": 5000, "arm": "average 0.99", "fidelity": 6.96, "purity_mean": 0.774, "purity_worst": 0.33,
+           "digits": 9, "slant": 0.03, "q_accuracy": 0.7256}
+    path = tmp_path / "garments.json"
+    path.write_text(json.dumps({"dataset": "fashion-mnist", "rows": [row]}))
+    head, _, line = averaging_study.table([path]).splitlines()
+    assert "| classes drawn |" in head and "digits" not in head
+    assert line == "| 0 | 5,000 | average 0.99 | 6.96 | 77.4% | 33% | 9/10 | 0.03 | 72.56% |"

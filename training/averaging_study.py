@@ -57,7 +57,7 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
 
 def table(paths: list[Path]) -> str:
     """The studies' rows as one markdown table: a row per (seed, updates, arm)."""
-    head = ("| seed | updates | generator | fidelity (x floor) | purity mean | purity worst | digits | slant | Q accuracy |\n"
+    head = ("| seed | updates | generator | fidelity (x floor) | purity mean | purity worst | classes drawn | slant | Q accuracy |\n"
             "|--:|--:|---|--:|--:|--:|--:|--:|--:|")
     lines = [head]
     for path in paths:
