@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DATASET ?= mnist
+# the dataset (mnist or fashion-mnist); empty: infogan's own default (infogan/defaults.py DATASET)
+DATASET ?=
+DATASET_FLAG = $(if $(DATASET),--dataset $(DATASET))
 PRESET ?= default
 SEED ?= 0
 RUN ?=
@@ -29,7 +31,7 @@ PARALLEL ?= 1
 .PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help
 
 help:
-	@echo "make train export   train on $(DATASET) (PRESET=default|paper|original|smoke) and publish ONNX models into the model repository (or REPO=dir)"
+	@echo "make train export   train on $(or $(DATASET),infogan's default dataset) (DATASET=mnist|fashion-mnist, PRESET=default|paper|original|smoke) and publish ONNX models into the model repository (or REPO=dir)"
 	@echo "make sweep          train SEEDS=\"$(SEEDS)\", PARALLEL=$(PARALLEL) at a time (a 2-thread run on 2 cores: 10-15 min with bf16, about 40 in fp32 on AVX2 only; see RESULTS.md) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on the model repository or REPO=dir; it prints its addresses"
 	@echo "make explore        open the latent explorer's page over the model repository or REPO=dir; it prints its address (EXPLORE_ARGS=\"--url host:port\" for Triton)"
@@ -51,7 +53,7 @@ setup: $(STAMP)
 data: $(STAMP)
 	@if [ "$(DATASET)" = fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null || true; fi
-	$(BIN)/infogan data --dataset $(DATASET) $(DATA_FLAG)
+	$(BIN)/infogan data $(DATASET_FLAG) $(DATA_FLAG)
 
 # NPROC=2: DistributedDataParallel on 2 processes of this machine (torchrun); across
 # machines run torchrun yourself with --nnodes/--node-rank/--rdzv-endpoint (README)
@@ -59,10 +61,10 @@ NPROC ?= 1
 TRAINER = $(if $(filter-out 1,$(NPROC)),$(BIN)/torchrun --standalone --nproc-per-node $(NPROC) -m infogan.cli,$(BIN)/infogan)
 
 train: data
-	$(TRAINER) train --dataset $(DATASET) --preset $(PRESET) --seed $(SEED) $(DATA_FLAG) $(TRAIN_ARGS)
+	$(TRAINER) train $(DATASET_FLAG) --preset $(PRESET) --seed $(SEED) $(DATA_FLAG) $(TRAIN_ARGS)
 
 sweep: data
-	$(BIN)/infogan sweep $(SEEDS) --parallel $(PARALLEL) --preset $(PRESET) --dataset $(DATASET) $(DATA_FLAG)
+	$(BIN)/infogan sweep $(SEEDS) --parallel $(PARALLEL) --preset $(PRESET) $(DATASET_FLAG) $(DATA_FLAG)
 
 export: $(STAMP)
 	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) $(REPO_FLAG) $(EXPORT_ARGS)

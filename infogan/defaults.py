@@ -11,6 +11,7 @@ from __future__ import annotations
 # where things lie
 REPOSITORY = "model_repository"  # the Triton model repository: export writes it, serve and the client read it
 DATA_DIR = "data"  # the datasets' IDX files (and the judge's cached weights)
+DATASET = "mnist"  # what trains when no dataset is named (training/data.py DATASETS lists them all)
 RUNS_DIR = "runs"  # one folder per training run
 LATEST = "latest"  # the link in RUNS_DIR to the newest run
 LATEST_RUN = f"{RUNS_DIR}/{LATEST}"

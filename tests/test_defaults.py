@@ -93,3 +93,29 @@ def test_the_device_and_the_explorer_port_have_one_default():
     assert {inspect.signature(f).parameters["device"].default for f in apis} == {defaults.DEVICE}
     assert default("generate", "--device") == defaults.DEVICE
     assert default("explore", "--port") == defaults.EXPLORE_PORT
+
+
+def test_the_dataset_has_one_default_for_the_commands_the_config_the_studies_and_make(monkeypatch, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from infogan.training.config import TrainConfig, resolve
+    from infogan.training.held_out_study import main
+
+    group = typer.main.get_command(app)
+    with_dataset = {name: p.default for name, c in group.commands.items() for p in c.params if "--dataset" in p.opts}
+    assert {"data", "train", "sweep"} <= set(with_dataset)
+    assert set(with_dataset.values()) == {defaults.DATASET}
+    assert TrainConfig().dataset == defaults.DATASET == resolve("default").dataset
+    got = []
+    monkeypatch.setattr(sys, "argv", ["study", "--out", str(tmp_path / "s.json"), "--threads", "1"])
+    main("A study.", [0.99], lambda *args: got.append(args), table=lambda paths: "")
+    assert got[0][-1] == defaults.DATASET
+    if shutil.which("make"):  # make names no dataset unless told, so infogan's default is the only one
+        root = Path(__file__).resolve().parents[1]
+        plain = subprocess.run(["make", "-n", "train"], cwd=root, capture_output=True, text=True, timeout=60).stdout
+        told = subprocess.run(["make", "-n", "train", "DATASET=fashion-mnist"], cwd=root, capture_output=True, text=True,
+                              timeout=60).stdout
+        assert "infogan train " in plain and "--dataset" not in plain
+        assert "train --dataset fashion-mnist " in told and "data --dataset fashion-mnist" in told

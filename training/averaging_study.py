@@ -32,7 +32,7 @@ def summary(gen: dict) -> dict:
 
 
 def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float], every: int, out: Path,
-          epochs: int | None = None, data_dir: str = defaults.DATA_DIR, dataset: str = "mnist") -> list[dict]:
+          epochs: int | None = None, data_dir: str = defaults.DATA_DIR, dataset: str = defaults.DATASET) -> list[dict]:
     cfg = resolve(preset, seed=seed, threads=threads, holdout=holdout, epochs=epochs, data_dir=data_dir,
                   dataset=dataset)
     run = held_out_run(cfg)

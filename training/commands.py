@@ -11,12 +11,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.options import DATA_DIR, LATEST_RUN, RUNS_DIR, DataDirOpt, RunsDirOpt
 
 
 def data(
-    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
+    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = defaults.DATASET,
     data_dir: DataDirOpt = DATA_DIR,
 ) -> None:
     """Fetch a dataset's four IDX files and verify their checksums (idempotent)."""
@@ -64,7 +65,7 @@ def _refuse_ignored_on_resume(ctx: typer.Context) -> None:
 def train(
     ctx: typer.Context,
     preset: Annotated[str, typer.Option(help="default (2-core CPU), paper (original schedule), original (paper recipe as published), smoke (seconds)")] = "default",
-    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
+    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = defaults.DATASET,
     seed: Annotated[int, typer.Option(help="Seed: a run is deterministic on CPU for a given seed.")] = 0,
     data_dir: DataDirOpt = DATA_DIR,
     runs_dir: RunsDirOpt = RUNS_DIR,
@@ -173,7 +174,7 @@ def sweep(
     preset: Annotated[str, typer.Option(help="The preset every run uses.")] = "default",
     threads: Annotated[Optional[int], typer.Option(help="Threads for runs that do not give their own (default: cores // parallel).")] = None,
     parallel: Annotated[int, typer.Option(help="Runs that train at once, each in a process of its own (on one GPU they share it).")] = 1,
-    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = "mnist",
+    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = defaults.DATASET,
     data_dir: DataDirOpt = DATA_DIR,
     out_dir: Annotated[Path, typer.Option(help="Folder for the sweep's runs and its sweep.jsonl.")] = RUNS_DIR / "sweep",
     results: Annotated[Path, typer.Option(help="The Markdown table to write.")] = Path("RESULTS.md"),

@@ -22,7 +22,7 @@ MAX_REAL_COPIES = 8
 @dataclass
 class TrainConfig:
     preset: str = "default"
-    dataset: str = "mnist"
+    dataset: str = defaults.DATASET
     data_dir: str = defaults.DATA_DIR
     out_dir: str = defaults.RUNS_DIR
     run_name: str | None = None
@@ -193,7 +193,7 @@ DATASET_PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
-def preset_values(preset: str, dataset: str = "mnist") -> dict:
+def preset_values(preset: str, dataset: str = defaults.DATASET) -> dict:
     """The overrides a preset applies to TrainConfig's defaults for a dataset."""
     if preset not in PRESETS:
         raise InfoganError(f"preset={preset!r} is unknown: choose one of {', '.join(PRESETS)}")
@@ -204,7 +204,7 @@ def resolve(preset: str = "default", **overrides) -> TrainConfig:
     """The preset's configuration for the dataset given (MNIST when none is), with explicit
     overrides (None means 'not given')."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    values = {**preset_values(preset, given.get("dataset", "mnist")), **given}
+    values = {**preset_values(preset, given.get("dataset", defaults.DATASET)), **given}
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(values) - known
     if unknown:

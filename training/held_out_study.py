@@ -41,7 +41,7 @@ def measured_steps(run: Run, every: int, after_update: Callable[[], None]) -> It
 def main(doc: str, decays: list[float], study: Callable, table: Callable[[list[Path]], str]) -> None:
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--preset", default="default")
-    ap.add_argument("--dataset", default="mnist", choices=list(DATASETS),
+    ap.add_argument("--dataset", default=defaults.DATASET, choices=list(DATASETS),
                     help="the preset's schedule for this dataset (DATASET_PRESETS), its held-out slice and judge")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)

@@ -92,7 +92,7 @@ def run_name(dataset: str, preset: str, seed: int, threads: int) -> str:
 
 
 def sweep(preset: str, runs: list[tuple[int, int]], out_dir: Path, results: Path,
-          data_dir: str = defaults.DATA_DIR, dataset: str = "mnist", progress: bool = True, parallel: int = 1,
+          data_dir: str = defaults.DATA_DIR, dataset: str = defaults.DATASET, progress: bool = True, parallel: int = 1,
           log=lambda _: None) -> list[dict]:
     """Train each (seed, threads) of `preset` under out_dir, `parallel` at a time; returns every row."""
     check_parallel(parallel, len(runs))
