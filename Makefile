@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 # the dataset (mnist or fashion-mnist); empty: infogan's own default (infogan/defaults.py DATASET)
 DATASET ?=
 DATASET_FLAG = $(if $(DATASET),--dataset $(DATASET))
-PRESET ?= default
-SEED ?= 0
+# the recipe (default, paper, original, smoke) and the run's seed; empty: infogan's own
+# defaults (infogan/defaults.py PRESET and SEED)
+PRESET ?=
+PRESET_FLAG = $(if $(PRESET),--preset $(PRESET))
+SEED ?=
+SEED_FLAG = $(if $(SEED),--seed $(SEED))
 RUN ?=
 # the datasets' folder; empty: infogan's own default (infogan/defaults.py DATA_DIR, or
 # $INFOGAN_DATA_DIR when set), where the tests' conftest looks too
@@ -31,7 +35,7 @@ PARALLEL ?= 1
 .PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help
 
 help:
-	@echo "make train export   train on $(or $(DATASET),infogan's default dataset) (DATASET=mnist|fashion-mnist, PRESET=default|paper|original|smoke) and publish ONNX models into the model repository (or REPO=dir)"
+	@echo "make train export   train on $(or $(DATASET),infogan's default dataset) (DATASET=mnist|fashion-mnist, PRESET=default|paper|original|smoke, SEED=n) and publish ONNX models into the model repository (or REPO=dir)"
 	@echo "make sweep          train SEEDS=\"$(SEEDS)\", PARALLEL=$(PARALLEL) at a time (a 2-thread run on 2 cores: 10-15 min with bf16, about 40 in fp32 on AVX2 only; see RESULTS.md) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on the model repository or REPO=dir; it prints its addresses"
 	@echo "make explore        open the latent explorer's page over the model repository or REPO=dir; it prints its address (EXPLORE_ARGS=\"--url host:port\" for Triton)"
@@ -61,10 +65,10 @@ NPROC ?= 1
 TRAINER = $(if $(filter-out 1,$(NPROC)),$(BIN)/torchrun --standalone --nproc-per-node $(NPROC) -m infogan.cli,$(BIN)/infogan)
 
 train: data
-	$(TRAINER) train $(DATASET_FLAG) --preset $(PRESET) --seed $(SEED) $(DATA_FLAG) $(TRAIN_ARGS)
+	$(TRAINER) train $(DATASET_FLAG) $(PRESET_FLAG) $(SEED_FLAG) $(DATA_FLAG) $(TRAIN_ARGS)
 
 sweep: data
-	$(BIN)/infogan sweep $(SEEDS) --parallel $(PARALLEL) --preset $(PRESET) $(DATASET_FLAG) $(DATA_FLAG)
+	$(BIN)/infogan sweep $(SEEDS) --parallel $(PARALLEL) $(PRESET_FLAG) $(DATASET_FLAG) $(DATA_FLAG)
 
 export: $(STAMP)
 	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) $(REPO_FLAG) $(EXPORT_ARGS)

@@ -12,6 +12,8 @@ from __future__ import annotations
 REPOSITORY = "model_repository"  # the Triton model repository: export writes it, serve and the client read it
 DATA_DIR = "data"  # the datasets' IDX files (and the judge's cached weights)
 DATASET = "mnist"  # what trains when no dataset is named (training/data.py DATASETS lists them all)
+PRESET = "default"  # the recipe that trains when no preset is named (training/config.py PRESETS lists them all)
+SEED = 0  # the training run's seed when none is given
 RUNS_DIR = "runs"  # one folder per training run
 LATEST = "latest"  # the link in RUNS_DIR to the newest run
 LATEST_RUN = f"{RUNS_DIR}/{LATEST}"

@@ -119,3 +119,36 @@ def test_the_dataset_has_one_default_for_the_commands_the_config_the_studies_and
                               timeout=60).stdout
         assert "infogan train " in plain and "--dataset" not in plain
         assert "train --dataset fashion-mnist " in told and "data --dataset fashion-mnist" in told
+
+
+def test_the_preset_and_the_seed_have_one_default_for_the_commands_the_config_the_studies_and_make(monkeypatch, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from infogan.training.config import PRESETS, TrainConfig, resolve
+    from infogan.training.held_out_study import main
+
+    assert defaults.PRESET in PRESETS
+    group = typer.main.get_command(app)
+    presets = {name: p.default for name, c in group.commands.items() for p in c.params if "--preset" in p.opts}
+    # the client's --seed draws latents to generate, not a training run: it is not this default
+    train_seed = next(p.default for p in group.commands["train"].params if "--seed" in p.opts)
+    assert {"train", "sweep"} <= set(presets)
+    assert set(presets.values()) == {defaults.PRESET} and train_seed == defaults.SEED
+    assert TrainConfig().preset == defaults.PRESET == resolve().preset
+    assert TrainConfig().seed == defaults.SEED == resolve().seed
+    got = []
+    monkeypatch.setattr(sys, "argv", ["study", "--out", str(tmp_path / "s.json"), "--threads", "1"])
+    main("A study.", [0.99], lambda *args: got.append(args), table=lambda paths: "")
+    assert got[0][:2] == (defaults.PRESET, defaults.SEED)
+    if shutil.which("make"):  # make names no preset or seed unless told, so infogan's defaults are the only ones
+        root = Path(__file__).resolve().parents[1]
+
+        def dry(*args: str) -> str:
+            return subprocess.run(["make", "-n", *args], cwd=root, capture_output=True, text=True, timeout=60).stdout
+
+        plain, told = dry("train"), dry("train", "PRESET=paper", "SEED=3")
+        assert "infogan train " in plain and "--preset" not in plain and "--seed" not in plain
+        assert "--preset paper --seed 3" in told
+        assert "--preset" not in dry("sweep") and "--preset smoke" in dry("sweep", "PRESET=smoke")

@@ -64,9 +64,9 @@ def _refuse_ignored_on_resume(ctx: typer.Context) -> None:
 
 def train(
     ctx: typer.Context,
-    preset: Annotated[str, typer.Option(help="default (2-core CPU), paper (original schedule), original (paper recipe as published), smoke (seconds)")] = "default",
+    preset: Annotated[str, typer.Option(help="default (2-core CPU), paper (original schedule), original (paper recipe as published), smoke (seconds)")] = defaults.PRESET,
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = defaults.DATASET,
-    seed: Annotated[int, typer.Option(help="Seed: a run is deterministic on CPU for a given seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed: a run is deterministic on CPU for a given seed.")] = defaults.SEED,
     data_dir: DataDirOpt = DATA_DIR,
     runs_dir: RunsDirOpt = RUNS_DIR,
     run_name: Annotated[Optional[str], typer.Option(help="Name of the run folder (default: dataset-preset-seed-time).")] = None,
@@ -171,7 +171,7 @@ def evaluate(
 
 def sweep(
     runs: Annotated[list[str], typer.Argument(help="Seeds to train, each as seed or seed:threads, e.g. 0 1 2 0:1.")],
-    preset: Annotated[str, typer.Option(help="The preset every run uses.")] = "default",
+    preset: Annotated[str, typer.Option(help="The preset every run uses.")] = defaults.PRESET,
     threads: Annotated[Optional[int], typer.Option(help="Threads for runs that do not give their own (default: cores // parallel).")] = None,
     parallel: Annotated[int, typer.Option(help="Runs that train at once, each in a process of its own (on one GPU they share it).")] = 1,
     dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist")] = defaults.DATASET,

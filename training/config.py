@@ -21,12 +21,12 @@ MAX_REAL_COPIES = 8
 
 @dataclass
 class TrainConfig:
-    preset: str = "default"
+    preset: str = defaults.PRESET
     dataset: str = defaults.DATASET
     data_dir: str = defaults.DATA_DIR
     out_dir: str = defaults.RUNS_DIR
     run_name: str | None = None
-    seed: int = 0
+    seed: int = defaults.SEED
     template: LatentTemplate = field(default_factory=lambda: LatentTemplate(noise_scale=RECIPE_NOISE_SCALE))
     leaky_slope: float = 0.1
 
@@ -200,8 +200,8 @@ def preset_values(preset: str, dataset: str = defaults.DATASET) -> dict:
     return {**PRESETS[preset], **DATASET_PRESETS.get(dataset, {}).get(preset, {})}
 
 
-def resolve(preset: str = "default", **overrides) -> TrainConfig:
-    """The preset's configuration for the dataset given (MNIST when none is), with explicit
+def resolve(preset: str = defaults.PRESET, **overrides) -> TrainConfig:
+    """The preset's configuration for the dataset given (defaults.DATASET when none is), with explicit
     overrides (None means 'not given')."""
     given = {k: v for k, v in overrides.items() if v is not None}
     values = {**preset_values(preset, given.get("dataset", defaults.DATASET)), **given}

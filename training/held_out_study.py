@@ -39,10 +39,10 @@ def measured_steps(run: Run, every: int, after_update: Callable[[], None]) -> It
 
 def main(doc: str, decays: list[float], study: Callable, table: Callable[[list[Path]], str]) -> None:
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("--preset", default="default")
+    ap.add_argument("--preset", default=defaults.PRESET)
     ap.add_argument("--dataset", default=defaults.DATASET,
                     help="mnist or fashion-mnist: the preset's schedule for it (DATASET_PRESETS), its held-out slice and judge")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=defaults.SEED)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--holdout", type=int, default=10_000)
     ap.add_argument("--decays", type=float, nargs="+", default=decays)
