@@ -1,7 +1,8 @@
 """The held-out studies train the dataset they are given, on that dataset's schedule; the command
 line passes --dataset through and refuses an unknown one. The Fashion-MNIST files are not on a CI
 machine, so the run itself is replaced where it would start: these tests check what it is asked to
-train, not the training (the MNIST studies train for real in test_training_q_average_study.py)."""
+train, not the training (the MNIST studies train for real in test_training_q_average_study.py and
+test_training_averaging_study.py)."""
 
 import json
 import subprocess

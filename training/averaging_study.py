@@ -3,8 +3,11 @@
 One run of a preset trains as `make train` does (averaging never changes training), on the
 training set less a held-out slice; every `--every` updates the live G and each average are
 judged side by side: purity, slant and fidelity against the held-out slice (never the test
-set), the floor being as many other training images against it. Q's accuracy on the slice is
-the same for every arm.
+set), the floor being as many other training images against it. Categories are named by the
+encoder the run publishes (with the preset's q_ema_decay, D-and-Q's moving average, updated as
+`make train` updates it), so purity reads as a run's own evaluation does; Q's accuracy on the
+slice is that encoder's, the same for every arm. A study's JSON names that encoder ("encoder");
+studies written without the key named categories by the live Q.
 
     python -m infogan.training.averaging_study --seed 0 --threads 1 --out runs/study/averaging-s0.json
     python -m infogan.training.averaging_study --table runs/study/averaging-s*.json
@@ -37,10 +40,18 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
                   dataset=dataset)
     run = held_out_run(cfg)
     averages = {d: GeneratorAverage(run.g, d) for d in decays}
+    encoder = f"average {cfg.q_ema_decay}" if run.d_average is not None else "live"
+
+    def after_update() -> None:
+        for avg in averages.values():
+            avg.update(run.g)
+        if run.d_average is not None:  # the published encoder, as train() keeps it
+            run.d_average.update(run.d)
+
     rows, start = [], time.time()
-    for _ in measured_steps(run, every, lambda: [avg.update(run.g) for avg in averages.values()]):
-        ev, _ = evaluate_models(run.g, run.d, run.test_images, run.test_labels, run.label_names, cfg.dataset,
-                                run.step, cfg.images_seen(run.step), run.calibration_images)
+    for _ in measured_steps(run, every, after_update):
+        ev, _ = evaluate_models(run.g, run.published_discriminator(), run.test_images, run.test_labels, run.label_names,
+                                cfg.dataset, run.step, cfg.images_seen(run.step), run.calibration_images)
         arms = {"live": run.g, "live, batch norm measured again": calibrate_generator(run.g)}
         arms.update({f"average {d}": avg.calibrated() for d, avg in averages.items()})
         for name, g in arms.items():
@@ -51,7 +62,7 @@ def study(preset: str, seed: int, threads: int, holdout: int, decays: list[float
         run.g.train()
         print(f"step {run.step}/{cfg.total_steps}, {(time.time() - start) / 60:.1f} min", flush=True)
         write_atomic(out, json.dumps({"preset": preset, "dataset": dataset, "seed": seed, "threads": threads, "holdout": holdout,
-                                      "floor": run.judge.fidelity_reference.floor, "rows": rows}, indent=1))
+                                      "encoder": encoder, "floor": run.judge.fidelity_reference.floor, "rows": rows}, indent=1))
     return rows
 
 
