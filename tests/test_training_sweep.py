@@ -105,7 +105,7 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
 
     out = tmp_path / "sweep"
     rows = []
-    for name, dataset, acc in (("mnist-default-s0-t2", None, 0.98), ("fashion-mnist-default-s0-t1", "fashion-mnist", 0.61),
+    for name, dataset, acc in (("mnist-default-s0-t2", None, 0.9867), ("fashion-mnist-default-s0-t1", "fashion-mnist", 0.61),
                                ("fashion-mnist-default-s1-t1", "fashion-mnist", 0.66)):
         (out / name).mkdir(parents=True)
         (out / name / "metrics.jsonl").write_text("".join(
@@ -121,11 +121,12 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
     text = results.read_text()
     mnist, fashion = text.split("### MNIST")[1].split("### Fashion-MNIST")
     assert [line.split(" | ")[0] for line in mnist.splitlines() if line.startswith("| mnist-")] == ["| mnist-default-s0-t2"]
-    assert "| fashion-" not in mnist and "1 runs: Q accuracy mean 98.0%" in mnist and "(results_curves.png)" in mnist
+    assert "| fashion-" not in mnist and "1 runs: Q accuracy mean 98.67%, worst 98.67%" in mnist and "(results_curves.png)" in mnist
     assert len([line for line in fashion.splitlines() if line.startswith("| fashion-mnist-")]) == 2
-    assert "2 runs: Q accuracy mean 63.5%, worst 61.0%" in fashion and "in 0 of 2" in fashion
+    assert "2 runs: Q accuracy mean 63.50%, worst 61.00%" in fashion and "in 0 of 2" in fashion
     assert "(results_curves_fashion-mnist.png)" in fashion
-    assert "| 61.0% (live 60.0%) |" in fashion and "| 66.0% |" in fashion and "| 98.0% |" in mnist
+    # two decimals: the targets are a tenth of a point apart, and 98.67% must not read as 98.7%
+    assert "| 61.00% (live 60.00%) |" in fashion and "| 66.00% |" in fashion and "| 98.67% |" in mnist
     for png in ("results_curves.png", "results_curves_fashion-mnist.png"):
         Image.open(tmp_path / png).verify()
 

@@ -182,10 +182,15 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _accuracy_pct(x) -> str:
+    """Q accuracy to two decimals: targets sit a tenth of a point apart (98.67% is not 98.7%)."""
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
 def _accuracy_text(row: dict) -> str:
-    """'98.6%', or '98.6% (live 98.1%)' for a run that published D-and-Q's moving average."""
+    """'98.67%', or '98.67% (live 98.12%)' for a run that published D-and-Q's moving average."""
     live = row.get("accuracy_live")
-    return _pct(row["accuracy"]) + ("" if live is None else f" (live {_pct(live)})")
+    return _accuracy_pct(row["accuracy"]) + ("" if live is None else f" (live {_accuracy_pct(live)})")
 
 
 def _rate(x) -> str:
@@ -253,7 +258,7 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
                          f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
                          f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.2f')} | {rate_text(r, rows)} |")
         acc = [r["accuracy"] for r in group]
-        lines += ["", f"{len(group)} runs: Q accuracy mean {_pct(sum(acc) / len(acc))}, worst {_pct(min(acc))}; every class "
+        lines += ["", f"{len(group)} runs: Q accuracy mean {_accuracy_pct(sum(acc) / len(acc))}, worst {_accuracy_pct(min(acc))}; every class "
                       f"with a category of its own in {sum(r['own'] == r['n_labels'] for r in group)} of {len(group)}.",
                   "", f"![Q accuracy of every {_title(dataset)} run against images seen]({figure.name})"]
     lines += ["", ""]  # a blank line before the notes
