@@ -178,13 +178,13 @@ def _train_at_once(group: dict[str, tuple[int, int]], preset: str, dataset: str,
         raise InfoganError("; ".join(failures) + f" (whole output in {out_dir}/<run>.log)")
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+def _pct(x, decimals: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{decimals}f}%"
 
 
 def _accuracy_pct(x) -> str:
     """Q accuracy to two decimals: targets sit a tenth of a point apart (98.67% is not 98.7%)."""
-    return "-" if x is None else f"{100 * x:.2f}%"
+    return _pct(x, decimals=2)
 
 
 def _accuracy_text(row: dict) -> str:
