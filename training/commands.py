@@ -1,4 +1,4 @@
-"""CLI commands of training: data, train, evaluate (registered by infogan.cli).
+"""CLI commands of training: data, train, evaluate, misread, sweep (registered by infogan.cli).
 
 torch is imported inside the commands, so the client's commands stay torch-free.
 """
@@ -169,6 +169,25 @@ def evaluate(
                        f"label kept along the sweep {100 * c['digit_kept']:.0f}%")
 
 
+def misread(
+    run: Annotated[Path, typer.Option(help="Run folder (default: the latest).")] = LATEST_RUN,
+    data_dir: DataDirOpt = DATA_DIR,
+    out: Annotated[Optional[Path], typer.Option(help="The picture to write (default: the run's misread.png).")] = None,
+    pairs: Annotated[int, typer.Option(help="The most frequent confusions to draw, two rows each.")] = 5,
+    per_row: Annotated[int, typer.Option(help="Images in a row.")] = 20,
+) -> None:
+    """Which real images Q reads as another class, each confusion's images above the generator's draws
+    for the true class: a real style G never draws in a category has no category of its own. The
+    images are those the run was evaluated on (its held-out slice with --holdout, else the test set)."""
+    from infogan.training.misread import misread as draw
+
+    shown = draw(run, data_dir, out, pairs=pairs, per_row=per_row)
+    typer.echo(f"Q accuracy {100 * shown['accuracy']:.2f}% on the {shown['images']} ({shown['n_images']:,} images)")
+    for c in shown["confusions"]:
+        typer.echo(f"{c['true']} read as {c['read_as']}: {c['images']} images")
+    typer.echo(f"wrote {shown['picture']}" if shown["picture"] else "no image is misread: nothing to draw")
+
+
 def sweep(
     runs: Annotated[list[str], typer.Argument(help="Seeds to train, each as seed or seed:threads, e.g. 0 1 2 0:1.")],
     preset: Annotated[str, typer.Option(help="The preset every run uses.")] = defaults.PRESET,
@@ -202,3 +221,4 @@ def register(app: typer.Typer) -> None:
     app.command("data")(data)
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    app.command("misread")(misread)

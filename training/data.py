@@ -249,3 +249,20 @@ def load_split(data_dir: str | Path, name: str, split: str) -> tuple[np.ndarray,
     if images.shape[1:] != (28, 28) or len(images) != len(labels):
         raise InfoganError(f"{folder / img_name} has shape {images.shape} with {len(labels)} labels: expected [N, 28, 28] with N labels")
     return images[:, None], labels.astype(np.int64)
+
+
+def evaluation_split(data_dir: str | Path, name: str, holdout: int = 0, train_subset: int = 0, eval_subset: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(training images, evaluation images, evaluation labels) as a run's config names them: with
+    holdout, the evaluation set is the last `holdout` training images and training keeps the rest (a
+    recipe is chosen without reading the test set); without, the test set. train_subset and
+    eval_subset then keep the first N of each (0: all)."""
+    train_u8, train_labels = load_split(data_dir, name, "train")
+    if holdout:
+        if not 0 < holdout < len(train_u8):
+            raise InfoganError(f"holdout={holdout} is invalid: the training set has {len(train_u8)} images, "
+                               "hold out fewer")
+        train_u8, eval_u8, eval_labels = train_u8[:-holdout], train_u8[-holdout:], train_labels[-holdout:]
+    else:
+        eval_u8, eval_labels = load_split(data_dir, name, "test")
+    return (train_u8[:train_subset or None], eval_u8[:eval_subset or None], eval_labels[:eval_subset or None])

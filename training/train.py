@@ -20,7 +20,7 @@ from infogan.files import write_atomic
 from infogan.machine import cpu_count, has_native_bf16
 from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig, resolve
-from infogan.training.data import dataset_spec, fetch, load_split
+from infogan.training.data import dataset_spec, evaluation_split, fetch
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, random_affine
 from infogan.training.average import GeneratorAverage, WeightAverage
@@ -443,17 +443,7 @@ def _load_data(data_dir: str, dataset: str, holdout: int, train_subset: int, eva
     if world.main:
         fetch(data_dir, dataset)
     barrier(world)  # the other ranks read what rank 0 verified
-    train_u8, train_labels = load_split(data_dir, dataset, "train")
-    test_u8, test_labels = load_split(data_dir, dataset, "test")
-    if holdout:
-        if holdout >= len(train_u8):
-            raise InfoganError(f"holdout={holdout} is invalid: the training set has {len(train_u8)} images, "
-                               "hold out fewer")
-        train_u8, test_u8, test_labels = train_u8[:-holdout], train_u8[-holdout:], train_labels[-holdout:]
-    if train_subset:
-        train_u8 = train_u8[:train_subset]
-    if eval_subset:
-        test_u8, test_labels = test_u8[:eval_subset], test_labels[:eval_subset]
+    train_u8, test_u8, test_labels = evaluation_split(data_dir, dataset, holdout, train_subset, eval_subset)
     return _Data(_to_float_images(train_u8, device), _to_float_images(test_u8, device), test_labels)
 
 

@@ -1,0 +1,63 @@
+"""`infogan misread`: the real images Q reads as another class, above G's draws for the true class."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from infogan.training.config import resolve
+from infogan.training.misread import confusions
+from infogan.training.train import train
+
+
+def test_confusions_are_the_most_frequent_wrong_readings_most_first_ties_by_label():
+    labels = np.array([1, 1, 1, 9, 9, 9, 4, 4, 7, 0])
+    read = np.array([2, 2, 1, 3, 3, 8, 9, 9, 7, 6])
+    assert confusions(labels, read, 3) == [(1, 2, 2), (4, 9, 2), (9, 3, 2)]
+    assert confusions(labels, read, 10) == [(1, 2, 2), (4, 9, 2), (9, 3, 2), (0, 6, 1), (9, 8, 1)]
+    assert confusions(labels, labels, 5) == []
+
+
+def _misread(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "infogan.cli", "misread", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_a_held_out_run_is_drawn_from_its_held_out_slice_and_agrees_with_its_own_evaluation(tmp_path, data_dir):
+    run = train(resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), holdout=1000, run_name="ho"),
+                progress=False)
+    out = tmp_path / "misread.png"
+    proc = _misread("--run", run, "--data-dir", data_dir, "--out", out, "--pairs", 3, "--per-row", 10)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    # the run's evaluation: the first 500 (smoke's eval_subset) of its 1,000 held-out training images
+    ev = json.loads((run / "evaluation.json").read_text())
+    assert lines[0] == f"Q accuracy {100 * ev['accuracy']:.2f}% on the held-out slice (500 images)"
+    # each confusion printed is a count of the run's own confusion matrix, read through its category -> label
+    confusion, to_label = np.array(ev["confusion"]), ev["category_to_label"]
+    expected = {}
+    for true in range(10):
+        for category, n in enumerate(confusion[true]):
+            if n and to_label[category] != true:
+                expected[(true, to_label[category])] = expected.get((true, to_label[category]), 0) + int(n)
+    top = sorted(expected.items(), key=lambda kv: (-kv[1], *kv[0]))[:3]
+    assert lines[1:4] == [f"{t} read as {r}: {n} images" for (t, r), n in top]
+    assert lines[-1] == f"wrote {out}"
+    # two rows of ten 28-pixel images (2-pixel gutters) per confusion, 4 pixels between confusions, drawn twice as large
+    assert Image.open(out).size == (2 * (10 * 30 + 2), 2 * (3 * 2 * 32 + 2 * 4))
+
+
+def test_the_default_picture_goes_into_the_run_and_bad_settings_are_refused_in_one_line(smoke_run, data_dir, tmp_path):
+    proc = _misread("--run", smoke_run, "--data-dir", data_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "on the test set (500 images)" in proc.stdout.splitlines()[0]
+    assert (smoke_run / "misread.png").is_file()
+    for flag, value, allowed in (("--pairs", 0, "from 1 to 20"), ("--per-row", 41, "from 1 to 40")):
+        proc = _misread("--run", smoke_run, "--data-dir", data_dir, "--out", tmp_path / "x.png", flag, value)
+        name = flag[2:].replace("-", "_")
+        assert proc.returncode == 2 and proc.stderr == f"error: {name}={value} is invalid: must be {allowed}\n"
+        assert not (tmp_path / "x.png").exists()
+    proc = _misread("--run", tmp_path / "none", "--data-dir", data_dir)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: run={tmp_path / 'none'} holds no checkpoint.pt")

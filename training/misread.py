@@ -1,0 +1,92 @@
+"""Which real images the published encoder misreads, beside what the published generator draws
+for their class: a picture of where Q's categories and G's repertoire part.
+
+Q learns its categories from G's images (and from real images' agreement with their own
+transforms), so a real style that G never draws in a class's category has no category of its
+own, and Q reads it as the nearest one. Each of the most frequent confusions gets two rows: the
+real images of the true class that Q reads as another, then G's draws for the true class's
+category (latents as the template says, a fixed seed). Labels are used here only, as in evaluation.
+
+The images are those the run was evaluated on: its held-out slice when it trained with --holdout,
+else the test set (the first eval_subset of them where its config says so).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan import defaults
+from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
+from infogan.files import make_grid, save_png, to_uint8
+from infogan.training.checkpoint import build_models, load_checkpoint
+from infogan.training.data import dataset_spec, evaluation_split
+from infogan.training.evaluate import cluster_accuracy, predict_categories
+from infogan.training.runs import resolve_run
+
+MISREAD_FILE = "misread.png"
+MAX_PAIRS = 20  # confusions in one picture
+MAX_PER_ROW = 40  # images in one row
+
+
+def confusions(labels: np.ndarray, read_as: np.ndarray, top: int) -> list[tuple[int, int, int]]:
+    """The `top` most frequent (true label, label read, images) with read != true, most first
+    (ties: the smaller true label, then the smaller label read)."""
+    wrong = labels != read_as
+    pairs, counts = np.unique(np.stack([labels[wrong], read_as[wrong]], 1), axis=0, return_counts=True)
+    order = sorted(range(len(counts)), key=lambda i: (-counts[i], *pairs[i]))
+    return [(int(pairs[i][0]), int(pairs[i][1]), int(counts[i])) for i in order[:top]]
+
+
+@torch.no_grad()
+def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaults.DATA_DIR,
+            out: str | Path | None = None, pairs: int = 5, per_row: int = 20, seed: int = 0) -> dict:
+    """Write the picture (default: the run's misread.png) and return what it shows: the evaluation
+    set, Q's accuracy on it, and the confusions drawn, each as {true, read_as, images}."""
+    if not 1 <= pairs <= MAX_PAIRS:
+        raise InfoganError(f"pairs={pairs} is invalid: must be from 1 to {MAX_PAIRS}")
+    if not 1 <= per_row <= MAX_PER_ROW:
+        raise InfoganError(f"per_row={per_row} is invalid: must be from 1 to {MAX_PER_ROW}")
+    run = resolve_run(run)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    config = ckpt.get("config", {})
+    dataset, holdout = config.get("dataset", defaults.DATASET), int(config.get("holdout", 0))
+    g, d = build_models(ckpt)
+    _, images_u8, labels = evaluation_split(data_dir, dataset, holdout, eval_subset=int(config.get("eval_subset", 0)))
+    images = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28)
+    k, names = g.template.categories, dataset_spec(dataset).label_names
+    predicted = predict_categories(d, images)
+    scored = cluster_accuracy(predicted, labels, k, len(names))
+    category_to_label = scored["category_to_label"]
+    read_as = np.array(category_to_label)[predicted]
+    shown = confusions(labels, read_as, pairs)
+
+    rows = []
+    for true, read, _ in shown:
+        rows.append(_row(images[torch.from_numpy((labels == true) & (read_as == read))][:per_row].numpy(), per_row))
+        category = category_to_label.index(true) if true in category_to_label else None
+        rows.append(_row(_draws(g, category, per_row, seed), per_row))
+        rows.append(np.full((4, rows[-1].shape[1]), 0.5, np.float32))  # a gutter between confusions
+    out = Path(out) if out is not None else run / MISREAD_FILE
+    if rows:
+        save_png(to_uint8(np.concatenate(rows[:-1], 0)), out, scale=2)
+    return {"run": str(run), "images": "held-out slice" if holdout else "test set", "n_images": len(labels),
+            "accuracy": scored["accuracy"], "picture": str(out) if rows else None,
+            "confusions": [{"true": names[t], "read_as": names[r], "images": n} for t, r, n in shown]}
+
+
+def _row(images: np.ndarray, per_row: int) -> np.ndarray:
+    """Up to per_row [1, 28, 28] images in one row, padded with black to per_row."""
+    full = np.zeros((per_row, 1, 28, 28), np.float32)
+    full[:len(images)] = images
+    return make_grid(full, per_row, pad=2, pad_value=0.5)
+
+
+def _draws(g: torch.nn.Module, category: int | None, n: int, seed: int) -> np.ndarray:
+    """n of G's images for `category` (none where no category stands for the class)."""
+    if category is None:
+        return np.zeros((0, 1, 28, 28), np.float32)
+    z = sample_latent(g.template, n, np.random.default_rng(seed), categories=np.full(n, category))
+    return g(*(torch.from_numpy(z[name]) for name in (NOISE, CATEGORICAL, CONTINUOUS))).float().numpy()
