@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from infogan.training.config import resolve
-from infogan.training.misread import confusions
+from infogan.training.misread import confusions, named
 from infogan.training.train import train
 
 
@@ -18,6 +18,18 @@ def test_confusions_are_the_most_frequent_wrong_readings_most_first_ties_by_labe
     assert confusions(labels, read, 3) == [(1, 2, 2), (4, 9, 2), (9, 3, 2)]
     assert confusions(labels, read, 10) == [(1, 2, 2), (4, 9, 2), (9, 3, 2), (0, 6, 1), (9, 8, 1)]
     assert confusions(labels, labels, 5) == []
+
+
+def test_with_more_categories_than_labels_a_spare_category_is_named_as_such_never_as_a_label():
+    names = ["T-shirt", "trouser", "bag"]
+    labels, read = np.array([0, 0, 1, 2, 2, 2]), np.array([-1, 1, -1, -1, -1, 2])
+    shown = confusions(labels, read, 5)
+    assert shown == [(2, -1, 2), (0, -1, 1), (0, 1, 1), (1, -1, 1)]
+    assert named(shown, names) == [
+        {"true": "bag", "read_as": "a category of no label", "images": 2},
+        {"true": "T-shirt", "read_as": "a category of no label", "images": 1},
+        {"true": "T-shirt", "read_as": "trouser", "images": 1},
+        {"true": "trouser", "read_as": "a category of no label", "images": 1}]
 
 
 def _misread(*args, cwd=None):
@@ -61,3 +73,4 @@ def test_the_default_picture_goes_into_the_run_and_bad_settings_are_refused_in_o
         assert not (tmp_path / "x.png").exists()
     proc = _misread("--run", tmp_path / "none", "--data-dir", data_dir)
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: run={tmp_path / 'none'} holds no checkpoint.pt")
+

@@ -29,15 +29,21 @@ from infogan.training.runs import resolve_run
 MISREAD_FILE = "misread.png"
 MAX_PAIRS = 20  # confusions in one picture
 MAX_PER_ROW = 40  # images in one row
+UNASSIGNED = "a category of no label"  # with more categories than labels, what the spare ones read as
 
 
 def confusions(labels: np.ndarray, read_as: np.ndarray, top: int) -> list[tuple[int, int, int]]:
     """The `top` most frequent (true label, label read, images) with read != true, most first
-    (ties: the smaller true label, then the smaller label read)."""
+    (ties: the smaller true label, then the smaller label read; -1: a category no label was given)."""
     wrong = labels != read_as
     pairs, counts = np.unique(np.stack([labels[wrong], read_as[wrong]], 1), axis=0, return_counts=True)
     order = sorted(range(len(counts)), key=lambda i: (-counts[i], *pairs[i]))
     return [(int(pairs[i][0]), int(pairs[i][1]), int(counts[i])) for i in order[:top]]
+
+
+def named(shown: list[tuple[int, int, int]], names: list[str]) -> list[dict]:
+    """confusions' triples as {true, read_as, images} with the labels' names."""
+    return [{"true": names[t], "read_as": names[r] if r >= 0 else UNASSIGNED, "images": n} for t, r, n in shown]
 
 
 @torch.no_grad()
@@ -74,7 +80,7 @@ def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaul
         save_png(to_uint8(np.concatenate(rows[:-1], 0)), out, scale=2)
     return {"run": str(run), "images": "held-out slice" if holdout else "test set", "n_images": len(labels),
             "accuracy": scored["accuracy"], "picture": str(out) if rows else None,
-            "confusions": [{"true": names[t], "read_as": names[r], "images": n} for t, r, n in shown]}
+            "confusions": named(shown, list(names))}
 
 
 def _row(images: np.ndarray, per_row: int) -> np.ndarray:
