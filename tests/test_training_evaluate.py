@@ -1,6 +1,11 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from infogan.training.config import resolve
 from infogan.training.evaluate import cluster_accuracy
 from infogan.training.judge import slant_and_width
 
@@ -37,3 +42,23 @@ def test_slant_and_width_from_image_moments():
     assert slant[1] > 0.3 and slant[2] < -0.3
     _, width = slant_and_width(np.concatenate([_line(14, 14, 1), _line(14, 14, 7)]))
     assert width[1] > 3 * width[0]
+
+
+def test_evaluating_a_held_out_run_again_reads_its_held_out_slice_never_the_test_set(tmp_path, data_dir):
+    """`infogan evaluate` on a run trained with --holdout: Q scored on the whole held-out slice and
+    fidelity measured against it, as training did; the test set stays unread."""
+    from infogan.training.judge import holdout_reference, load_or_train_judge
+
+    from infogan.training.train import train
+
+    run = train(resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), holdout=1000, run_name="ho"),
+                progress=False)
+    proc = subprocess.run([sys.executable, "-m", "infogan.cli", "evaluate", "--run", str(run), "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    ev = json.loads((run / "evaluation.json").read_text())
+    assert ev["n_images"] == 1000
+    assert proc.stdout.splitlines()[0] == f"Q held-out accuracy: {100 * ev['accuracy']:.2f}% (1000 images)"
+    floor = holdout_reference(load_or_train_judge(data_dir, "mnist"), data_dir, "mnist", 1000).floor
+    assert ev["generation"]["fidelity"]["floor"] == floor
+    assert "as far from the held-out images as" in proc.stdout

@@ -58,12 +58,11 @@ def test_real_digits_score_about_the_floor_and_noise_far_above_it(judge, data_di
 def test_a_run_with_a_held_out_slice_measures_fidelity_against_that_slice_not_the_test_set(judge, data_dir):
     # choosing a recipe (--holdout) never looks at the test set, fidelity included
     from infogan.training.judge import feature_stats, holdout_reference, judge_features
-    from infogan.training.train import _judge
 
     held = holdout_reference(judge, data_dir, "mnist", 5000)
     u8 = load_split(data_dir, "mnist", "train")[0][-5000:]
     mean, _ = feature_stats(judge_features(judge, torch.from_numpy(u8).float().div(255)))
     assert np.allclose(held.mean, mean) and not np.allclose(held.mean, reference_of(judge).mean)
     assert 0 < held.floor < 3 * reference_of(judge).floor
-    assert np.allclose(_judge(str(data_dir), "mnist", 5000).fidelity_reference.mean, mean)
-    assert getattr(_judge(str(data_dir), "mnist", 0), "fidelity_reference", None) is None  # the test set's, when first asked
+    assert np.allclose(load_or_train_judge(str(data_dir), "mnist", holdout=5000).fidelity_reference.mean, mean)
+    assert getattr(load_or_train_judge(str(data_dir), "mnist"), "fidelity_reference", None) is None  # the test set's, when first asked

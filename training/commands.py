@@ -138,8 +138,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     judge: Annotated[bool, typer.Option(help="Also judge the generated images with a supervised CNN (trained once, cached).")] = True,
 ) -> None:
-    """Q as an unsupervised classifier on the test set, and the generator judged:
-    accuracy, confusion, category -> digit, category purity, slant and width."""
+    """Q as an unsupervised classifier on the test set (a --holdout run: on its held-out slice), and the
+    generator judged: accuracy, confusion, category -> digit, category purity, slant, width and fidelity."""
     from infogan.training.runs import evaluate_run
 
     ev = evaluate_run(run, data_dir, judge=judge)
@@ -147,7 +147,8 @@ def evaluate(
         typer.echo(json.dumps(ev, indent=2))
         return
     names = ev["label_names"]
-    typer.echo(f"Q test accuracy: {100 * ev['accuracy']:.2f}% ({ev['n_images']} images)")
+    held_out = json.loads((run / "config.json").read_text()).get("holdout") if (run / "config.json").is_file() else 0
+    typer.echo(f"Q {'held-out' if held_out else 'test'} accuracy: {100 * ev['accuracy']:.2f}% ({ev['n_images']} images)")
     typer.echo("confusion (rows: true label, columns: category):")
     typer.echo("      " + "".join(f"{c:>6}" for c in range(len(ev["category_to_label"]))))
     for lbl, row in enumerate(ev["confusion"]):
@@ -161,7 +162,7 @@ def evaluate(
                    f"{gen['digits_generated']}/10 labels generated")
         if "fidelity" in gen:
             f = gen["fidelity"]
-            typer.echo(f"fidelity: {f['n']:,} generated images lie {f['ratio']:.1f}x as far from the test images as "
+            typer.echo(f"fidelity: {f['n']:,} generated images lie {f['ratio']:.1f}x as far from the {'held-out' if held_out else 'test'} images as "
                        f"real training images do (Fréchet distance {f['frechet']:.2f} in the judge's features; floor {f['floor']:.2f})")
         for j, c in enumerate(gen["codes"]):
             spearman = f" (Spearman {c['slant_spearman']:+.2f})" if "slant_spearman" in c else ""

@@ -89,12 +89,15 @@ def reference_of_images(judge: nn.Module, reference_u8: np.ndarray, floor_u8: np
     return FidelityReference(reference[0], reference[1], frechet_distance(floor, reference))
 
 
-def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2) -> nn.Module:
+def load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int = 2, holdout: int = 0) -> nn.Module:
     """The judge for a dataset, trained once (seeded, in fp32 so every machine
     trains the same judge) and cached beside the data. The global RNG is left as it was.
-    It knows its data, for the FidelityReference that reference_of computes when first asked."""
+    It knows its data, for the FidelityReference that reference_of computes when first asked;
+    for a run with a held-out slice (holdout > 0), fidelity is measured against that slice."""
     net = _load_or_train_judge(data_dir, dataset, epochs)
     net.fidelity_data = (data_dir, dataset)
+    if holdout:
+        net.fidelity_reference = holdout_reference(net, data_dir, dataset, holdout)
     return net
 
 

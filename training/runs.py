@@ -14,7 +14,7 @@ from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
-from infogan.training.data import dataset_spec, load_split
+from infogan.training.data import dataset_spec, evaluation_split
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.judge import load_or_train_judge
 from infogan.training.metrics_log import read_metrics
@@ -59,17 +59,21 @@ def resolve_run(run: str | Path) -> Path:
 
 def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judge: bool = True,
                  device: str | torch.device | None = None) -> dict:
-    """Re-evaluate a run on the full test set and save evaluation.json: Q as a
-    classifier, and (judge=True) the generator half, read by a supervised CNN.
+    """Re-evaluate a run on its whole evaluation set and save evaluation.json: Q as a
+    classifier, and (judge=True) the generator half, read by a supervised CNN. The evaluation
+    set is the test set, or for a run trained with --holdout its held-out slice (fidelity
+    measured against it too), so a held-out run's evaluation never reads the test set.
     The models and images go to `device` (CUDA where torch sees it); the judge stays on the CPU."""
     run = resolve_run(run)
     ckpt = load_checkpoint(run / "checkpoint.pt")
-    dataset = ckpt.get("config", {}).get("dataset", "mnist")
+    config = ckpt.get("config", {})
+    dataset, holdout = config.get("dataset", "mnist"), int(config.get("holdout", 0))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     g, d = (m.to(device) for m in build_models(ckpt))
-    images, labels = load_split(data_dir, dataset, "test")
+    _, images, labels = evaluation_split(data_dir, dataset, holdout)
     x = torch.from_numpy(images.copy()).to(device=device, dtype=torch.float32).div_(255.0)
     ev, _ = evaluate_models(g, d, x, labels, list(dataset_spec(dataset).label_names), dataset, ckpt["step"],
-                            ckpt["images_seen"], judge=load_or_train_judge(data_dir, dataset) if judge else None)
+                            ckpt["images_seen"],
+                            judge=load_or_train_judge(data_dir, dataset, holdout=holdout) if judge else None)
     save_evaluation(run, ev)
     return ev

@@ -25,7 +25,7 @@ from infogan.training.distributed import World, barrier, share, start, stop, wor
 from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, random_affine
 from infogan.training.average import GeneratorAverage, WeightAverage
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
-from infogan.training.judge import generation_quality, holdout_reference, load_or_train_judge
+from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
 from infogan.training.metrics_log import METRICS_FILE, MetricsLog
@@ -484,14 +484,6 @@ def _open_log(run_dir: Path, cfg: TrainConfig, progress: bool, world: World, ste
     return log
 
 
-def _judge(data_dir: str, dataset: str, holdout: int) -> torch.nn.Module:
-    """The evaluation judge; with a held-out slice, its fidelity is measured against that slice."""
-    judge = load_or_train_judge(data_dir, dataset)
-    if holdout:
-        judge.fidelity_reference = holdout_reference(judge, data_dir, dataset, holdout)
-    return judge
-
-
 def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world: World = World(),
            device: torch.device | None = None) -> Run:
     """Seeds, threads and precision; the data; the models and optimisers (from the
@@ -515,7 +507,7 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
                stream=BatchStream(cfg, data.train_images), test_images=data.test_images,
                test_labels=data.test_labels, calibration_images=data.train_images[:5000],
                label_names=list(dataset_spec(cfg.dataset).label_names),
-               judge=_judge(cfg.data_dir, cfg.dataset, cfg.holdout) if cfg.judge and world.main else None,
+               judge=load_or_train_judge(cfg.data_dir, cfg.dataset, holdout=cfg.holdout) if cfg.judge and world.main else None,
                log=log, world=world, g_train=wrap(g, world, device),
                d_passes=wrap(DiscriminatorPasses(d, autocast), world, device), step=step, evaluation=evaluation,
                average=_average(cfg.ema_decay, g, average) if world.main else None,
