@@ -96,6 +96,8 @@ def train(
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
     from infogan.training.config import resolve
     from infogan.training.distributed import world_from_env
+    from infogan.training.data import evaluation_words
+    from infogan.training.runs import run_holdout
     from infogan.training.train import train as run_training
 
     if resume is not None:
@@ -116,9 +118,9 @@ def train(
         return  # under torchrun, rank 0 reports
     ev = json.loads((run / "evaluation.json").read_text())
     # a --holdout run is scored on its held-out training images, never on the test set
-    held_out = json.loads((run / "config.json").read_text()).get("holdout")
+    scored_on, _ = evaluation_words(run_holdout(run))
     typer.echo(f"run: {run}")
-    typer.echo(f"Q {'held-out' if held_out else 'test'} accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "
+    typer.echo(f"Q {scored_on} accuracy: {100 * ev['accuracy']:.2f}% on {ev['n_images']} images; "
                f"{ev['labels_with_own_category']}/{len(ev['label_names'])} labels with a category of their own")
     typer.echo(f"category -> label: {ev['category_to_label']}")
     live = ev.get("encoder_live")
@@ -140,15 +142,16 @@ def evaluate(
 ) -> None:
     """Q as an unsupervised classifier on the test set (a --holdout run: on its held-out slice), and the
     generator judged: accuracy, confusion, category -> digit, category purity, slant, width and fidelity."""
-    from infogan.training.runs import evaluate_run
+    from infogan.training.data import evaluation_words
+    from infogan.training.runs import evaluate_run, run_holdout
 
     ev = evaluate_run(run, data_dir, judge=judge)
     if as_json:
         typer.echo(json.dumps(ev, indent=2))
         return
     names = ev["label_names"]
-    held_out = json.loads((run / "config.json").read_text()).get("holdout") if (run / "config.json").is_file() else 0
-    typer.echo(f"Q {'held-out' if held_out else 'test'} accuracy: {100 * ev['accuracy']:.2f}% ({ev['n_images']} images)")
+    scored_on, _ = evaluation_words(run_holdout(run))
+    typer.echo(f"Q {scored_on} accuracy: {100 * ev['accuracy']:.2f}% ({ev['n_images']} images)")
     typer.echo("confusion (rows: true label, columns: category):")
     typer.echo("      " + "".join(f"{c:>6}" for c in range(len(ev["category_to_label"]))))
     for lbl, row in enumerate(ev["confusion"]):
@@ -162,7 +165,7 @@ def evaluate(
                    f"{gen['digits_generated']}/10 labels generated")
         if "fidelity" in gen:
             f = gen["fidelity"]
-            typer.echo(f"fidelity: {f['n']:,} generated images lie {f['ratio']:.1f}x as far from the {'held-out' if held_out else 'test'} images as "
+            typer.echo(f"fidelity: {f['n']:,} generated images lie {f['ratio']:.1f}x as far from the {scored_on} images as "
                        f"real training images do (Fréchet distance {f['frechet']:.2f} in the judge's features; floor {f['floor']:.2f})")
         for j, c in enumerate(gen["codes"]):
             spearman = f" (Spearman {c['slant_spearman']:+.2f})" if "slant_spearman" in c else ""

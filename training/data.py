@@ -251,6 +251,12 @@ def load_split(data_dir: str | Path, name: str, split: str) -> tuple[np.ndarray,
     return images[:, None], labels.astype(np.int64)
 
 
+def evaluation_words(holdout: int) -> tuple[str, str]:
+    """How every report names a run's evaluation images: ("held-out", "held-out slice") for a run
+    trained with --holdout, else ("test", "test set")."""
+    return ("held-out", "held-out slice") if holdout else ("test", "test set")
+
+
 def evaluation_split(data_dir: str | Path, name: str, holdout: int = 0, train_subset: int = 0, eval_subset: int = 0
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(training images, evaluation images, evaluation labels) as a run's config names them: with

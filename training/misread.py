@@ -22,7 +22,7 @@ from infogan import defaults
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import make_grid, save_png, to_uint8
 from infogan.training.checkpoint import build_models, load_checkpoint
-from infogan.training.data import dataset_spec, evaluation_split
+from infogan.training.data import dataset_spec, evaluation_split, evaluation_words
 from infogan.training.evaluate import cluster_accuracy, predict_categories
 from infogan.training.runs import resolve_run
 
@@ -78,7 +78,7 @@ def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaul
     out = Path(out) if out is not None else run / MISREAD_FILE
     if rows:
         save_png(to_uint8(np.concatenate(rows[:-1], 0)), out, scale=2)
-    return {"run": str(run), "images": "held-out slice" if holdout else "test set", "n_images": len(labels),
+    return {"run": str(run), "images": evaluation_words(holdout)[1], "n_images": len(labels),
             "accuracy": scored["accuracy"], "picture": str(out) if rows else None,
             "confusions": named(shown, list(names))}
 

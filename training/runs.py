@@ -57,6 +57,13 @@ def resolve_run(run: str | Path) -> Path:
     return run.resolve()
 
 
+def run_holdout(run: str | Path) -> int:
+    """The held-out training images a run was trained without and is evaluated on, from its
+    config.json (0: it is evaluated on the test set; also for a folder without a config)."""
+    config = Path(run) / "config.json"
+    return int(json.loads(config.read_text()).get("holdout", 0)) if config.is_file() else 0
+
+
 def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judge: bool = True,
                  device: str | torch.device | None = None) -> dict:
     """Re-evaluate a run on its whole evaluation set and save evaluation.json: Q as a
