@@ -61,11 +61,15 @@ def test_a_held_out_run_is_drawn_from_its_held_out_slice_and_agrees_with_its_own
     assert Image.open(out).size == (2 * (10 * 30 + 2), 2 * (3 * 2 * 32 + 2 * 4))
 
 
-def test_the_default_picture_goes_into_the_run_and_bad_settings_are_refused_in_one_line(smoke_run, data_dir, tmp_path):
+def test_training_draws_the_picture_into_the_run_as_the_command_does_and_bad_settings_are_refused_in_one_line(
+        smoke_run, data_dir, tmp_path):
+    drawn_by_training = (smoke_run / "misread.png").read_bytes()
+    (smoke_run / "misread.png").unlink()
     proc = _misread("--run", smoke_run, "--data-dir", data_dir)
     assert proc.returncode == 0, proc.stderr
     assert "on the test set (500 images)" in proc.stdout.splitlines()[0]
-    assert (smoke_run / "misread.png").is_file()
+    # the command's default picture goes into the run, the same picture training drew at its end
+    assert (smoke_run / "misread.png").read_bytes() == drawn_by_training
     for flag, value, allowed in (("--pairs", 0, "from 1 to 20"), ("--per-row", 41, "from 1 to 40")):
         proc = _misread("--run", smoke_run, "--data-dir", data_dir, "--out", tmp_path / "x.png", flag, value)
         name = flag[2:].replace("-", "_")

@@ -29,6 +29,7 @@ from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
 from infogan.training.metrics_log import METRICS_FILE, MetricsLog
+from infogan.training.misread import misread
 from infogan.training.pictures import plot_curves, save_sample_grid
 from infogan.training.runs import new_run_dir, point_latest, rewind_metrics
 
@@ -546,9 +547,11 @@ def _loop(run: Run) -> Discriminator | None:
 
 
 def _finish(run: Run, calibrated: Discriminator | None) -> None:
-    """The final checkpoint (with the calibrated D export publishes), evaluation.json, curves."""
+    """The final checkpoint (with the calibrated D export publishes), evaluation.json, curves, and
+    misread.png: the real images Q reads as another class, above G's draws for their class."""
     if calibrated is None:  # nothing left to train (a finished run resumed)
         calibrated = run.evaluate(with_judge=True, last=True)
     run.checkpoint(calibrated)
     save_evaluation(run.dir, run.evaluation)
     plot_curves(run.dir / METRICS_FILE, run.dir / "curves.png", run.cfg.template.entropy())
+    misread(run.dir, run.cfg.data_dir)
