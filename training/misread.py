@@ -46,15 +46,11 @@ def named(shown: list[tuple[int, int, int]], names: list[str]) -> list[dict]:
     return [{"true": names[t], "read_as": names[r] if r >= 0 else UNASSIGNED, "images": n} for t, r, n in shown]
 
 
-@torch.no_grad()
 def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaults.DATA_DIR,
             out: str | Path | None = None, pairs: int = 5, per_row: int = 20, seed: int = 0) -> dict:
     """Write the picture (default: the run's misread.png) and return what it shows: the evaluation
     set, Q's accuracy on it, and the confusions drawn, each as {true, read_as, images}."""
-    if not 1 <= pairs <= MAX_PAIRS:
-        raise InfoganError(f"pairs={pairs} is invalid: must be from 1 to {MAX_PAIRS}")
-    if not 1 <= per_row <= MAX_PER_ROW:
-        raise InfoganError(f"per_row={per_row} is invalid: must be from 1 to {MAX_PER_ROW}")
+    check_sizes(pairs, per_row)
     run = resolve_run(run)
     ckpt = load_checkpoint(run / "checkpoint.pt")
     config = ckpt.get("config", {})
@@ -62,25 +58,43 @@ def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaul
     g, d = build_models(ckpt)
     _, images_u8, labels = evaluation_split(data_dir, dataset, holdout, eval_subset=int(config.get("eval_subset", 0)))
     images = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28)
-    k, names = g.template.categories, dataset_spec(dataset).label_names
+    shown = draw(g, d, images, labels, list(dataset_spec(dataset).label_names),
+                 Path(out) if out is not None else run / MISREAD_FILE, pairs, per_row, seed)
+    return {"run": str(run), "images": evaluation_words(holdout)[1], "n_images": len(labels), **shown}
+
+
+def check_sizes(pairs: int, per_row: int) -> None:
+    if not 1 <= pairs <= MAX_PAIRS:
+        raise InfoganError(f"pairs={pairs} is invalid: must be from 1 to {MAX_PAIRS}")
+    if not 1 <= per_row <= MAX_PER_ROW:
+        raise InfoganError(f"per_row={per_row} is invalid: must be from 1 to {MAX_PER_ROW}")
+
+
+@torch.no_grad()
+def draw(g: torch.nn.Module, d: torch.nn.Module, images: torch.Tensor, labels: np.ndarray, names: list[str],
+         out: Path, pairs: int = 5, per_row: int = 20, seed: int = 0) -> dict:
+    """The picture for a generator and an encoder as they are ([N, 1, 28, 28] images in [0, 1] on D's
+    device, G on any): Q's accuracy, the picture written (None when nothing is misread) and the
+    confusions drawn. Training draws it at its end with the models it publishes; misread() with a
+    checkpoint's."""
+    check_sizes(pairs, per_row)
+    k = g.template.categories
     predicted = predict_categories(d, images)
     scored = cluster_accuracy(predicted, labels, k, len(names))
     category_to_label = scored["category_to_label"]
     read_as = np.array(category_to_label)[predicted]
     shown = confusions(labels, read_as, pairs)
+    on_cpu = images.cpu()
 
     rows = []
     for true, read, _ in shown:
-        rows.append(_row(images[torch.from_numpy((labels == true) & (read_as == read))][:per_row].numpy(), per_row))
+        rows.append(_row(on_cpu[torch.from_numpy((labels == true) & (read_as == read))][:per_row].numpy(), per_row))
         category = category_to_label.index(true) if true in category_to_label else None
         rows.append(_row(_draws(g, category, per_row, seed), per_row))
         rows.append(np.full((4, rows[-1].shape[1]), 0.5, np.float32))  # a gutter between confusions
-    out = Path(out) if out is not None else run / MISREAD_FILE
     if rows:
         save_png(to_uint8(np.concatenate(rows[:-1], 0)), out, scale=2)
-    return {"run": str(run), "images": evaluation_words(holdout)[1], "n_images": len(labels),
-            "accuracy": scored["accuracy"], "picture": str(out) if rows else None,
-            "confusions": named(shown, list(names))}
+    return {"accuracy": scored["accuracy"], "picture": str(out) if rows else None, "confusions": named(shown, names)}
 
 
 def _row(images: np.ndarray, per_row: int) -> np.ndarray:
@@ -95,4 +109,8 @@ def _draws(g: torch.nn.Module, category: int | None, n: int, seed: int) -> np.nd
     if category is None:
         return np.zeros((0, 1, 28, 28), np.float32)
     z = sample_latent(g.template, n, np.random.default_rng(seed), categories=np.full(n, category))
-    return g(*(torch.from_numpy(z[name]) for name in (NOISE, CATEGORICAL, CONTINUOUS))).float().numpy()
+    device, was_training = next(g.parameters()).device, g.training
+    g.eval()
+    drawn = g(*(torch.from_numpy(z[name]).to(device) for name in (NOISE, CATEGORICAL, CONTINUOUS)))
+    g.train(was_training)
+    return drawn.float().cpu().numpy()

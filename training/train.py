@@ -29,7 +29,7 @@ from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
 from infogan.training.metrics_log import METRICS_FILE, MetricsLog
-from infogan.training.misread import misread
+from infogan.training.misread import MISREAD_FILE, draw as draw_misread
 from infogan.training.pictures import plot_curves, save_sample_grid
 from infogan.training.runs import new_run_dir, point_latest, rewind_metrics
 
@@ -554,4 +554,5 @@ def _finish(run: Run, calibrated: Discriminator | None) -> None:
     run.checkpoint(calibrated)
     save_evaluation(run.dir, run.evaluation)
     plot_curves(run.dir / METRICS_FILE, run.dir / "curves.png", run.cfg.template.entropy())
-    misread(run.dir, run.cfg.data_dir)
+    draw_misread(run.published_generator(), calibrated, run.test_images, run.test_labels, run.label_names,
+                 run.dir / MISREAD_FILE)
