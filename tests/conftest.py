@@ -39,6 +39,21 @@ def module_tmp(tmp_path_factory, request):
             shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def checkpoints(monkeypatch):
+    """(run name, step, generator weights) at every checkpoint a run writes."""
+    from infogan.training import train as training
+
+    seen, write = [], training.Run.checkpoint
+
+    def recording(run, calibrated=None):
+        seen.append((run.cfg.run_name, run.step, {k: v.clone() for k, v in run.g.state_dict().items()}))
+        write(run, calibrated)
+
+    monkeypatch.setattr(training.Run, "checkpoint", recording)
+    return seen
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, data_dir) -> Path:
     """One smoke training run shared by the tests that need a trained run."""

@@ -27,19 +27,6 @@ def test_lr_decay_outside_zero_to_one_is_refused_in_one_line(value):
         resolve("smoke", lr_decay=value)
 
 
-@pytest.fixture
-def checkpoints(monkeypatch):
-    """(run name, step, generator weights) at every checkpoint a run writes."""
-    seen, write = [], training.Run.checkpoint
-
-    def recording(run, calibrated=None):
-        seen.append((run.cfg.run_name, run.step, {k: v.clone() for k, v in run.g.state_dict().items()}))
-        write(run, calibrated)
-
-    monkeypatch.setattr(training.Run, "checkpoint", recording)
-    return seen
-
-
 def test_a_decaying_run_trains_like_a_constant_one_until_the_decay_begins_and_ends_at_the_scheduled_rates(
         tmp_path, data_dir, checkpoints):
     base = dict(data_dir=str(data_dir), out_dir=str(tmp_path), epochs=2)  # smoke: 2 epochs of 4 updates

@@ -89,6 +89,9 @@ def train(
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly towards zero (0: constant).")] = None,
+    noise_start: Annotated[Optional[float], typer.Option(help="Override: G first trains with noise ~ U(-s, s) of this narrower scale, widening linearly to the template's --noise-scale between --noise-widen-from and --noise-widen-to (0: the template's noise throughout).")] = None,
+    noise_widen_from: Annotated[Optional[int], typer.Option(help="Override: the update the noise starts to widen at, with --noise-start.")] = None,
+    noise_widen_to: Annotated[Optional[int], typer.Option(help="Override: the update the noise reaches the template's scale at, with --noise-start.")] = None,
     real_transform_strength: Annotated[Optional[float], typer.Option(help="Override: the real images' transform in the IIC term and the rotation prior, as a multiple of the small transform's ranges (1: +-15 degrees, scale 0.85-1.15, +-2 px).")] = None,
     real_copies: Annotated[Optional[int], typer.Option(help="Override: transformed copies of each real image in the IIC term and the rotation prior, each its own draw (1: one).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
@@ -112,6 +115,7 @@ def train(
                       lambda_rotation=lambda_rotation, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
                       q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay,
+                      noise_start=noise_start, noise_widen_from=noise_widen_from, noise_widen_to=noise_widen_to,
                       real_transform_strength=real_transform_strength, real_copies=real_copies)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:

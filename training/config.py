@@ -83,6 +83,13 @@ class TrainConfig:
     # the share of the run's last updates over which every learning rate falls linearly
     # towards zero (0.2: the last 20%; 0: constant rates, as in the paper)
     lr_decay: float = 0.0
+    # G first trains with a narrower noise, U(-noise_start, noise_start), widening linearly to the
+    # template's noise_scale from update noise_widen_from to noise_widen_to: the categories settle while
+    # the codes weigh most in G's input, then a wider noise lets G draw more styles of each. The template's
+    # scale is the one G is published, judged and exported with (0: the template's noise throughout)
+    noise_start: float = 0.0
+    noise_widen_from: int = 1000
+    noise_widen_to: int = 1500
 
     # machinery (no effect on the recipe beyond numerics)
     precision: str = "auto"  # auto | fp32 | bf16
@@ -131,6 +138,12 @@ class TrainConfig:
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")
+        if not 0 <= self.noise_start <= self.template.noise_scale:
+            raise InfoganError(f"noise_start={self.noise_start} is invalid: must be in [0, {self.template.noise_scale:g}], "
+                               "the narrower noise scale G trains with first, up to the template's noise_scale (0: off)")
+        if not 0 <= self.noise_widen_from <= self.noise_widen_to:
+            raise InfoganError(f"noise_widen_from={self.noise_widen_from}, noise_widen_to={self.noise_widen_to} are "
+                               "invalid: the updates the noise widens between must satisfy 0 <= from <= to")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         if not 0 <= self.leaky_slope < 1:

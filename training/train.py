@@ -67,6 +67,17 @@ def learning_rate_scale(cfg: TrainConfig, step: int) -> float:
     return 1.0 if n == 0 else min(1.0, (cfg.total_steps - step) / n)
 
 
+def noise_scale_factor(cfg: TrainConfig, step: int) -> float:
+    """The factor on the template's noise for update `step` (0-based): noise_start / noise_scale up
+    to noise_widen_from, rising linearly to 1 at noise_widen_to; 1 throughout without noise_start."""
+    if not cfg.noise_start:
+        return 1.0
+    start, a, b = cfg.noise_start / cfg.template.noise_scale, cfg.noise_widen_from, cfg.noise_widen_to
+    if step >= b:
+        return 1.0
+    return start if step < a else start + (1.0 - start) * (step - a) / (b - a)
+
+
 def set_learning_rates(cfg: TrainConfig, step: int, opt_d, opt_g) -> None:
     """Each group's rate for update `step`: a function of the step alone, so a resumed run
     follows the same schedule (an extended run's decay moves to its new end)."""
@@ -222,6 +233,7 @@ class BatchStream:
 
     def _latent_on_host(self, step: int) -> list[torch.Tensor]:
         z = sample_latent(self.cfg.template, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, 2, step]))
+        z[NOISE] *= np.float32(noise_scale_factor(self.cfg, step))  # exact for a power of two (0.25 of 0.5)
         return [torch.from_numpy(z[k]) for k in LATENT_KEYS]
 
     def _drawn_ahead(self, kind: str, step: int, device, draw) -> list[torch.Tensor]:
