@@ -35,7 +35,9 @@ def test_the_noise_is_narrow_then_widens_linearly_and_stays_at_the_templates_sca
     ({"noise_start": 0.6}, r"noise_start=0.6 is invalid: must be in \[0, 0.5\]"),
     ({"noise_start": 0.25, "noise_widen_from": 20, "noise_widen_to": 10},
      r"noise_widen_from=20, noise_widen_to=10 are invalid: .* 0 <= from <= to"),
-    ({"noise_widen_from": -1}, r"noise_widen_from=-1, noise_widen_to=1500 are invalid"),
+    ({"noise_start": 0.25, "noise_widen_from": -1}, r"noise_widen_from=-1, noise_widen_to=1500 are invalid"),
+    # a widening without a narrower start would silently do nothing
+    ({"noise_widen_from": 500}, r"noise_widen_from=500, noise_widen_to=1500 need noise_start > 0"),
 ])
 def test_bad_settings_are_refused_in_one_line(overrides, message):
     with pytest.raises(InfoganError, match=message) as e:

@@ -141,6 +141,10 @@ class TrainConfig:
         if not 0 <= self.noise_start <= self.template.noise_scale:
             raise InfoganError(f"noise_start={self.noise_start} is invalid: must be in [0, {self.template.noise_scale:g}], "
                                "the narrower noise scale G trains with first, up to the template's noise_scale (0: off)")
+        widen = (self.noise_widen_from, self.noise_widen_to)
+        if not self.noise_start and widen != (TrainConfig.noise_widen_from, TrainConfig.noise_widen_to):
+            raise InfoganError(f"noise_widen_from={self.noise_widen_from}, noise_widen_to={self.noise_widen_to} need "
+                               f"noise_start > 0, the narrower noise that widens: noise_start={self.noise_start}")
         if not 0 <= self.noise_widen_from <= self.noise_widen_to:
             raise InfoganError(f"noise_widen_from={self.noise_widen_from}, noise_widen_to={self.noise_widen_to} are "
                                "invalid: the updates the noise widens between must satisfy 0 <= from <= to")
