@@ -27,6 +27,9 @@ METRICS_PORT = 8002
 URL = f"{HOST}:{GRPC_PORT}"  # where the client finds it
 SERVER_START_TIMEOUT_S = 120.0  # Triton loading every model
 SERVER_STOP_TIMEOUT_S = 30.0
+# starts again after the Python backend's known abort under CPU load (SIGABRT on
+# boost::interprocess::lock_exception while its stubs start; triton-inference-server/server#8882, #5949)
+SERVER_START_RETRIES = 1
 
 # the latent explorer's page (`infogan explore`), on HOST
 EXPLORE_PORT = 7860

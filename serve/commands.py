@@ -50,6 +50,9 @@ def serve(repository: Path, host: str = defaults.HOST, grpc_port: int = defaults
         echo(f"  HTTP     http://{server.http_url}")
         echo(f"  metrics  {server.metrics_url}")
         echo(f"  models   {', '.join(server.models)}")
+        if server.start_aborts:
+            echo(f"  note     tritonserver aborted {len(server.start_aborts)} time(s) while starting (the Python backend's "
+                 "known abort under CPU load) and was started again")
         if log_file:
             echo(f"  log      {server.log_file}")
         echo("Ctrl-C or SIGTERM stops it.")

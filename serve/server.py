@@ -18,7 +18,10 @@ Interface (torch-free; needs the `serve` extra, nvidia-pytriton, for the binary)
     .start(timeout=120.0) -> self   waits until the server and every model are ready;
                                     raises InfoganError for bad input (empty repository,
                                     port taken) and RuntimeError with the server's log
-                                    tail when it fails to come up
+                                    tail when it fails to come up; a start that dies by
+                                    SIGABRT with no model refused (the Python backend's
+                                    abort under load) is made again, defaults.SERVER_START_RETRIES
+                                    times, and listed in .start_aborts
     .stop(timeout=30.0)             idempotent
     .is_running() -> bool
     .logs() -> str                  the server's output so far
@@ -214,6 +217,7 @@ class TritonServer:
         self._proc: subprocess.Popen | None = None
         self._workdir: tempfile.TemporaryDirectory | None = None
         self._log_text = ""
+        self.start_aborts: list[str] = []  # each start that aborted and was made again
         # a prefix of our own, so stop() can find this server's /dev/shm regions
         self.shm_prefix = f"infogan_triton_{os.getpid()}_{id(self):x}_"
 
@@ -258,23 +262,37 @@ class TritonServer:
         if self.log_file and not self.log_file.parent.is_dir():
             raise InfoganError(f"log_file={self.log_file} is invalid: folder {self.log_file.parent} does not exist")
 
+        for attempt in range(1 + defaults.SERVER_START_RETRIES):
+            try:
+                self._launch(timeout, append_log=attempt > 0)
+                return self
+            except _StartAborted as e:
+                self.stop()
+                self.start_aborts.append(str(e))
+                if attempt == defaults.SERVER_START_RETRIES:
+                    raise RuntimeError(f"{e} (started {attempt + 1} times)") from None
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _launch(self, timeout: float, append_log: bool) -> None:
         self._workdir = tempfile.TemporaryDirectory(prefix="infogan-triton-")
         work = Path(self._workdir.name)
         self._log_path = self.log_file or work / "tritonserver.log"
-        try:
-            argv = server_command(self.repository, backend_directory(work / "backends"), self.host, **self.ports,
-                                  shm_prefix=self.shm_prefix, log_verbose=self.log_verbose, poll_secs=self.poll_secs)
-            with open(self._log_path, "wb") as log:
-                # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
-                # and the stub processes can be found (and killed) as one group
-                self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                              env=server_environment(), start_new_session=True,
-                                              preexec_fn=_die_with_parent())
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        argv = server_command(self.repository, backend_directory(work / "backends"), self.host, **self.ports,
+                              shm_prefix=self.shm_prefix, log_verbose=self.log_verbose, poll_secs=self.poll_secs)
+        earlier = self._log_text if append_log and not self.log_file else ""  # a log_file keeps its own
+        with open(self._log_path, "ab" if append_log else "wb") as log:
+            if append_log:  # what the aborted start wrote stays readable, in logs() and in the log file
+                log.write(f"{earlier}infogan: tritonserver aborted while starting; starting it again\n".encode())
+                log.flush()
+            # a session of its own: Ctrl-C in a terminal reaches us, not Triton,
+            # and the stub processes can be found (and killed) as one group
+            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env=server_environment(), start_new_session=True,
+                                          preexec_fn=_die_with_parent())
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -285,7 +303,8 @@ class TritonServer:
                 failed = _load_failures(self.logs())
                 if failed:  # a model in the repository is broken: the user's input
                     raise InfoganError(f"repository={self.repository} is invalid: Triton failed to load {failed[0]}")
-                raise RuntimeError(f"tritonserver exited with code {self._proc.returncode} while starting:\n{self._log_tail()}")
+                error = _StartAborted if self._proc.returncode == -signal.SIGABRT else RuntimeError
+                raise error(f"tritonserver exited with code {self._proc.returncode} while starting:\n{self._log_tail()}")
             if all(_http_ok(u) for u in urls):
                 return
             time.sleep(0.1)
@@ -325,6 +344,11 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class _StartAborted(RuntimeError):
+    """tritonserver died by SIGABRT before it was ready, with no model refused: the
+    Python backend's lock_exception under load, not the user's repository."""
 
 
 def _load_failures(log: str) -> list[str]:

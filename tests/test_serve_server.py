@@ -299,3 +299,67 @@ def test_every_kind_of_bad_request_gets_a_clear_error_and_the_server_stays_live(
     outside = np.full((2, 1, 28, 28), 3.0, np.float32)  # not an image in [0, 1]: computed as given
     probs = client.infer(ENCODER_MODEL, infer_inputs({"image": outside})).as_numpy("categorical_probs")
     assert probs.shape == (2, TEMPLATE.categories) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+# The Python backend's abort while its stubs start (boost::interprocess::lock_exception,
+# SIGABRT; triton-inference-server/server#8882, #5949) comes only under heavy CPU load and
+# cannot be made on demand. A shell that aborts the same way stands in for those launches,
+# and the test says which launches are real.
+ABORT = ["/bin/sh", "-c", "echo \"terminate called after throwing an instance of "
+         "'boost::interprocess::lock_exception'\"; kill -ABRT $$"]
+
+
+def launches(monkeypatch, fake_for: int | None, fake=ABORT) -> list[list[str]]:
+    """Make the first fake_for launches (None: every one) run `fake`; the rest run the real Triton."""
+    import infogan.serve.server as server_module
+    real, made = server_module.server_command, []
+
+    def command(*args, **kwargs):
+        argv = fake if fake_for is None or len(made) < fake_for else real(*args, **kwargs)
+        made.append(argv)
+        return argv
+    monkeypatch.setattr(server_module, "server_command", command)
+    return made
+
+
+@pytest.mark.slow
+def test_a_start_that_aborts_is_made_again_and_the_real_triton_answers(repository, tmp_path, monkeypatch):
+    made = launches(monkeypatch, fake_for=1)  # launch 1: the stand-in abort; launch 2: the real Triton
+    log = tmp_path / "triton.log"
+    server = TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(),
+                          log_file=log).start(60)
+    try:
+        assert len(made) == 2 and made[1] != ABORT
+        assert len(server.start_aborts) == 1 and "code -6" in server.start_aborts[0]
+        c = grpcclient.InferenceServerClient(server.grpc_url)
+        try:
+            assert c.is_model_ready(GENERATOR_MODEL) and c.is_model_ready(ENCODER_MODEL)
+        finally:
+            c.close()
+        text = log.read_text()  # the aborted start's lines stay in the log, before the real server's
+        assert text.index("lock_exception") < text.index("starting it again") < text.index("Started GRPCInferenceService")
+    finally:
+        server.stop()
+    assert marked_processes(server.shm_prefix) == []
+
+
+@pytest.mark.slow
+def test_a_start_that_keeps_aborting_fails_once_retried_and_leaves_nothing(repository, monkeypatch):
+    from infogan import defaults
+    made = launches(monkeypatch, fake_for=None)
+    server = TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
+    with pytest.raises(RuntimeError, match=rf"exited with code -6 while starting:(.|\n)*lock_exception(.|\n)*"
+                                           rf"\(started {1 + defaults.SERVER_START_RETRIES} times\)"):
+        server.start(60)
+    assert len(made) == 1 + defaults.SERVER_START_RETRIES
+    assert not server.is_running() and server.workdir is None
+    assert "starting it again" in server.logs()
+
+
+@pytest.mark.slow
+def test_a_start_that_fails_otherwise_is_not_made_again(repository, monkeypatch):
+    made = launches(monkeypatch, fake_for=None, fake=["/bin/sh", "-c", "echo 'no such GPU'; exit 1"])
+    server = TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port())
+    with pytest.raises(RuntimeError, match="exited with code 1 while starting:\n.*no such GPU"):
+        server.start(60)
+    assert len(made) == 1 and server.start_aborts == []
