@@ -5,15 +5,20 @@ import pytest
 from typer.testing import CliRunner
 
 from infogan.cli import app
-from infogan.training.config import DATASET_PRESETS, PRESETS, preset_values, resolve
+from infogan.training.config import DATASET_PRESETS, PRESETS, RECIPE_NOISE_SCALE, WIDE_NOISE_SCALE, preset_values, resolve
 
 
 def test_the_default_preset_trains_garments_5000_updates_and_digits_2500():
     assert resolve("default").total_steps == 2500
     fashion = resolve("default", dataset="fashion-mnist")
     assert fashion.total_steps == 5000
-    # only the schedule differs: the recipe itself is the digits' one
-    assert {**resolve("default").to_dict(), "dataset": "fashion-mnist", "epochs": 50} == fashion.to_dict()
+    # the schedule differs, and the noise: the widening noise was measured on digits only, so garments
+    # train with the recipe's narrow noise throughout; the rest of the recipe is the digits' one
+    digits = resolve("default")
+    assert (digits.template.noise_scale, digits.noise_start) == (WIDE_NOISE_SCALE, RECIPE_NOISE_SCALE)
+    assert (fashion.template.noise_scale, fashion.noise_start) == (RECIPE_NOISE_SCALE, 0.0)
+    narrow = {"template": fashion.to_dict()["template"], "noise_start": 0.0}
+    assert {**digits.to_dict(), "dataset": "fashion-mnist", "epochs": 50, **narrow} == fashion.to_dict()
 
 
 def test_an_explicit_setting_beats_the_datasets_override_and_other_presets_are_untouched():
@@ -40,3 +45,19 @@ def test_the_train_command_resolves_the_datasets_preset(monkeypatch, tmp_path, a
     res = CliRunner().invoke(app, ["train", "--runs-dir", str(tmp_path), *argv])
     assert isinstance(res.exception, _Captured), res.output
     assert res.exception.args[0].epochs == epochs
+
+
+@pytest.mark.parametrize("argv,noise_scale,noise_start", [
+    (["--noise-dim", "64"], WIDE_NOISE_SCALE, RECIPE_NOISE_SCALE),
+    (["--dataset", "fashion-mnist", "--noise-dim", "64"], RECIPE_NOISE_SCALE, 0.0)])
+def test_a_template_part_given_keeps_the_rest_of_the_datasets_own_template(monkeypatch, tmp_path, argv, noise_scale,
+                                                                           noise_start):
+    from infogan.training import train as training
+
+    def capture(cfg, **_):
+        raise _Captured(cfg)
+    monkeypatch.setattr(training, "train", capture)
+    res = CliRunner().invoke(app, ["train", "--runs-dir", str(tmp_path), *argv])
+    assert isinstance(res.exception, _Captured), res.output
+    cfg = res.exception.args[0]
+    assert (cfg.template.noise_dim, cfg.template.noise_scale, cfg.noise_start) == (64, noise_scale, noise_start)

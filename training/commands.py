@@ -108,7 +108,7 @@ def train(
         run = run_training(None, resume=resume, progress=progress, epochs=epochs)  # the run's own config.json
     else:
         preset = "smoke" if smoke else preset
-        template = _parse_template(resolve(preset).template, categories, continuous, noise_dim, noise_scale)
+        template = _parse_template(resolve(preset, dataset=dataset).template, categories, continuous, noise_dim, noise_scale)
         cfg = resolve(preset, dataset=dataset, seed=seed, data_dir=str(data_dir),
                       out_dir=str(runs_dir), run_name=run_name, epochs=epochs, batch_size=batch_size,
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, lambda_real=lambda_real,
