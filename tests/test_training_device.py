@@ -110,10 +110,15 @@ def test_a_training_step_and_its_logging_never_wait_for_the_device():
 def test_the_stream_draws_ahead_exactly_what_each_step_would_draw():
     from infogan.training.train import BatchStream
 
-    cfg = resolve("default", batch_size=4, seed=3)
+    from infogan.contract import NOISE
+    from infogan.training.train import noise_scale_factor
+
+    # the default preset's noise widens: from the template's draw times noise_start / noise_scale to the draw itself
+    cfg = resolve("default", batch_size=4, seed=3, noise_widen_from=BatchStream.CHUNK, noise_widen_to=2 * BatchStream.CHUNK)
     stream = BatchStream(cfg, torch.rand(32, 1, 28, 28))
-    for step in (0, 1, BatchStream.CHUNK - 1, BatchStream.CHUNK, 2 * BatchStream.CHUNK + 7):
+    for step in (0, 1, BatchStream.CHUNK - 1, BatchStream.CHUNK, BatchStream.CHUNK + 3, 2 * BatchStream.CHUNK + 7):
         expected = sample_latent(cfg.template, 4, np.random.default_rng([3, 2, step]))
+        expected[NOISE] *= np.float32(noise_scale_factor(cfg, step))
         got = stream.latent(step, "cpu")
         for k, v in expected.items():
             np.testing.assert_array_equal(got[k].numpy(), v)

@@ -60,5 +60,6 @@ def test_evaluating_a_held_out_run_again_reads_its_held_out_slice_never_the_test
     assert ev["n_images"] == 1000
     assert proc.stdout.splitlines()[0] == f"Q held-out accuracy: {100 * ev['accuracy']:.2f}% (1000 images)"
     floor = holdout_reference(load_or_train_judge(data_dir, "mnist"), data_dir, "mnist", 1000).floor
-    assert ev["generation"]["fidelity"]["floor"] == floor
+    # the same slice and judge; two processes may sum in another order (oneDNN picks kernels by threads and CPU)
+    assert ev["generation"]["fidelity"]["floor"] == pytest.approx(floor, rel=1e-5)
     assert "as far from the held-out images as" in proc.stdout
