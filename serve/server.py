@@ -262,19 +262,18 @@ class TritonServer:
         if self.log_file and not self.log_file.parent.is_dir():
             raise InfoganError(f"log_file={self.log_file} is invalid: folder {self.log_file.parent} does not exist")
 
-        for attempt in range(1 + defaults.SERVER_START_RETRIES):
+        while True:
             try:
-                self._launch(timeout, append_log=attempt > 0)
+                self._launch(timeout, append_log=bool(self.start_aborts))
                 return self
             except _StartAborted as e:
                 self.stop()
                 self.start_aborts.append(str(e))
-                if attempt == defaults.SERVER_START_RETRIES:
-                    raise RuntimeError(f"{e} (started {attempt + 1} times)") from None
+                if len(self.start_aborts) > defaults.SERVER_START_RETRIES:
+                    raise RuntimeError(f"{e} (started {len(self.start_aborts)} times)") from None
             except BaseException:
                 self.stop()
                 raise
-        raise AssertionError("unreachable")
 
     def _launch(self, timeout: float, append_log: bool) -> None:
         self._workdir = tempfile.TemporaryDirectory(prefix="infogan-triton-")

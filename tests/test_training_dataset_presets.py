@@ -33,10 +33,8 @@ class _Captured(Exception):
     pass
 
 
-@pytest.mark.parametrize("argv,epochs", [(["--dataset", "fashion-mnist"], 50), ([], 25),
-                                         (["--dataset", "fashion-mnist", "--epochs", "30"], 30)])
-def test_the_train_command_resolves_the_datasets_preset(monkeypatch, tmp_path, argv, epochs):
-    # the configuration the command would train with, captured before any training
+def train_config(monkeypatch, tmp_path, argv):
+    """The configuration `infogan train argv` would train with, captured before any training."""
     from infogan.training import train as training
 
     def capture(cfg, **_):
@@ -44,7 +42,13 @@ def test_the_train_command_resolves_the_datasets_preset(monkeypatch, tmp_path, a
     monkeypatch.setattr(training, "train", capture)
     res = CliRunner().invoke(app, ["train", "--runs-dir", str(tmp_path), *argv])
     assert isinstance(res.exception, _Captured), res.output
-    assert res.exception.args[0].epochs == epochs
+    return res.exception.args[0]
+
+
+@pytest.mark.parametrize("argv,epochs", [(["--dataset", "fashion-mnist"], 50), ([], 25),
+                                         (["--dataset", "fashion-mnist", "--epochs", "30"], 30)])
+def test_the_train_command_resolves_the_datasets_preset(monkeypatch, tmp_path, argv, epochs):
+    assert train_config(monkeypatch, tmp_path, argv).epochs == epochs
 
 
 @pytest.mark.parametrize("argv,noise_scale,noise_start", [
@@ -52,12 +56,5 @@ def test_the_train_command_resolves_the_datasets_preset(monkeypatch, tmp_path, a
     (["--dataset", "fashion-mnist", "--noise-dim", "64"], RECIPE_NOISE_SCALE, 0.0)])
 def test_a_template_part_given_keeps_the_rest_of_the_datasets_own_template(monkeypatch, tmp_path, argv, noise_scale,
                                                                            noise_start):
-    from infogan.training import train as training
-
-    def capture(cfg, **_):
-        raise _Captured(cfg)
-    monkeypatch.setattr(training, "train", capture)
-    res = CliRunner().invoke(app, ["train", "--runs-dir", str(tmp_path), *argv])
-    assert isinstance(res.exception, _Captured), res.output
-    cfg = res.exception.args[0]
+    cfg = train_config(monkeypatch, tmp_path, argv)
     assert (cfg.template.noise_dim, cfg.template.noise_scale, cfg.noise_start) == (64, noise_scale, noise_start)
