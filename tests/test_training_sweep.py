@@ -98,15 +98,11 @@ def test_parallel_outside_one_to_the_number_of_runs_is_refused_in_one_line(paral
     assert not (tmp_path / "sweep").exists()
 
 
-def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_theirs(tmp_path):
-    """The table writer alone, on journal rows and metrics written here: rows of two datasets in one
-    journal (an MNIST row from before rows named their dataset, which its run's evaluation gives)."""
-    from infogan.training.sweep import write_results
-
-    out = tmp_path / "sweep"
+def journal_rows(out, runs) -> list[dict]:
+    """Sweep journal rows for (name, dataset, accuracy) runs, with a metrics log and an evaluation in
+    each run's folder under out (dataset None: a row from before rows named their dataset, an MNIST run)."""
     rows = []
-    for name, dataset, acc in (("mnist-default-s0-t2", None, 0.9867), ("fashion-mnist-default-s0-t1", "fashion-mnist", 0.61),
-                               ("fashion-mnist-default-s1-t1", "fashion-mnist", 0.66)):
+    for name, dataset, acc in runs:
         (out / name).mkdir(parents=True)
         (out / name / "metrics.jsonl").write_text("".join(
             json.dumps({"kind": "eval", "step": s, "images_seen": 64 * s, "accuracy": acc * s / 40}) + "\n" for s in (10, 20, 30, 40)))
@@ -115,6 +111,17 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
                "own": 8, "n_labels": 10, "purity_mean": 0.9, "purity_worst": 0.5, "slant_spearman": None,
                "fidelity_ratio": 3.0, "steps": 40, "images_per_s": 10.0, "alongside": [name]}
         rows.append(row if dataset is None else {**row, "dataset": dataset})
+    return rows
+
+
+def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_theirs(tmp_path):
+    """The table writer alone, on journal rows and metrics written here: rows of two datasets in one
+    journal (an MNIST row from before rows named their dataset, which its run's evaluation gives)."""
+    from infogan.training.sweep import write_results
+
+    out = tmp_path / "sweep"
+    rows = journal_rows(out, (("mnist-default-s0-t2", None, 0.9867), ("fashion-mnist-default-s0-t1", "fashion-mnist", 0.61),
+                              ("fashion-mnist-default-s1-t1", "fashion-mnist", 0.66)))
     rows[1]["accuracy_live"] = 0.6  # a run that published D-and-Q's moving average gives both
     results = tmp_path / "RESULTS.md"
     write_results(rows, "default", out, results)
@@ -129,6 +136,36 @@ def test_each_dataset_gets_a_table_and_a_figure_of_its_own_and_old_rows_find_the
     assert "| 61.00% (live 60.00%) |" in fashion and "| 66.00% |" in fashion and "| 98.67% |" in mnist
     for png in ("results_curves.png", "results_curves_fashion-mnist.png"):
         Image.open(tmp_path / png).verify()
+
+
+def test_a_sweep_of_one_dataset_replaces_its_table_and_keeps_the_others_and_the_notes(tmp_path):
+    """A digits sweep on a fresh clone must not drop the garments' table that RESULTS.md came with (nor the
+    reverse), and a person's notes below the tables stay, their own ### sections included."""
+    from infogan.training.sweep import write_results
+
+    results = tmp_path / "RESULTS.md"
+    write_results(journal_rows(tmp_path / "first", (("mnist-default-s0-t2", "mnist", 0.91),
+                                                    ("fashion-mnist-default-s0-t2", "fashion-mnist", 0.61))),
+                  "default", tmp_path / "first", results)
+    results.write_text(results.read_text() + "## Notes\n\n### MNIST, by hand\n\nkept.\n")
+    before = results.read_text()
+    fashion_table = before[before.index("### Fashion-MNIST"):before.index("## Notes")]
+
+    write_results(journal_rows(tmp_path / "second", (("mnist-default-s1-t2", "mnist", 0.95),)), "default",
+                  tmp_path / "second", results)
+    text = results.read_text()
+    tables, notes = text.split("\n## Notes\n")
+    assert "| mnist-default-s1-t2 |" in tables and "| mnist-default-s0-t2 |" not in tables  # its own table replaced
+    assert "1 runs: Q accuracy mean 95.00%" in tables and "91.00%" not in tables
+    assert tables.index("### MNIST") < tables.index("### Fashion-MNIST")  # the datasets' own order
+    assert fashion_table.strip() in tables and tables.count("| fashion-mnist-default-s0-t2 |") == 1  # kept as it was
+    assert notes == "\n### MNIST, by hand\n\nkept.\n"
+
+    write_results(journal_rows(tmp_path / "third", (("fashion-mnist-default-s2-t2", "fashion-mnist", 0.7),)), "default",
+                  tmp_path / "third", results)
+    tables = results.read_text().split("\n## Notes\n")[0]
+    assert "| mnist-default-s1-t2 |" in tables and "| fashion-mnist-default-s2-t2 |" in tables
+    assert "| fashion-mnist-default-s0-t2 |" not in tables and tables.count("### ") == 2
 
 
 def test_make_sweep_hands_its_seeds_parallel_and_dataset_to_infogan_sweep():

@@ -1,5 +1,6 @@
 """Train a preset over several seeds and thread counts and write what every run
-reached into RESULTS.md: the recipe's spread, not one lucky run. Rows are kept in
+reached into RESULTS.md: the recipe's spread, not one lucky run. The table of each dataset
+swept is rewritten; another dataset's table and the notes below the tables stay. Rows are kept in
 sweep.jsonl as each run finishes, so a sweep that is stopped keeps what it
 measured and a rerun skips the runs already done.
 
@@ -224,7 +225,8 @@ def curves_figure(results: Path, dataset: str) -> Path:
 
 
 def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -> None:
-    """RESULTS.md: for each dataset, one row per run, the mean and worst, and a figure of its accuracy curves."""
+    """RESULTS.md: for each dataset, one row per run, the mean and worst, and a figure of its accuracy curves.
+    A dataset without rows here keeps the table results already holds for it, and every section a person wrote stays."""
     by_dataset: dict[str, list[dict]] = {}
     for r in rows:
         by_dataset.setdefault(row_dataset(r, out_dir), []).append(r)
@@ -243,26 +245,44 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
         "Images/s: the median of the run's logged training rates; total: the sum over the runs that",
         "trained at the same time (`infogan sweep --parallel N`), the machine's throughput at N.",
     ]
+    tables = _kept_tables(results, {_title(d) for d in by_dataset})
     for dataset, group in by_dataset.items():
         figure = curves_figure(results, dataset)
         plot_accuracy_curves([out_dir / r["run"] for r in group], figure)
-        lines += [
-            "", f"### {_title(dataset)}", "",
+        table = [
+            f"### {_title(dataset)}", "",
             "| run | seed | threads | CPU | flags | minutes | updates | Q accuracy | classes with own category | purity mean | purity worst | slant (abs. Spearman) | fidelity (x floor) | images/s | total images/s (runs at once) |",
             "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for r in group:
             flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
-            lines.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
+            table.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
                          f"{r['steps']:,} | {_accuracy_text(r)} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
                          f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
                          f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.2f')} | {rate_text(r, rows)} |")
         acc = [r["accuracy"] for r in group]
-        lines += ["", f"{len(group)} runs: Q accuracy mean {_accuracy_pct(sum(acc) / len(acc))}, worst {_accuracy_pct(min(acc))}; every class "
+        table += ["", f"{len(group)} runs: Q accuracy mean {_accuracy_pct(sum(acc) / len(acc))}, worst {_accuracy_pct(min(acc))}; every class "
                       f"with a category of its own in {sum(r['own'] == r['n_labels'] for r in group)} of {len(group)}.",
                   "", f"![Q accuracy of every {_title(dataset)} run against images seen]({figure.name})"]
+        tables[_title(dataset)] = table
+    order = [DATASETS[d].title for d in DATASETS]
+    for title in sorted(tables, key=lambda t: order.index(t) if t in order else len(order)):
+        lines += ["", *tables[title]]
     lines += ["", ""]  # a blank line before the notes
     write_atomic(results, "\n".join(lines) + _hand_written(results))
+
+
+def _kept_tables(results: Path, written: set[str]) -> dict[str, list[str]]:
+    """The tables (### sections above the notes) that results holds for the datasets not in
+    `written`, by title: a sweep of one dataset keeps another dataset's table and figure."""
+    old = results.read_text() if results.is_file() else ""
+    at = old.find("\n## ")
+    kept = {}
+    for block in (old if at < 0 else old[:at]).split("\n### ")[1:]:
+        title = block.split("\n", 1)[0].strip()
+        if title not in written:
+            kept[title] = f"### {block}".rstrip("\n").split("\n")
+    return kept
 
 
 def _hand_written(results: Path) -> str:
