@@ -40,9 +40,9 @@ def test_both_terms_read_every_copy_and_a_step_is_the_same_from_generators_or_dr
     seen = {}
     real_information, real_rotation = training.paired_information, training.rotation_equivariance
 
-    def information(a, b):
+    def information(a, b, **weight):
         seen["information"] = (a.shape, b.shape, torch.equal(b[:16], b[16:32]))
-        return real_information(a, b)
+        return real_information(a, b, **weight)
 
     def rotation(code, code_rotated, turn, half_range):
         seen["rotation"] = (code.shape, code_rotated.shape, turn.shape)

@@ -94,6 +94,7 @@ def train(
     noise_widen_to: Annotated[Optional[int], typer.Option(help="Override: the update the noise reaches the template's scale at, with --noise-start.")] = None,
     real_transform_strength: Annotated[Optional[float], typer.Option(help="Override: the real images' transform in the IIC term and the rotation prior, as a multiple of the small transform's ranges (1: +-15 degrees, scale 0.85-1.15, +-2 px).")] = None,
     real_copies: Annotated[Optional[int], typer.Option(help="Override: transformed copies of each real image in the IIC term and the rotation prior, each its own draw (1: one).")] = None,
+    iic_marginal_weight: Annotated[Optional[float], typer.Option(help="Override: the weight of the marginals' entropy in the IIC term against the pairs' agreement (IIC's lamb; 1: the mutual information itself).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -116,7 +117,8 @@ def train(
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
                       q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay,
                       noise_start=noise_start, noise_widen_from=noise_widen_from, noise_widen_to=noise_widen_to,
-                      real_transform_strength=real_transform_strength, real_copies=real_copies)
+                      real_transform_strength=real_transform_strength, real_copies=real_copies,
+                      iic_marginal_weight=iic_marginal_weight)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports

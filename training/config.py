@@ -19,6 +19,9 @@ RECIPE_NOISE_SCALE = 0.25
 WIDE_NOISE_SCALE = 0.5
 # each copy is one more pass of the real batch through D in the D step
 MAX_REAL_COPIES = 8
+# above this the marginals' push swamps the pairs' agreement (IIC's own loss defaults to 1); below 1 it
+# invites the one-category solution IIC's marginal term is there to prevent
+MAX_IIC_MARGINAL_WEIGHT = 4.0
 
 
 @dataclass
@@ -64,6 +67,9 @@ class TrainConfig:
     # transformed copies of each real image in those terms, each with its own draw: IIC's
     # "repeats", one joint distribution over every (image, copy) pair (1: one transform)
     real_copies: int = 1
+    # the weight of the marginals' entropy in that IIC term, against the pairs' agreement (IIC's
+    # lamb): above 1, a stronger push for real images spread evenly over the categories
+    iic_marginal_weight: float = 1.0
     # IIC's over-clustering: an auxiliary head of this many categories on Q's hidden features,
     # trained with the same weight by the same information between real images and their
     # transforms; it shapes the features Q's categories read and is never exported (0: off)
@@ -137,6 +143,10 @@ class TrainConfig:
         if not 0 < self.real_transform_strength <= MAX_STRENGTH:
             raise InfoganError(f"real_transform_strength={self.real_transform_strength} is invalid: must be in "
                                f"(0, {MAX_STRENGTH:g}], a multiple of the small transform's ranges (1: +-15 degrees)")
+        if not 1 <= self.iic_marginal_weight <= MAX_IIC_MARGINAL_WEIGHT:
+            raise InfoganError(f"iic_marginal_weight={self.iic_marginal_weight} is invalid: must be in "
+                               f"[1, {MAX_IIC_MARGINAL_WEIGHT:g}], the weight of the marginals' entropy in the IIC "
+                               "term (1: the mutual information itself)")
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")

@@ -40,16 +40,21 @@ def info_loss(
     return lambda_cat * ce + lambda_cont * mse, l_i
 
 
-def paired_information(logits_a: torch.Tensor, logits_b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def paired_information(logits_a: torch.Tensor, logits_b: torch.Tensor, eps: float = 1e-8,
+                       marginal_weight: float = 1.0) -> torch.Tensor:
     """I(c; c') in nats between Q's categories of images and of their transforms
     (Ji et al. 2019, "Invariant Information Clustering"): high when each image
     and its transform get the same confident category and all categories are
-    used equally. At most ln K."""
+    used equally. At most ln K. marginal_weight > 1 weighs the marginals' entropy
+    above the agreement, as IIC's own loss can (its lamb): a stronger push for
+    categories of equal size; 1 is the mutual information itself."""
     p_a, p_b = torch.softmax(logits_a.float(), 1), torch.softmax(logits_b.float(), 1)
     joint = p_a.t() @ p_b / len(p_a)  # K x K
     joint = ((joint + joint.t()) / 2).clamp_min(eps)
     marginal_a, marginal_b = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
-    return (joint * (joint.log() - marginal_a.log() - marginal_b.log())).sum()
+    if marginal_weight == 1:  # the mutual information, in the same float operations as before the weight
+        return (joint * (joint.log() - marginal_a.log() - marginal_b.log())).sum()
+    return (joint * (joint.log() - marginal_weight * (marginal_a.log() + marginal_b.log()))).sum()
 
 
 def rotation_equivariance(code: torch.Tensor, code_rotated: torch.Tensor, turn: torch.Tensor, half_range: float) -> torch.Tensor:

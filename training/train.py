@@ -159,7 +159,8 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     transformed = passes[len(passes) - len(real_t):]  # the real images' copies, in order
     if cfg.lambda_real > 0:
         # one joint distribution over every (image, copy) pair, as IIC stacks its repeats
-        i_real = paired_information(q_cat_real.repeat(len(real_t), 1), torch.cat([p[1] for p in transformed]))
+        i_real = paired_information(q_cat_real.repeat(len(real_t), 1), torch.cat([p[1] for p in transformed]),
+                                    marginal_weight=cfg.iic_marginal_weight)
         loss_d = loss_d - cfg.lambda_real * i_real
     if cfg.overcluster:
         loss_d = loss_d - cfg.lambda_real * paired_information(passes[0][3], passes[-1][3])
