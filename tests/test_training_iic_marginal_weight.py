@@ -3,13 +3,11 @@
 preset trains the same numbers; a bad value is refused in one line before a run folder is made."""
 
 import contextlib
-import subprocess
-import sys
 
 import pytest
 import torch
+from refusals import assert_resolve_refuses, assert_train_refuses
 
-from infogan.contract import InfoganError
 from infogan.training.config import PRESETS, resolve
 from infogan.training.losses import paired_information
 
@@ -62,18 +60,13 @@ def test_a_higher_weight_pulls_harder_on_an_overfull_category():
 
 @pytest.mark.parametrize("value", [0.5, 0.0, -1.0, 4.5])
 def test_a_weight_outside_one_to_four_is_refused_in_one_line(value):
-    with pytest.raises(InfoganError, match=rf"iic_marginal_weight={value} is invalid: must be in \[1, 4\]"):
-        resolve("smoke", iic_marginal_weight=value)
+    assert_resolve_refuses("iic_marginal_weight", value, "in [1, 4]")
 
 
 def test_the_command_refuses_a_bad_weight_in_one_line_naming_it(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "infogan.cli", "train", "--smoke", "--runs-dir", str(tmp_path),
-                           "--iic-marginal-weight", "0.5"], capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines == ["error: iic_marginal_weight=0.5 is invalid: must be in [1, 4], the weight of the marginals' "
-                     "entropy in the IIC term (1: the mutual information itself)"]
-    assert not any(tmp_path.iterdir())
+    assert_train_refuses(tmp_path, "--iic-marginal-weight", "0.5",
+                         "error: iic_marginal_weight=0.5 is invalid: must be in [1, 4], the weight of the marginals' "
+                         "entropy in the IIC term (1: the mutual information itself)")
 
 
 def test_the_training_step_hands_the_weight_to_the_iic_term(monkeypatch):
