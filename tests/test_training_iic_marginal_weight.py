@@ -2,11 +2,9 @@
 (IIC's lamb). 1 is the mutual information itself, computed exactly as before the option, so every
 preset trains the same numbers; a bad value is refused in one line before a run folder is made."""
 
-import contextlib
-
 import pytest
 import torch
-from refusals import assert_resolve_refuses, assert_train_refuses
+from option_checks import assert_resolve_refuses, assert_train_refuses, one_step
 
 from infogan.training.config import PRESETS, resolve
 from infogan.training.losses import paired_information
@@ -71,8 +69,6 @@ def test_the_command_refuses_a_bad_weight_in_one_line_naming_it(tmp_path):
 
 def test_the_training_step_hands_the_weight_to_the_iic_term(monkeypatch):
     from infogan.training import train as training
-    from infogan.training.model import Discriminator, Generator
-    from infogan.training.train import BatchStream, make_optimizers, train_step
 
     seen = []
 
@@ -81,11 +77,5 @@ def test_the_training_step_hands_the_weight_to_the_iic_term(monkeypatch):
         return paired_information(logits_a, logits_b, eps, marginal_weight)
     monkeypatch.setattr(training, "paired_information", recording)
     for weight in (1.0, 2.5):
-        cfg = resolve("default", batch_size=32, iic_marginal_weight=weight)
-        torch.manual_seed(0)
-        g, d = Generator(cfg.template), Discriminator(cfg.template)
-        opt_d, opt_g = make_optimizers(cfg, g, d)
-        stream = BatchStream(cfg, torch.rand(64, 1, 28, 28))
-        train_step(cfg, g, d, opt_d, opt_g, stream.real(0), stream.latent(0, "cpu"), contextlib.nullcontext,
-                   stream.transform_rngs(0))
+        one_step(resolve("default", batch_size=32, iic_marginal_weight=weight))
     assert seen == [1.0, 2.5]

@@ -2,17 +2,14 @@
 draw, and the IIC term and the rotation prior read every (image, copy) pair; one copy is the recipe
 as it trained before the option (checked bit for bit when it was added)."""
 
-import contextlib
-
 import pytest
 import torch
+from option_checks import one_step
 
 from infogan.contract import InfoganError
 from infogan.training import train as training
 from infogan.training.augment import affine_draws, copies_ahead, copies_draws
 from infogan.training.config import resolve
-from infogan.training.model import Discriminator, Generator
-from infogan.training.train import BatchStream, make_optimizers, train_step
 
 
 def test_draws_from_a_generator_and_drawn_ahead_agree_and_one_copy_is_a_plain_draw():
@@ -23,16 +20,6 @@ def test_draws_from_a_generator_and_drawn_ahead_agree_and_one_copy_is_a_plain_dr
     assert not torch.equal(from_generator[0], from_generator[1])  # each copy its own transform
     (one,) = copies_draws(torch.Generator().manual_seed(5), 8, 1)
     assert torch.equal(one, affine_draws(torch.Generator().manual_seed(5), 8))
-
-
-def _one_step(cfg, transforms):
-    torch.manual_seed(0)
-    g, d = Generator(cfg.template), Discriminator(cfg.template)
-    opt_d, opt_g = make_optimizers(cfg, g, d)
-    stream = BatchStream(cfg, torch.rand(64, 1, 28, 28))
-    rngs = stream.transforms(0, "cpu") if transforms == "ahead" else stream.transform_rngs(0)
-    train_step(cfg, g, d, opt_d, opt_g, stream.real(0), stream.latent(0, "cpu"), contextlib.nullcontext, rngs)
-    return {**{"g." + k: v for k, v in g.state_dict().items()}, **{"d." + k: v for k, v in d.state_dict().items()}}
 
 
 def test_both_terms_read_every_copy_and_a_step_is_the_same_from_generators_or_draws_made_ahead(monkeypatch):
@@ -49,13 +36,13 @@ def test_both_terms_read_every_copy_and_a_step_is_the_same_from_generators_or_dr
         return real_rotation(code, code_rotated, turn, half_range)
     monkeypatch.setattr(training, "paired_information", information)
     monkeypatch.setattr(training, "rotation_equivariance", rotation)
-    ahead = _one_step(cfg, "ahead")
+    ahead = one_step(cfg, "ahead")
     assert seen["information"] == ((48, 10), (48, 10), False)  # 16 images x 3 copies, each copy read differently
     assert seen["rotation"] == ((48,), (48,), (48,))
-    from_generators = _one_step(cfg, "generators")
+    from_generators = one_step(cfg, "generators")
     assert all(torch.equal(ahead[k], from_generators[k]) for k in ahead)
     # and the copies change training: one copy is another step
-    one = _one_step(resolve("default", batch_size=16), "ahead")
+    one = one_step(resolve("default", batch_size=16), "ahead")
     assert not all(torch.equal(ahead[k], one[k]) for k in ahead)
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from refusals import assert_resolve_refuses, assert_train_refuses
+from option_checks import assert_resolve_refuses, assert_train_refuses, one_step
 
 from infogan.training.augment import affine_draws, affine_ranges, random_affine
 from infogan.training.config import resolve
@@ -59,11 +59,7 @@ def test_the_command_refuses_a_bad_strength_in_one_line_naming_it(tmp_path):
 def test_the_rotation_prior_keeps_its_degrees_per_code_unit_at_any_strength(monkeypatch):
     # the prior asks Q's code 0 to move by (rotation / 15 degrees) * half its range, so the
     # slant a code unit means does not change when the real images turn further
-    import contextlib
-
     from infogan.training import train as training
-    from infogan.training.model import Discriminator, Generator
-    from infogan.training.train import BatchStream, make_optimizers, train_step
 
     turns = {}
 
@@ -72,13 +68,7 @@ def test_the_rotation_prior_keeps_its_degrees_per_code_unit_at_any_strength(monk
         return (code_rotated - code).pow(2).mean() * 0
     monkeypatch.setattr(training, "rotation_equivariance", recording)
     for strength in (1.0, 2.0):
-        cfg = resolve("default", batch_size=32, real_transform_strength=strength)
-        torch.manual_seed(0)
-        g, d = Generator(cfg.template), Discriminator(cfg.template)
-        opt_d, opt_g = make_optimizers(cfg, g, d)
-        stream = BatchStream(cfg, torch.rand(64, 1, 28, 28))
-        train_step(cfg, g, d, opt_d, opt_g, stream.real(0), stream.latent(0, "cpu"), contextlib.nullcontext,
-                   stream.transform_rngs(0))
+        one_step(resolve("default", batch_size=32, real_transform_strength=strength))
     (one, half_one), (two, half_two) = turns[1.0], turns[2.0]
     assert half_one == half_two
     assert torch.allclose(two, 2 * one)  # the same draws turn twice as far: the target moves twice as far
