@@ -1,4 +1,4 @@
-"""Small random affine transforms of digit images (rotation, scale, shift).
+"""Small random affine transforms of digit images (rotation, scale, shift, and optionally shear).
 
 They change a digit's style, never its identity, so a classifier that should
 read identity can be asked to give an image and its transform the same class.
@@ -16,6 +16,15 @@ import torch.nn.functional as F
 # shift within +-SHIFT_PX pixels (every transform in training and evaluation starts from these).
 DEGREES, SCALE_SPREAD, SHIFT_PX = 15.0, 0.15, 2.0
 MAX_STRENGTH = 4.0  # scale stays positive (1 - 0.15 * 4 = 0.4)
+# a draw's uniforms per image: rotation, scale, shift x, shift y; a shear adds one more
+COLUMNS = 4
+MAX_SHEAR_DEGREES = 30.0
+
+
+def draw_columns(shear_degrees: float = 0.0) -> int:
+    """The uniforms random_affine reads per image: 4, or 5 with a shear (so a transform without
+    shear draws exactly what it drew before shear existed)."""
+    return COLUMNS + (shear_degrees > 0)
 
 
 def affine_ranges(strength: float = 1.0) -> dict:
@@ -25,33 +34,40 @@ def affine_ranges(strength: float = 1.0) -> dict:
             "shift_px": SHIFT_PX * strength}
 
 
-def affine_draws(generator: torch.Generator, total: int) -> torch.Tensor:
-    """The [total, 4] uniform draws random_affine makes for a batch of total images (on the CPU)."""
-    return torch.rand(total, 4, generator=generator, device="cpu")
+def affine_draws(generator: torch.Generator, total: int, columns: int = COLUMNS) -> torch.Tensor:
+    """The [total, columns] uniform draws random_affine makes for a batch of total images (on the
+    CPU); columns is draw_columns(shear_degrees)."""
+    return torch.rand(total, columns, generator=generator, device="cpu")
 
 
-def copies_draws(generator: torch.Generator | torch.Tensor, total: int, copies: int) -> list[torch.Tensor]:
-    """The draws of `copies` transforms of each of a batch's total images: a [total, 4] tensor
+def copies_draws(generator: torch.Generator | torch.Tensor, total: int, copies: int,
+                 columns: int = COLUMNS) -> list[torch.Tensor]:
+    """The draws of `copies` transforms of each of a batch's total images: a [total, columns] tensor
     per copy. generator is a torch.Generator (drawing total * copies rows, copy by copy) or those
-    draws made ahead as a [total, 4 * copies] tensor (image by image, as copies_ahead lays them out);
-    one copy's draws are affine_draws' own."""
-    draws = generator if isinstance(generator, torch.Tensor) else copies_ahead(affine_draws(generator, total * copies), copies)
-    return [draws[:, 4 * i:4 * i + 4] for i in range(copies)]
+    draws made ahead as a [total, columns * copies] tensor (image by image, as copies_ahead lays them
+    out); one copy's draws are affine_draws' own."""
+    draws = (generator if isinstance(generator, torch.Tensor)
+             else copies_ahead(affine_draws(generator, total * copies, columns), copies))
+    width = draws.shape[1] // copies
+    return [draws[:, width * i:width * (i + 1)] for i in range(copies)]
 
 
 def copies_ahead(draws: torch.Tensor, copies: int) -> torch.Tensor:
-    """[copies * total, 4] draws, copy by copy -> [total, 4 * copies], a row per image."""
-    total = len(draws) // copies
-    return draws.view(copies, total, 4).transpose(0, 1).reshape(total, 4 * copies)
+    """[copies * total, columns] draws, copy by copy -> [total, columns * copies], a row per image."""
+    total, columns = len(draws) // copies, draws.shape[1]
+    return draws.view(copies, total, columns).transpose(0, 1).reshape(total, columns * copies)
 
 
 def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = DEGREES,
                   scale: tuple[float, float] = (1 - SCALE_SPREAD, 1 + SCALE_SPREAD), shift_px: float = SHIFT_PX,
-                  return_angle: bool = False, of: tuple[int, int] | None = None
+                  return_angle: bool = False, of: tuple[int, int] | None = None, shear_degrees: float = 0.0
                   ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """[N, 1, H, W] images in [0, 1] -> the same, each under its own random
-    rotation (+-degrees), isotropic scale and shift (+-shift_px pixels); with
-    return_angle, also each image's rotation as a fraction of degrees, in [-1, 1].
+    rotation (+-degrees), isotropic scale and shift (+-shift_px pixels), and with
+    shear_degrees > 0 a horizontal shear that tilts vertical strokes by up to
+    +-shear_degrees, the way a rotation of that angle tilts them (a fifth uniform
+    per image); with return_angle, also each image's tilt of vertical strokes as a
+    fraction of degrees: the rotation's, in [-1, 1], plus the shear's.
     of=(start, total): the images are rows start.. of a batch of total (one
     process's share); the draws are the whole batch's, so any split of a batch
     over processes transforms each image as one process would. generator may also be the
@@ -64,7 +80,17 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
     tx, ty = (2 * u[:, 2] - 1) * (2 * shift_px / w), (2 * u[:, 3] - 1) * (2 * shift_px / h)
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s  # grid maps output to input: the inverse scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # N x 2 x 3
+    turn = 2 * u[:, 0] - 1
+    if shear_degrees > 0:
+        if u.shape[1] < COLUMNS + 1:
+            raise ValueError(f"a shear needs {COLUMNS + 1} draws per image, got {u.shape[1]}")
+        tilt = (2 * u[:, 4] - 1) * math.radians(shear_degrees)
+        # the grid's map is rotation @ [[1, -tan(tilt)], [0, 1]]: a vertical stroke leans as under a rotation by tilt
+        k = torch.tan(tilt)
+        theta = torch.stack([torch.stack([cos, -cos * k - sin, tx], 1), torch.stack([sin, cos - sin * k, ty], 1)], 1)
+        turn = (angle + tilt) / math.radians(degrees)
+    else:
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # N x 2 x 3
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return (moved, 2 * u[:, 0] - 1) if return_angle else moved
+    return (moved, turn) if return_angle else moved

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
-from infogan.training.augment import MAX_STRENGTH
+from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH
 from infogan.training.data import DATASETS
 
 
@@ -67,6 +67,10 @@ class TrainConfig:
     # transformed copies of each real image in those terms, each with its own draw: IIC's
     # "repeats", one joint distribution over every (image, copy) pair (1: one transform)
     real_copies: int = 1
+    # a horizontal shear of the real images in those terms, tilting vertical strokes by up to +-this
+    # many degrees (a fifth draw per image), on top of the rotation: a handwriting slant the categories
+    # must ignore; the rotation prior's target is the stroke's whole tilt, rotation plus shear (0: none)
+    real_shear: float = 0.0
     # the weight of the marginals' entropy in that IIC term, against the pairs' agreement (IIC's
     # lamb): above 1, a stronger push for real images spread evenly over the categories
     iic_marginal_weight: float = 1.0
@@ -147,6 +151,9 @@ class TrainConfig:
             raise InfoganError(f"iic_marginal_weight={self.iic_marginal_weight} is invalid: must be in "
                                f"[1, {MAX_IIC_MARGINAL_WEIGHT:g}], the weight of the marginals' entropy in the IIC "
                                "term (1: the mutual information itself)")
+        if not 0 <= self.real_shear <= MAX_SHEAR_DEGREES:
+            raise InfoganError(f"real_shear={self.real_shear} is invalid: must be in [0, {MAX_SHEAR_DEGREES:g}], the degrees a "
+                               "shear of the real images may tilt vertical strokes by (0: none)")
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")

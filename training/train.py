@@ -22,7 +22,7 @@ from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, evaluation_split, fetch
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
-from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, random_affine
+from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, draw_columns, random_affine
 from infogan.training.average import GeneratorAverage, WeightAverage
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, load_or_train_judge
@@ -129,11 +129,13 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     D sees its batches in one call, each with its own batch statistics, in
     #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
     #     [with real_copies: each real image's transform is drawn that many times, and both terms read every copy]
+    #     [with real_shear: each real transform also shears; the rotation prior follows the strokes' whole tilt]
     real_t, turn = [], []
     if cfg.lambda_real > 0 or cfg.lambda_rotation > 0:
         total = of[1] if of else len(real)
-        for draws in copies_draws(rng_real, total, cfg.real_copies):
-            moved, angle = random_affine(real, draws, return_angle=True, of=of, **affine_ranges(cfg.real_transform_strength))
+        for draws in copies_draws(rng_real, total, cfg.real_copies, draw_columns(cfg.real_shear)):
+            moved, angle = random_affine(real, draws, return_angle=True, of=of, shear_degrees=cfg.real_shear,
+                                         **affine_ranges(cfg.real_transform_strength))
             real_t.append(moved)
             turn.append(angle)
     with autocast():
@@ -255,8 +257,9 @@ class BatchStream:
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
         b, copies = self.cfg.batch_size, self.cfg.real_copies
-        draw = lambda s: [copies_ahead(affine_draws(g, b * n), n)  # noqa: E731
-                          for g, n in zip(self.transform_rngs(s), (copies, 1))]
+        columns = (draw_columns(self.cfg.real_shear), draw_columns())
+        draw = lambda s: [copies_ahead(affine_draws(g, b * n, c), n)  # noqa: E731
+                          for g, n, c in zip(self.transform_rngs(s), (copies, 1), columns)]
         real, fake = self._drawn_ahead("transforms", step, device, draw)
         return real, fake
 
