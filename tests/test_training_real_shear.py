@@ -64,9 +64,12 @@ def test_a_shear_leans_a_stroke_as_a_rotation_of_that_angle_does_and_the_turn_ad
     assert moved[0, 0, 13:15].sum() / moved.sum() > 0.9
 
 
-def test_a_shear_needs_its_fifth_draw():
+def test_a_shear_needs_its_fifth_draw_and_a_generator_draws_it():
+    images = torch.rand(2, 1, 28, 28)
     with pytest.raises(ValueError, match="a shear needs 5 draws per image, got 4"):
-        random_affine(torch.rand(2, 1, 28, 28), torch.rand(2, 4), shear_degrees=10.0)
+        random_affine(images, torch.rand(2, 4), shear_degrees=10.0)
+    drawn = random_affine(images, torch.Generator().manual_seed(4), shear_degrees=10.0)
+    assert torch.equal(drawn, random_affine(images, affine_draws(torch.Generator().manual_seed(4), 2, 5), shear_degrees=10.0))
 
 
 def test_copies_of_five_uniforms_agree_from_a_generator_and_ahead():

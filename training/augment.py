@@ -74,7 +74,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
     whole batch's draws made ahead (affine_draws), already on the images' device."""
     n, _, h, w = images.shape
     start, total = of or (0, n)
-    draws = generator if isinstance(generator, torch.Tensor) else affine_draws(generator, total)
+    draws = generator if isinstance(generator, torch.Tensor) else affine_draws(generator, total, draw_columns(shear_degrees))
     u = draws[start:start + n].to(images.device)
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
