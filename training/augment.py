@@ -80,7 +80,6 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
     tx, ty = (2 * u[:, 2] - 1) * (2 * shift_px / w), (2 * u[:, 3] - 1) * (2 * shift_px / h)
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s  # grid maps output to input: the inverse scale
-    turn = 2 * u[:, 0] - 1
     if shear_degrees > 0:
         if u.shape[1] < COLUMNS + 1:
             raise ValueError(f"a shear needs {COLUMNS + 1} draws per image, got {u.shape[1]}")
@@ -91,6 +90,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
         turn = (angle + tilt) / math.radians(degrees)
     else:
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # N x 2 x 3
+        turn = 2 * u[:, 0] - 1
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return (moved, turn) if return_angle else moved
