@@ -78,3 +78,38 @@ def test_training_draws_the_picture_into_the_run_as_the_command_does_and_bad_set
     proc = _misread("--run", tmp_path / "none", "--data-dir", data_dir)
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: run={tmp_path / 'none'} holds no checkpoint.pt")
 
+
+
+def _shared(*args):
+    return subprocess.run([sys.executable, "-m", "infogan.cli", "misread-shared", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_misread_shared_counts_the_images_every_run_misreads_and_refuses_runs_on_other_images(
+        smoke_run, tmp_path, data_dir):
+    runs = [train(resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), holdout=1000, seed=seed,
+                          run_name=f"ho{seed}"), progress=False) for seed in (0, 1)]
+    ev = [json.loads((run / "evaluation.json").read_text()) for run in runs]
+    out = tmp_path / "shared.png"
+    proc = _shared(*runs, "--data-dir", data_dir, "--out", out, "--per-row", 10)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    # each run's line is its own evaluation: Q's accuracy and the images it misreads of 500
+    for line, run, e in zip(lines, runs, ev):
+        assert line == f"{run}: Q accuracy {100 * e['accuracy']:.2f}%, {round(500 * (1 - e['accuracy'])):,} misread"
+    every = int(lines[2].split("misread by every run: ")[1].split(" of ")[0])
+    assert 0 < every <= min(round(500 * (1 - e["accuracy"])) for e in ev)
+    assert "of the held-out slice's 500 images" in lines[2]
+    # a run beside itself: every image it misreads is misread by every run, and the picture holds them all
+    proc = _shared(runs[0], runs[0], "--data-dir", data_dir, "--out", out, "--per-row", 10)
+    alone = round(500 * (1 - ev[0]["accuracy"]))
+    assert proc.returncode == 0 and f"misread by every run: {alone} of" in proc.stdout
+    rows = -(-alone // 10)
+    assert Image.open(out).size == (2 * (10 * 30 + 2), 2 * (rows * 30 + 2))
+    # runs evaluated on other images (the test set) and too few runs: one line each, no picture
+    out.unlink()
+    proc = _shared(runs[0], smoke_run, "--data-dir", data_dir, "--out", out)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: run={smoke_run.resolve()} is invalid: evaluated on other images")
+    assert proc.stderr.count("\n") == 1 and not out.exists()
+    proc = _shared(runs[0], "--data-dir", data_dir, "--out", out)
+    assert proc.returncode == 2 and proc.stderr == "error: runs=1 is invalid: must be at least 2 run folders\n"

@@ -199,6 +199,27 @@ def misread(
     typer.echo(f"wrote {shown['picture']}" if shown["picture"] else "no image is misread: nothing to draw")
 
 
+def misread_shared(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders evaluated on the same images (at least 2).")],
+    data_dir: DataDirOpt = DATA_DIR,
+    out: Annotated[Optional[Path], typer.Option(help="The picture to write (default: misread_shared.png in the first run).")] = None,
+    per_row: Annotated[int, typer.Option(help="Images in a row.")] = 20,
+) -> None:
+    """Which real images every run's Q misreads: the errors no recipe among the runs fixes, beside each
+    run's own count, with a picture of them by true class."""
+    from infogan.training.misread import shared
+
+    found = shared(runs, data_dir, out, per_row=per_row)
+    for r in found["runs"]:
+        typer.echo(f"{r['run']}: Q accuracy {100 * r['accuracy']:.2f}%, {r['misread']:,} misread")
+    by_class = ", ".join(f"{name} {n}" for name, n in found["every_by_class"].items())
+    typer.echo(f"misread by every run: {found['every']:,} of the {found['images']}'s {found['n_images']:,} images"
+               + (f" ({by_class})" if by_class else ""))
+    for c in found["confusions"]:
+        typer.echo(f"{c['true']} read as {c['read_as']} (most often): {c['images']} images")
+    typer.echo(f"wrote {found['picture']}" if found["picture"] else "no image is misread by every run: nothing to draw")
+
+
 def sweep(
     runs: Annotated[list[str], typer.Argument(help="Seeds to train, each as seed or seed:threads, e.g. 0 1 2 0:1.")],
     preset: Annotated[str, typer.Option(help="The preset every run uses.")] = defaults.PRESET,
@@ -233,3 +254,4 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
     app.command("misread")(misread)
+    app.command("misread-shared")(misread_shared)

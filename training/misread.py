@@ -114,3 +114,54 @@ def _draws(g: torch.nn.Module, category: int | None, n: int, seed: int) -> np.nd
     drawn = g(*(torch.from_numpy(z[name]).to(device) for name in (NOISE, CATEGORICAL, CONTINUOUS)))
     g.train(was_training)
     return drawn.float().cpu().numpy()
+
+
+SHARED_FILE = "misread_shared.png"
+
+
+def shared(runs: list[str | Path], data_dir: str | Path = defaults.DATA_DIR, out: str | Path | None = None,
+           per_row: int = 20, top: int = 5) -> dict:
+    """Which evaluation images every run's published encoder misreads: the errors no recipe among
+    the runs fixes, as against each run's own. The runs must have been evaluated on the same images
+    (dataset, held-out slice, eval_subset). Writes a picture of the images every run misreads, by
+    true class (default: misread_shared.png in the first run) and returns each run's accuracy and
+    misread count, the images every run misreads, their classes and their most frequent readings."""
+    if len(runs) < 2:
+        raise InfoganError(f"runs={len(runs)} is invalid: must be at least 2 run folders")
+    check_sizes(1, per_row)
+    folders = [resolve_run(run) for run in runs]
+    split, images, labels, names, readings, scores = None, None, None, [], [], []
+    for run in folders:
+        ckpt = load_checkpoint(run / "checkpoint.pt")
+        config = ckpt.get("config", {})
+        key = (config.get("dataset", defaults.DATASET), int(config.get("holdout", 0)), int(config.get("eval_subset", 0)))
+        if split is None:
+            split = key
+            _, images_u8, labels = evaluation_split(data_dir, key[0], key[1], eval_subset=key[2])
+            images = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28)
+            names = list(dataset_spec(key[0]).label_names)
+        elif key != split:
+            raise InfoganError(f"run={run} is invalid: evaluated on other images than {folders[0]} "
+                               f"(dataset, holdout, eval_subset: {key} against {split})")
+        g, d = build_models(ckpt)
+        with torch.no_grad():
+            predicted = predict_categories(d, images)
+        scored = cluster_accuracy(predicted, labels, g.template.categories, len(names))
+        readings.append(np.array(scored["category_to_label"])[predicted])
+        scores.append(scored["accuracy"])
+    read_as = np.stack(readings)  # [runs, images]
+    wrong = read_as != labels
+    every = np.flatnonzero(wrong.all(0))
+    every = every[np.argsort(labels[every], kind="stable")]
+    # each such image's most frequent reading over the runs (-1: a category of no label)
+    common = np.array([np.bincount(read_as[:, i] + 1, minlength=len(names) + 1).argmax() - 1 for i in every], np.int64)
+    picture = Path(out) if out is not None else folders[0] / SHARED_FILE
+    if len(every):
+        grid = images[torch.from_numpy(every)].numpy()
+        save_png(to_uint8(make_grid(grid, per_row, pad=2, pad_value=0.5)), picture, scale=2)
+    return {"runs": [{"run": str(run), "accuracy": acc, "misread": int(w.sum())}
+                     for run, acc, w in zip(folders, scores, wrong)],
+            "images": evaluation_words(split[1])[1], "n_images": len(labels), "every": len(every),
+            "every_by_class": {names[c]: int(n) for c, n in enumerate(np.bincount(labels[every], minlength=len(names))) if n},
+            "confusions": named(confusions(labels[every], common, top), names),
+            "picture": str(picture) if len(every) else None}
