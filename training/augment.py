@@ -1,4 +1,5 @@
-"""Small random affine transforms of digit images (rotation, scale, shift, and optionally shear).
+"""Small random affine transforms of digit images (rotation, scale, shift, and optionally shear and
+a smooth local warp).
 
 They change a digit's style, never its identity, so a classifier that should
 read identity can be asked to give an image and its transform the same class.
@@ -19,12 +20,29 @@ MAX_STRENGTH = 4.0  # scale stays positive (1 - 0.15 * 4 = 0.4)
 # a draw's uniforms per image: rotation, scale, shift x, shift y; a shear adds one more
 COLUMNS = 4
 MAX_SHEAR_DEGREES = 30.0
+# the smooth local warp (an "elastic" distortion in the sense of Simard, Steinkraus and Platt 2003):
+# each image's displacement field is drawn at WARP_KNOTS x WARP_KNOTS knots spread evenly over the
+# image (from corner to corner), each knot moving by up to +-warp_px in x and in y, and interpolated
+# bicubically in between (clamped, so no pixel moves further); it bends strokes locally, which no
+# affine map does, without moving the digit as a whole
+WARP_KNOTS = 4
+MAX_WARP_PX = 4.0
 
 
-def draw_columns(shear_degrees: float = 0.0) -> int:
-    """The uniforms random_affine reads per image: 4, or 5 with a shear (so a transform without
-    shear draws exactly what it drew before shear existed)."""
-    return COLUMNS + (shear_degrees > 0)
+def draw_columns(shear_degrees: float = 0.0, warp_px: float = 0.0) -> int:
+    """The uniforms random_affine reads per image: 4, one more with a shear, then 2 * WARP_KNOTS**2
+    more with a warp (so a transform without either draws exactly what it drew before they existed)."""
+    return COLUMNS + (shear_degrees > 0) + (2 * WARP_KNOTS ** 2 if warp_px > 0 else 0)
+
+
+def warp_offsets(u: torch.Tensor, warp_px: float, height: int, width: int) -> torch.Tensor:
+    """[N, 2 * WARP_KNOTS**2] uniforms -> [N, height, width, 2] offsets of a sampling grid in
+    affine_grid's normalised coordinates (x then y): a smooth field moving each pixel by at most
+    +-warp_px pixels along each axis."""
+    knots = (2 * u - 1).view(len(u), 2, WARP_KNOTS, WARP_KNOTS)
+    field = F.interpolate(knots, size=(height, width), mode="bicubic", align_corners=True).clamp(-1, 1)
+    per_px = torch.tensor([2 * warp_px / width, 2 * warp_px / height], dtype=u.dtype, device=u.device)
+    return field.permute(0, 2, 3, 1) * per_px
 
 
 def affine_ranges(strength: float = 1.0) -> dict:
@@ -60,13 +78,15 @@ def copies_ahead(draws: torch.Tensor, copies: int) -> torch.Tensor:
 
 def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = DEGREES,
                   scale: tuple[float, float] = (1 - SCALE_SPREAD, 1 + SCALE_SPREAD), shift_px: float = SHIFT_PX,
-                  return_angle: bool = False, of: tuple[int, int] | None = None, shear_degrees: float = 0.0
-                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                  return_angle: bool = False, of: tuple[int, int] | None = None, shear_degrees: float = 0.0,
+                  warp_px: float = 0.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """[N, 1, H, W] images in [0, 1] -> the same, each under its own random
     rotation (+-degrees), isotropic scale and shift (+-shift_px pixels), and with
     shear_degrees > 0 a horizontal shear that tilts vertical strokes by up to
     +-shear_degrees, the way a rotation of that angle tilts them (a fifth uniform
-    per image); with return_angle, also each image's tilt of vertical strokes as a
+    per image), and with warp_px > 0 a smooth local warp moving each pixel by up to +-warp_px
+    pixels along each axis after the affine map (2 * WARP_KNOTS**2 more uniforms, after the
+    shear's; warp_offsets); with return_angle, also each image's tilt of vertical strokes as a
     fraction of degrees: the rotation's, in [-1, 1], plus the shear's.
     of=(start, total): the images are rows start.. of a batch of total (one
     process's share); the draws are the whole batch's, so any split of a batch
@@ -74,7 +94,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
     whole batch's draws made ahead (affine_draws), already on the images' device."""
     n, _, h, w = images.shape
     start, total = of or (0, n)
-    draws = generator if isinstance(generator, torch.Tensor) else affine_draws(generator, total, draw_columns(shear_degrees))
+    draws = generator if isinstance(generator, torch.Tensor) else affine_draws(generator, total, draw_columns(shear_degrees, warp_px))
     u = draws[start:start + n].to(images.device)
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
@@ -92,5 +112,10 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # N x 2 x 3
         turn = 2 * u[:, 0] - 1
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    if warp_px > 0:
+        first = COLUMNS + (shear_degrees > 0)
+        if u.shape[1] < first + 2 * WARP_KNOTS ** 2:
+            raise ValueError(f"a warp needs {first + 2 * WARP_KNOTS ** 2} draws per image, got {u.shape[1]}")
+        grid = grid + warp_offsets(u[:, first:first + 2 * WARP_KNOTS ** 2], warp_px, h, w).to(grid.dtype)
     moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return (moved, turn) if return_angle else moved

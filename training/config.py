@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
-from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH
+from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
 from infogan.training.data import DATASETS
 
 
@@ -71,6 +71,10 @@ class TrainConfig:
     # many degrees (a fifth draw per image), on top of the rotation: a handwriting slant the categories
     # must ignore; the rotation prior's target is the stroke's whole tilt, rotation plus shear (0: none)
     real_shear: float = 0.0
+    # a smooth local warp of the real images in those terms (training/augment.py warp_offsets), moving
+    # each pixel by up to +-this many pixels along each axis after the affine map (2 * WARP_KNOTS**2 more
+    # draws per image): the bends of a stroke (a flag, a curled tail) the categories must ignore (0: none)
+    real_warp: float = 0.0
     # the weight of the marginals' entropy in that IIC term, against the pairs' agreement (IIC's
     # lamb): above 1, a stronger push for real images spread evenly over the categories
     iic_marginal_weight: float = 1.0
@@ -154,6 +158,9 @@ class TrainConfig:
         if not 0 <= self.real_shear <= MAX_SHEAR_DEGREES:
             raise InfoganError(f"real_shear={self.real_shear} is invalid: must be in [0, {MAX_SHEAR_DEGREES:g}], the degrees a "
                                "shear of the real images may tilt vertical strokes by (0: none)")
+        if not 0 <= self.real_warp <= MAX_WARP_PX:
+            raise InfoganError(f"real_warp={self.real_warp} is invalid: must be in [0, {MAX_WARP_PX:g}], the pixels a "
+                               "smooth warp of the real images may move each pixel by along each axis (0: none)")
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")

@@ -130,12 +130,13 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
     #     [with real_copies: each real image's transform is drawn that many times, and both terms read every copy]
     #     [with real_shear: each real transform also shears; the rotation prior follows the strokes' whole tilt]
+    #     [with real_warp: each real transform also bends strokes by a smooth local warp]
     real_t, turn = [], []
     if cfg.lambda_real > 0 or cfg.lambda_rotation > 0:
         total = of[1] if of else len(real)
-        for draws in copies_draws(rng_real, total, cfg.real_copies, draw_columns(cfg.real_shear)):
+        for draws in copies_draws(rng_real, total, cfg.real_copies, draw_columns(cfg.real_shear, cfg.real_warp)):
             moved, angle = random_affine(real, draws, return_angle=True, of=of, shear_degrees=cfg.real_shear,
-                                         **affine_ranges(cfg.real_transform_strength))
+                                         warp_px=cfg.real_warp, **affine_ranges(cfg.real_transform_strength))
             real_t.append(moved)
             turn.append(angle)
     with autocast():
@@ -257,7 +258,7 @@ class BatchStream:
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
         b, copies = self.cfg.batch_size, self.cfg.real_copies
-        columns = (draw_columns(self.cfg.real_shear), draw_columns())
+        columns = (draw_columns(self.cfg.real_shear, self.cfg.real_warp), draw_columns())
         draw = lambda s: [copies_ahead(affine_draws(g, b * n, c), n)  # noqa: E731
                           for g, n, c in zip(self.transform_rngs(s), (copies, 1), columns)]
         real, fake = self._drawn_ahead("transforms", step, device, draw)
