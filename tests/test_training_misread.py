@@ -106,6 +106,34 @@ def test_misread_shared_counts_the_images_every_run_misreads_and_refuses_runs_on
     assert proc.returncode == 0 and f"misread by every run: {alone} of" in proc.stdout
     rows = -(-alone // 10)
     assert Image.open(out).size == (2 * (10 * 30 + 2), 2 * (rows * 30 + 2))
+    # the set beside the picture lists those images, so later runs can be judged against it
+    assert proc.stdout.splitlines()[-1] == f"wrote {out.with_suffix('.json')}"
+    own = [json.loads(out.with_suffix(".json").read_text())]
+    assert own[0]["images"] == {"dataset": "mnist", "holdout": 1000, "eval_subset": 500}
+    assert len(own[0]["indices"]) == len(own[0]["labels"]) == alone
+    set_a = tmp_path / "a.json"
+    out.with_suffix(".json").rename(set_a)
+    assert _shared(runs[1], runs[1], "--data-dir", data_dir, "--out", out).returncode == 0
+    own.append(json.loads(out.with_suffix(".json").read_text()))
+    # against A's own misreads: A reads none of them right, B those it does not misread itself,
+    # and what both misread is the pair's shared count
+    proc = _shared(runs[0], runs[1], "--data-dir", data_dir, "--out", out, "--against", set_a)
+    assert proc.returncode == 0, proc.stderr
+    a, b = (set(o["indices"]) for o in own)
+    lines = proc.stdout.splitlines()
+    assert lines[0].endswith(f"misread, 0 of {set_a}'s {alone} read right")
+    assert lines[1].endswith(f"misread, {len(a - b)} of {set_a}'s {alone} read right")
+    assert f"misread by every run: {len(a & b)} of" in lines[2] and len(a & b) == every
+    # a set of other images, or one that is not a set misread-shared wrote: one line each
+    for change, why in (({"images": {**own[0]["images"], "holdout": 2000}}, "it lists images of (dataset, holdout, "
+                         "eval_subset) ('mnist', 2000, 500), the runs were evaluated on ('mnist', 1000, 500)"),
+                        ({"labels": [(v + 1) % 10 for v in own[0]["labels"]]}, "its indices and labels are not those"),
+                        ({"indices": "all"}, "must be a set misread-shared wrote (indices and labels must be lists")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**own[0], **change}))
+        proc = _shared(runs[0], runs[1], "--data-dir", data_dir, "--out", out, "--against", bad)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: against={bad} is invalid: {why}"), proc.stderr
+        assert proc.stderr.count("\n") == 1
     # runs evaluated on other images (the test set) and too few runs: one line each, no picture
     out.unlink()
     proc = _shared(runs[0], smoke_run, "--data-dir", data_dir, "--out", out)

@@ -205,20 +205,23 @@ def misread_shared(
     data_dir: DataDirOpt = DATA_DIR,
     out: Annotated[Optional[Path], typer.Option(help="The picture to write (default: misread_shared.png in the first run).")] = None,
     per_row: Annotated[int, typer.Option(help="Images in a row.")] = 20,
+    against: Annotated[Optional[Path], typer.Option(help="A set an earlier misread-shared wrote (its picture's name with .json): also count, per run, how many of its images the run reads right.")] = None,
 ) -> None:
     """Which real images every run's Q misreads: the errors no recipe among the runs fixes, beside each
-    run's own count, with a picture of them by true class."""
+    run's own count, with a picture of them by true class and the set as JSON beside it."""
     from infogan.training.misread import shared
 
-    found = shared(runs, data_dir, out, per_row=per_row)
+    found = shared(runs, data_dir, out, per_row=per_row, against=against)
     for r in found["runs"]:
-        typer.echo(f"{r['run']}: Q accuracy {100 * r['accuracy']:.2f}%, {r['misread']:,} misread")
+        fixed = f", {r['known_read_right']:,} of {against}'s {found['known']:,} read right" if against else ""
+        typer.echo(f"{r['run']}: Q accuracy {100 * r['accuracy']:.2f}%, {r['misread']:,} misread{fixed}")
     by_class = ", ".join(f"{name} {n}" for name, n in found["every_by_class"].items())
     typer.echo(f"misread by every run: {found['every']:,} of the {found['images']}'s {found['n_images']:,} images"
                + (f" ({by_class})" if by_class else ""))
     for c in found["confusions"]:
         typer.echo(f"{c['true']} read as {c['read_as']} (most often): {c['images']} images")
     typer.echo(f"wrote {found['picture']}" if found["picture"] else "no image is misread by every run: nothing to draw")
+    typer.echo(f"wrote {found['set']}")
 
 
 def sweep(

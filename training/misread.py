@@ -13,6 +13,7 @@ else the test set (the first eval_subset of them where its config says so).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,14 @@ import torch
 
 from infogan import defaults
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
-from infogan.files import make_grid, save_png, to_uint8
+from infogan.files import make_grid, save_png, to_uint8, write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, evaluation_split, evaluation_words
 from infogan.training.evaluate import cluster_accuracy, predict_categories
 from infogan.training.runs import resolve_run
 
 MISREAD_FILE = "misread.png"
+MAX_SET_BYTES = 4 << 20  # a shared set of every one of 70,000 images is under 1 MB
 MAX_PAIRS = 20  # confusions in one picture
 MAX_PER_ROW = 40  # images in one row
 UNASSIGNED = "a category of no label"  # with more categories than labels, what the spare ones read as
@@ -53,14 +55,26 @@ def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaul
     check_sizes(pairs, per_row)
     run = resolve_run(run)
     ckpt = load_checkpoint(run / "checkpoint.pt")
-    config = ckpt.get("config", {})
-    dataset, holdout = config.get("dataset", defaults.DATASET), int(config.get("holdout", 0))
+    split = evaluated_on(ckpt)
+    dataset, holdout = split[0], split[1]
     g, d = build_models(ckpt)
-    _, images_u8, labels = evaluation_split(data_dir, dataset, holdout, eval_subset=int(config.get("eval_subset", 0)))
-    images = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28)
+    images, labels = evaluation_images(data_dir, split)
     shown = draw(g, d, images, labels, list(dataset_spec(dataset).label_names),
                  Path(out) if out is not None else run / MISREAD_FILE, pairs, per_row, seed)
     return {"run": str(run), "images": evaluation_words(holdout)[1], "n_images": len(labels), **shown}
+
+
+def evaluated_on(ckpt: dict) -> tuple[str, int, int]:
+    """The images a checkpoint's run was evaluated on, as its config names them: (dataset, holdout,
+    eval_subset)."""
+    config = ckpt.get("config", {})
+    return config.get("dataset", defaults.DATASET), int(config.get("holdout", 0)), int(config.get("eval_subset", 0))
+
+
+def evaluation_images(data_dir: str | Path, split: tuple[str, int, int]) -> tuple[torch.Tensor, np.ndarray]:
+    """evaluated_on's images as [N, 1, 28, 28] floats in [0, 1], and their labels."""
+    _, images_u8, labels = evaluation_split(data_dir, split[0], split[1], eval_subset=split[2])
+    return torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28), labels
 
 
 def check_sizes(pairs: int, per_row: int) -> None:
@@ -120,26 +134,30 @@ SHARED_FILE = "misread_shared.png"
 
 
 def shared(runs: list[str | Path], data_dir: str | Path = defaults.DATA_DIR, out: str | Path | None = None,
-           per_row: int = 20, top: int = 5) -> dict:
+           per_row: int = 20, top: int = 5, against: str | Path | None = None) -> dict:
     """Which evaluation images every run's published encoder misreads: the errors no recipe among
     the runs fixes, as against each run's own. The runs must have been evaluated on the same images
     (dataset, held-out slice, eval_subset). Writes a picture of the images every run misreads, by
-    true class (default: misread_shared.png in the first run) and returns each run's accuracy and
-    misread count, the images every run misreads, their classes and their most frequent readings."""
+    true class (default: misread_shared.png in the first run), and the set itself beside it (the
+    picture's name with .json: which images, their labels, the runs), so later runs can be judged
+    against it when these runs are gone. Returns each run's accuracy and misread count (with
+    against, a set written so: also how many of its images each run reads right), the images every
+    run misreads, their classes and their most frequent readings."""
     if len(runs) < 2:
         raise InfoganError(f"runs={len(runs)} is invalid: must be at least 2 run folders")
     check_sizes(1, per_row)
+    known = read_shared_set(against) if against is not None else None
     folders = [resolve_run(run) for run in runs]
     split, images, labels, names, readings, scores = None, None, None, [], [], []
     for run in folders:
         ckpt = load_checkpoint(run / "checkpoint.pt")
-        config = ckpt.get("config", {})
-        key = (config.get("dataset", defaults.DATASET), int(config.get("holdout", 0)), int(config.get("eval_subset", 0)))
+        key = evaluated_on(ckpt)
         if split is None:
             split = key
-            _, images_u8, labels = evaluation_split(data_dir, key[0], key[1], eval_subset=key[2])
-            images = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28)
+            images, labels = evaluation_images(data_dir, key)
             names = list(dataset_spec(key[0]).label_names)
+            if known is not None:
+                check_shared_set(known, against, split, labels)
         elif key != split:
             raise InfoganError(f"run={run} is invalid: evaluated on other images than {folders[0]} "
                                f"(dataset, holdout, eval_subset: {key} against {split})")
@@ -159,9 +177,52 @@ def shared(runs: list[str | Path], data_dir: str | Path = defaults.DATA_DIR, out
     if len(every):
         grid = images[torch.from_numpy(every)].numpy()
         save_png(to_uint8(make_grid(grid, per_row, pad=2, pad_value=0.5)), picture, scale=2)
-    return {"runs": [{"run": str(run), "accuracy": acc, "misread": int(w.sum())}
-                     for run, acc, w in zip(folders, scores, wrong)],
+    listed = write_atomic(picture.with_suffix(".json"), json.dumps(
+        {"images": dict(zip(("dataset", "holdout", "eval_subset"), split)), "indices": every.tolist(),
+         "labels": labels[every].tolist(), "runs": [str(run) for run in folders]}, indent=1) + "\n")
+    read_right = None if known is None else ~wrong[:, known["indices"]]  # [runs, the set's images]
+    return {"runs": [{"run": str(run), "accuracy": acc, "misread": int(w.sum()),
+                      **({} if read_right is None else {"known_read_right": int(read_right[i].sum())})}
+                     for i, (run, acc, w) in enumerate(zip(folders, scores, wrong))],
+            "known": None if known is None else len(known["indices"]), "set": str(listed),
             "images": evaluation_words(split[1])[1], "n_images": len(labels), "every": len(every),
             "every_by_class": {names[c]: int(n) for c, n in enumerate(np.bincount(labels[every], minlength=len(names))) if n},
             "confusions": named(confusions(labels[every], common, top), names),
             "picture": str(picture) if len(every) else None}
+
+
+def read_shared_set(path: str | Path) -> dict:
+    """A set misread-shared wrote, checked as untrusted input: {images: {dataset, holdout,
+    eval_subset}, indices: [distinct ints >= 0], labels: [an int per index]}; anything else is refused
+    in one line naming the file."""
+    path = Path(path)
+
+    def refuse(why: str) -> InfoganError:
+        return InfoganError(f"against={path} is invalid: must be a set misread-shared wrote ({why})")
+    try:
+        if path.stat().st_size > MAX_SET_BYTES:
+            raise refuse(f"{path.stat().st_size:,} bytes, more than {MAX_SET_BYTES:,}")
+        found = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise refuse(type(e).__name__ + (f": {e.strerror}" if isinstance(e, OSError) else "")) from None
+    images = found.get("images") if isinstance(found, dict) else None
+    if not (isinstance(images, dict) and isinstance(images.get("dataset"), str)
+            and all(type(images.get(k)) is int for k in ("holdout", "eval_subset"))):
+        raise refuse("no images: {dataset, holdout, eval_subset}")
+    indices, labels = found.get("indices"), found.get("labels")
+    if not (isinstance(indices, list) and isinstance(labels, list) and len(indices) == len(labels)
+            and all(type(v) is int and v >= 0 for v in indices + labels) and len(set(indices)) == len(indices)):
+        raise refuse("indices and labels must be lists of as many ints >= 0, the indices distinct")
+    return {"split": (images["dataset"], images["holdout"], images["eval_subset"]),
+            "indices": np.array(indices, np.int64), "labels": np.array(labels, np.int64)}
+
+
+def check_shared_set(known: dict, path: str | Path, split: tuple[str, int, int], labels: np.ndarray) -> None:
+    """A read set must list the images the runs were evaluated on, by index and label."""
+    if known["split"] != split:
+        raise InfoganError(f"against={path} is invalid: it lists images of (dataset, holdout, eval_subset) "
+                           f"{known['split']}, the runs were evaluated on {split}")
+    idx = known["indices"]
+    if len(idx) and (idx.max() >= len(labels) or not np.array_equal(labels[idx], known["labels"])):
+        raise InfoganError(f"against={path} is invalid: its indices and labels are not those of the "
+                           f"{len(labels):,} images the runs were evaluated on")
