@@ -8,6 +8,7 @@ import torch
 
 from infogan.training.augment import random_affine
 from infogan.training.config import resolve
+from infogan.training.images import as_float_images
 from infogan.training.losses import paired_information
 from infogan.training.train import train
 
@@ -26,7 +27,7 @@ def test_paired_information_is_ln_k_for_confident_balanced_agreement_and_zero_fo
 def test_random_affine_keeps_shape_and_range_moves_the_digit_and_is_seeded(data_dir):
     from infogan.training.data import load_split
 
-    x = torch.from_numpy(load_split(data_dir, "mnist", "test")[0][:64].copy()).float().div_(255)
+    x = as_float_images(load_split(data_dir, "mnist", "test")[0][:64])
     a = random_affine(x, torch.Generator().manual_seed(1))
     b = random_affine(x, torch.Generator().manual_seed(1))
     assert a.shape == x.shape and torch.equal(a, b)

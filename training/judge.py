@@ -21,6 +21,7 @@ from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sam
 from infogan.files import atomic_path
 from infogan.training.checkpoint import load_tensors
 from infogan.training.data import dataset_dir, load_split
+from infogan.training.images import as_float_images
 
 
 def _judge_net() -> nn.Module:
@@ -83,9 +84,8 @@ def reference_of_images(judge: nn.Module, reference_u8: np.ndarray, floor_u8: np
     """Statistics of the first FIDELITY_SAMPLES reference images [N, 1, 28, 28] uint8, and the
     floor: their distance to as many other real images (a held-out slice instead of the test set
     when choosing a recipe)."""
-    as_float = lambda u8: torch.from_numpy(np.ascontiguousarray(u8[:FIDELITY_SAMPLES])).float().div_(255.0)  # noqa: E731
-    reference = feature_stats(judge_features(judge, as_float(reference_u8)))
-    floor = feature_stats(judge_features(judge, as_float(floor_u8)))
+    reference = feature_stats(judge_features(judge, as_float_images(reference_u8[:FIDELITY_SAMPLES])))
+    floor = feature_stats(judge_features(judge, as_float_images(floor_u8[:FIDELITY_SAMPLES])))
     return FidelityReference(reference[0], reference[1], frechet_distance(floor, reference))
 
 
@@ -116,7 +116,7 @@ def _load_or_train_judge(data_dir: str | Path, dataset: str, epochs: int) -> nn.
         return net.eval()
     print(f"training the evaluation judge for {dataset} (once; cached in {path})", flush=True)
     x_u8, y = load_split(data_dir, dataset, "train")
-    x, y = torch.from_numpy(x_u8).float().div_(255.0), torch.from_numpy(y)
+    x, y = as_float_images(x_u8), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -25,6 +25,7 @@ from infogan.files import make_grid, save_png, to_uint8, write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, evaluation_split, evaluation_words
 from infogan.training.evaluate import cluster_accuracy, predict_categories
+from infogan.training.images import as_float_images
 from infogan.training.runs import resolve_run
 
 MISREAD_FILE = "misread.png"
@@ -74,7 +75,7 @@ def evaluated_on(ckpt: dict) -> tuple[str, int, int]:
 def evaluation_images(data_dir: str | Path, split: tuple[str, int, int]) -> tuple[torch.Tensor, np.ndarray]:
     """evaluated_on's images as [N, 1, 28, 28] floats in [0, 1], and their labels."""
     _, images_u8, labels = evaluation_split(data_dir, split[0], split[1], eval_subset=split[2])
-    return torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).reshape(-1, 1, 28, 28), labels
+    return as_float_images(images_u8), labels
 
 
 def check_sizes(pairs: int, per_row: int) -> None:

@@ -16,6 +16,7 @@ from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.data import dataset_spec, evaluation_split
 from infogan.training.evaluate import evaluate_models, save_evaluation
+from infogan.training.images import as_float_images
 from infogan.training.judge import load_or_train_judge
 from infogan.training.metrics_log import read_metrics
 
@@ -78,7 +79,7 @@ def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judg
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     g, d = (m.to(device) for m in build_models(ckpt))
     _, images, labels = evaluation_split(data_dir, dataset, holdout)
-    x = torch.from_numpy(images.copy()).to(device=device, dtype=torch.float32).div_(255.0)
+    x = as_float_images(images, device)
     ev, _ = evaluate_models(g, d, x, labels, list(dataset_spec(dataset).label_names), dataset, ckpt["step"],
                             ckpt["images_seen"],
                             judge=load_or_train_judge(data_dir, dataset, holdout=holdout) if judge else None)

@@ -24,6 +24,7 @@ from infogan.training.data import dataset_spec, evaluation_split, fetch
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, draw_columns, random_affine
 from infogan.training.average import GeneratorAverage, WeightAverage
+from infogan.training.images import as_float_images
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
@@ -271,10 +272,6 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def _to_float_images(u8: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(u8)).to(device=device, dtype=torch.float32).div_(255.0)
-
-
 @dataclass
 class Run:
     """What a run holds while it trains: its folder, models, optimisers, data and log."""
@@ -462,7 +459,7 @@ def _load_data(data_dir: str, dataset: str, holdout: int, train_subset: int, eva
         fetch(data_dir, dataset)
     barrier(world)  # the other ranks read what rank 0 verified
     train_u8, test_u8, test_labels = evaluation_split(data_dir, dataset, holdout, train_subset, eval_subset)
-    return _Data(_to_float_images(train_u8, device), _to_float_images(test_u8, device), test_labels)
+    return _Data(as_float_images(train_u8, device), as_float_images(test_u8, device), test_labels)
 
 
 def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world: World,

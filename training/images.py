@@ -1,0 +1,21 @@
+"""Dataset images as the tensors the models read.
+
+Datasets are kept as uint8 arrays [N, 1, 28, 28] in 0-255 (one small array in memory); every
+model, the judge included, reads float32 in [0, 1]. This is the one place that converts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def as_float_images(u8: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 images as float32 in [0, 1] on `device` (the CPU when None), same shape. The
+    tensor never shares memory with the array, which may be read-only."""
+    if u8.dtype != np.uint8:
+        raise TypeError(f"images have dtype {u8.dtype}: expected uint8 in 0-255")
+    u8 = np.ascontiguousarray(u8)
+    if not u8.flags.writeable:  # torch.from_numpy warns on read-only arrays
+        u8 = u8.copy()
+    return torch.from_numpy(u8).to(device=device, dtype=torch.float32).div_(255.0)
