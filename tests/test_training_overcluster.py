@@ -18,11 +18,11 @@ def test_the_head_answers_only_when_asked_and_leaves_the_other_outputs_alone():
     torch.manual_seed(0)
     d = Discriminator(t, overcluster=30)
     x = torch.rand(6, 1, 28, 28)
-    asked = d(x, overcluster=True)
+    asked = d(x, auxiliary=True)
     assert len(d(x)) == 3 and len(asked) == 4 and asked[3].shape == (6, 30)
     assert all(torch.equal(a, b) for a, b in zip(plain(x), asked[:3]))  # the same D and Q
     # passes number their batches across groups
-    out = DiscriminatorPasses(d)((x, x), (x,), overcluster=(0, 2))
+    out = DiscriminatorPasses(d)((x, x), (x,), auxiliary=(0, 2))
     assert [len(o) for o in out] == [4, 3, 4]
 
 
@@ -46,5 +46,5 @@ def test_a_run_trains_the_head_keeps_it_in_the_checkpoint_and_exports_without_it
 def test_the_head_needs_the_real_image_term_and_says_so_in_one_line():
     with pytest.raises(InfoganError, match=r"overcluster=30 needs lambda_real > 0"):
         resolve("smoke", overcluster=30)
-    with pytest.raises(InfoganError, match=r"overcluster=-1 is invalid: must be >= 0"):
+    with pytest.raises(InfoganError, match=r"overcluster=-1 is invalid: must be an integer from 0 to 1000"):
         resolve("default", overcluster=-1)

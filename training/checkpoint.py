@@ -3,7 +3,7 @@
 A checkpoint is a dict saved with torch.save:
   format_version  int (CHECKPOINT_FORMAT)
   template        LatentTemplate.to_dict()
-  model           {"leaky_slope": float, "overcluster": int}: the rest of the architecture's settings
+  model           {"leaky_slope": float, "overcluster": int, "subheads": int}: the rest of the architecture's settings
   generator, discriminator   state_dicts
   opt_g, opt_d    optimizer state_dicts (absent in a weights-only export)
   step, images_seen          progress counters
@@ -30,7 +30,7 @@ import torch
 
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.files import atomic_path
-from infogan.training.model import Discriminator, Generator
+from infogan.training.model import MAX_OVERCLUSTER, MAX_SUBHEADS, Discriminator, Generator
 
 CHECKPOINT_FORMAT = 1
 
@@ -80,12 +80,30 @@ def checkpoint_template(ckpt: dict) -> LatentTemplate:
     return LatentTemplate.from_dict(ckpt["template"])
 
 
+def architecture(ckpt: dict) -> dict:
+    """The checkpoint's model settings, checked before any module is built from them: a
+    checkpoint comes from outside, and a head of a billion categories would exhaust memory
+    rather than say what is wrong. Absent settings (older checkpoints) take their defaults."""
+    model = ckpt.get("model", {})
+    if not isinstance(model, dict):
+        raise InfoganError(f"checkpoint model={type(model).__name__} is invalid: must be a dict of settings")
+    settings = {"leaky_slope": model.get("leaky_slope", 0.1), "overcluster": model.get("overcluster", 0),
+                "subheads": model.get("subheads", 1)}
+    slope = settings["leaky_slope"]
+    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 <= slope < 1:
+        raise InfoganError(f"checkpoint leaky_slope={slope!r} is invalid: must be a number in [0, 1)")
+    for name, lo, hi in (("overcluster", 0, MAX_OVERCLUSTER), ("subheads", 1, MAX_SUBHEADS)):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InfoganError(f"checkpoint {name}={value!r} is invalid: must be an integer from {lo} to {hi}")
+    return {**settings, "leaky_slope": float(slope)}
+
+
 def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
     """Rebuild G and D from a checkpoint, weights loaded, in eval mode."""
     template = checkpoint_template(ckpt)
-    model = ckpt.get("model", {})
     g = Generator(template)
-    d = Discriminator(template, float(model.get("leaky_slope", 0.1)), int(model.get("overcluster", 0)))
+    d = Discriminator(template, **architecture(ckpt))
     try:
         # the published generator: G's moving average where training kept one
         g.load_state_dict(ckpt["generator_average"]["weights"] if "generator_average" in ckpt else ckpt["generator"])

@@ -87,6 +87,7 @@ def train(
     holdout: Annotated[Optional[int], typer.Option(help="Train without the last N training images and evaluate on them instead of the test set (for choosing a recipe).")] = None,
     ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of G's weights with this decay (0: G's latest weights).")] = None,
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
+    subheads: Annotated[Optional[int], typer.Option(help="Override: Q's categorical head and its auxiliary IIC sub-heads of the same categories, each trained on real images with lambda_real; only Q's own head is exported (1: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly towards zero (0: constant).")] = None,
     noise_start: Annotated[Optional[float], typer.Option(help="Override: G first trains with noise ~ U(-s, s) of this narrower scale, widening linearly to the template's --noise-scale between --noise-widen-from and --noise-widen-to (0: the template's noise throughout).")] = None,
@@ -117,7 +118,7 @@ def train(
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, lambda_real=lambda_real,
                       lambda_rotation=lambda_rotation, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
-                      q_ema_decay=q_ema_decay, overcluster=overcluster, lr_decay=lr_decay,
+                      q_ema_decay=q_ema_decay, overcluster=overcluster, subheads=subheads, lr_decay=lr_decay,
                       noise_start=noise_start, noise_widen_from=noise_widen_from, noise_widen_to=noise_widen_to,
                       real_transform_strength=real_transform_strength, real_copies=real_copies,
                       iic_marginal_weight=iic_marginal_weight, real_shear=real_shear, real_warp=real_warp)

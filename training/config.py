@@ -10,6 +10,7 @@ from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
 from infogan.training.data import DATASETS
+from infogan.training.model import MAX_OVERCLUSTER, MAX_SUBHEADS
 
 
 # The recipe's one change to the paper's template: noise U(-0.25, 0.25), so the codes weigh
@@ -82,6 +83,11 @@ class TrainConfig:
     # trained with the same weight by the same information between real images and their
     # transforms; it shapes the features Q's categories read and is never exported (0: off)
     overcluster: int = 0
+    # IIC's sub-heads: Q's categorical head and subheads - 1 auxiliary heads of the same K categories on
+    # Q's hidden features, each trained by the same information between real images and their transforms
+    # (their mean, with lambda_real); each finds its own clustering from its own initial weights and they
+    # shape the features Q's categories read. Only Q's own head is exported (1: no auxiliary sub-head)
+    subheads: int = 1
     # Q must also read the category from generated images under small affine
     # transforms, so G tells categories apart by shape, not by slant or size
     transform_fakes: bool = False
@@ -139,7 +145,7 @@ class TrainConfig:
         for name in ("lambda_cat", "lambda_cont", "lambda_real", "lambda_rotation"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0")
-        for name in ("train_subset", "eval_subset", "threads", "holdout", "overcluster"):
+        for name in ("train_subset", "eval_subset", "threads", "holdout"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0 (0 means all)")
         for name in ("ema_decay", "q_ema_decay"):
@@ -181,6 +187,15 @@ class TrainConfig:
         if not 0 <= self.leaky_slope < 1:
             raise InfoganError(f"leaky_slope={self.leaky_slope} is invalid: must be in [0, 1)")
         self.template.validate()
+        if isinstance(self.overcluster, bool) or not isinstance(self.overcluster, int) or not 0 <= self.overcluster <= MAX_OVERCLUSTER:
+            raise InfoganError(f"overcluster={self.overcluster} is invalid: must be an integer from 0 to {MAX_OVERCLUSTER}, "
+                               "the categories of the auxiliary over-clustering head (0: none)")
+        if isinstance(self.subheads, bool) or not isinstance(self.subheads, int) or not 1 <= self.subheads <= MAX_SUBHEADS:
+            raise InfoganError(f"subheads={self.subheads} is invalid: must be an integer from 1 to {MAX_SUBHEADS}, Q's "
+                               "categorical head and its auxiliary sub-heads (1: none)")
+        if self.subheads > 1 and not self.lambda_real > 0:
+            raise InfoganError(f"subheads={self.subheads} needs lambda_real > 0: the sub-heads are trained by the "
+                               f"real-image information term, whose weight is lambda_real={self.lambda_real}")
         if self.overcluster and not self.lambda_real > 0:
             raise InfoganError(f"overcluster={self.overcluster} needs lambda_real > 0: the head is trained by the "
                                f"real-image information term, whose weight is lambda_real={self.lambda_real}")

@@ -12,6 +12,11 @@ from torch import nn
 
 from infogan.contract import LatentTemplate
 
+# the auxiliary heads' limits (QHead): IIC's own over-clustering heads have 50 to 140 categories and it
+# trains 5 sub-heads; beyond these an auxiliary head is no longer a small addition to Q
+MAX_OVERCLUSTER = 1000
+MAX_SUBHEADS = 16
+
 
 class Generator(nn.Module):
     """(noise, categorical one-hot, continuous) -> image in [0, 1]."""
@@ -70,45 +75,56 @@ class QHead(nn.Module):
 
     The continuous codes' Gaussians have a fixed std of 1, as in the original
     code; the information loss is then half the squared error plus a constant.
-    With overcluster > 0, a second categorical head of that many categories reads
-    the same hidden features (IIC's over-clustering head, Ji et al. 2019): it is
-    trained on real images only and never exported.
+    Auxiliary heads read the same hidden features, are trained on real images
+    only and are never exported (IIC, Ji et al. 2019): with overcluster > 0 an
+    over-clustering head of that many categories; with subheads > 1, subheads - 1
+    more heads of Q's K categories, each its own clustering of the real images
+    beside the categorical head's (the categorical head is the first sub-head).
     """
 
-    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0):
+    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0, subheads: int = 1):
         super().__init__()
         self.template = template
+        k = template.categorical_dim
         self.net = nn.Sequential(
             nn.Linear(1024, 128, bias=False),  # N x 128
             nn.BatchNorm1d(128),
             nn.LeakyReLU(leaky_slope, inplace=True),
-            nn.Linear(128, template.categorical_dim + template.n_continuous),
+            nn.Linear(128, k + template.n_continuous),
         )
         self.overcluster = nn.Linear(128, overcluster) if overcluster else None  # N x overcluster
+        self.subheads = nn.Linear(128, (subheads - 1) * k) if subheads > 1 else None  # N x (subheads - 1) K
+        # the auxiliary outputs, in the order forward(auxiliary=True) gives them after Q's own
+        self.auxiliary_names = tuple(n for n in ("overcluster", "subheads") if getattr(self, n) is not None)
 
-    def forward(self, features: torch.Tensor, overcluster: bool = False) -> tuple[torch.Tensor, ...]:
+    def forward(self, features: torch.Tensor, auxiliary: bool = False) -> tuple[torch.Tensor, ...]:
+        """(categorical logits N x K, continuous means N x n_continuous), and with auxiliary the
+        auxiliary heads' logits after them: N x overcluster, N x (subheads - 1) x K."""
         hidden = self.net[:3](features)
         out = self.net[3](hidden)
         k = self.template.categorical_dim
-        if overcluster:  # N x K, N x n_continuous, N x overcluster
-            return out[:, :k], out[:, k:], self.overcluster(hidden)
-        return out[:, :k], out[:, k:]  # N x K, N x n_continuous
+        if not auxiliary:
+            return out[:, :k], out[:, k:]
+        extra = tuple(getattr(self, n)(hidden) for n in self.auxiliary_names)
+        if self.subheads is not None:
+            extra = (*extra[:-1], extra[-1].view(len(hidden), -1, k))
+        return (out[:, :k], out[:, k:], *extra)
 
 
 class Discriminator(nn.Module):
     """The shared trunk with its two heads: D (one real/fake logit) and Q."""
 
-    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0):
+    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0, subheads: int = 1):
         super().__init__()
         self.trunk = Trunk(leaky_slope)
         self.d_head = nn.Linear(1024, 1)  # N x 1
-        self.q_head = QHead(template, leaky_slope, overcluster)
+        self.q_head = QHead(template, leaky_slope, overcluster, subheads)
 
-    def forward(self, image: torch.Tensor, overcluster: bool = False) -> tuple[torch.Tensor, ...]:
-        """(D logit, categorical logits, continuous means), and with overcluster the
-        over-clustering head's logits after them."""
+    def forward(self, image: torch.Tensor, auxiliary: bool = False) -> tuple[torch.Tensor, ...]:
+        """(D logit, categorical logits, continuous means), and with auxiliary the auxiliary
+        heads' logits after them (QHead.auxiliary_names says which)."""
         h = self.trunk(image)
-        return (self.d_head(h), *self.q_head(h, overcluster))
+        return (self.d_head(h), *self.q_head(h, auxiliary))
 
 
 class DiscriminatorPasses(nn.Module):
@@ -126,14 +142,14 @@ class DiscriminatorPasses(nn.Module):
         super().__init__()
         self.discriminator, self.autocast = discriminator, autocast
 
-    def forward(self, *groups: tuple[torch.Tensor, ...], overcluster: tuple[int, ...] = ()
+    def forward(self, *groups: tuple[torch.Tensor, ...], auxiliary: tuple[int, ...] = ()
                 ) -> list[tuple[torch.Tensor, ...]]:
-        """Each batch's outputs, in order; the batches numbered in `overcluster` (counted
-        across groups) also give the over-clustering head's logits."""
+        """Each batch's outputs, in order; the batches numbered in `auxiliary` (counted
+        across groups) also give the auxiliary heads' logits."""
         out = []
         for group in groups:
             with self.autocast():
-                out += [self.discriminator(b, len(out) + i in overcluster) for i, b in enumerate(group)]
+                out += [self.discriminator(b, len(out) + i in auxiliary) for i, b in enumerate(group)]
         return out
 
 

@@ -126,6 +126,7 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     [original wiring: minus lambda * L_I on the same generated images]
     #     [with lambda_real: minus lambda_real * I(Q(x); Q(transformed x)) on real images]
     #     [with overcluster: the same term for the auxiliary over-clustering head]
+    #     [with subheads: the same term for each auxiliary sub-head of K categories, their mean]
     #     [with lambda_rotation: Q's first continuous code must follow the rotation of real images]
     #     D sees its batches in one call, each with its own batch statistics, in
     #     autocast groups: (real, generated), [(transformed generated)], [(transformed real)]
@@ -148,9 +149,10 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
         groups.append((fake_t.detach(),))
     if real_t:
         groups.append(tuple(real_t))
-    # with overcluster, the real images (first) and their transforms (last) also give the auxiliary head
+    # with auxiliary heads, the real images (first) and their transforms (last) also give their logits
     n_batches = sum(len(group) for group in groups)
-    passes = d_passes(*groups, overcluster=(0, n_batches - 1) if cfg.overcluster else ())
+    auxiliary = (0, *range(n_batches - len(real_t), n_batches)) if cfg.overcluster or cfg.subheads > 1 else ()
+    passes = d_passes(*groups, auxiliary=auxiliary)
     (d_real, q_cat_real, q_cont_real), (d_fake, q_cat, q_cont) = passes[0][:3], passes[1]
     loss_d = d_loss(d_real.float(), d_fake.float())
     if cfg.info_in_d_step:
@@ -166,8 +168,15 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
         i_real = paired_information(q_cat_real.repeat(len(real_t), 1), torch.cat([p[1] for p in transformed]),
                                     marginal_weight=cfg.iic_marginal_weight)
         loss_d = loss_d - cfg.lambda_real * i_real
-    if cfg.overcluster:
-        loss_d = loss_d - cfg.lambda_real * paired_information(passes[0][3], passes[-1][3])
+    names = d.q_head.auxiliary_names  # the auxiliary heads' logits, by name, of the real images and of each copy
+    aux_real, aux_t = dict(zip(names, passes[0][3:])), [dict(zip(names, p[3:])) for p in transformed]
+    if cfg.overcluster:  # the last copy only
+        loss_d = loss_d - cfg.lambda_real * paired_information(aux_real["overcluster"], aux_t[-1]["overcluster"])
+    if cfg.subheads > 1:  # each sub-head over every (image, copy) pair, as the categorical head; their mean
+        sub_real, sub_t = aux_real["subheads"].repeat(len(real_t), 1, 1), torch.cat([a["subheads"] for a in aux_t])
+        i_sub = torch.stack([paired_information(sub_real[:, h], sub_t[:, h], marginal_weight=cfg.iic_marginal_weight)
+                             for h in range(cfg.subheads - 1)])
+        loss_d = loss_d - cfg.lambda_real * i_sub.mean()
     if cfg.lambda_rotation > 0:
         lo, hi = t.continuous[0]
         loss_d = loss_d + cfg.lambda_rotation * rotation_equivariance(
@@ -337,7 +346,8 @@ class Run:
     def checkpoint(self, calibrated: Discriminator | None = None) -> None:
         cfg = self.cfg
         state = {
-            "template": cfg.template.to_dict(), "model": {"leaky_slope": cfg.leaky_slope, "overcluster": cfg.overcluster},
+            "template": cfg.template.to_dict(),
+            "model": {"leaky_slope": cfg.leaky_slope, "overcluster": cfg.overcluster, "subheads": cfg.subheads},
             "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "step": self.step, "images_seen": cfg.images_seen(self.step), "world_size": self.world.size,
@@ -512,7 +522,8 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
     autocast = _autocast(cfg, device)
     data = _load_data(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset, world, device)
 
-    g, d = Generator(cfg.template).to(device), Discriminator(cfg.template, cfg.leaky_slope, cfg.overcluster).to(device)
+    g = Generator(cfg.template).to(device)
+    d = Discriminator(cfg.template, cfg.leaky_slope, cfg.overcluster, cfg.subheads).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
     step, evaluation, window, average, d_average = (
         _restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed else (0, None, None, None, None))
