@@ -1,7 +1,9 @@
 """What IIC's sub-heads learned (`--subheads H` runs): each head's clustering of the run's evaluation
 images next to Q's own head, and which one IIC's label-free rule would pick.
 
-For each run: D-and-Q as export publishes them (batch norm measured on real images), every head's
+For each run: D-and-Q as export publishes them (batch norm measured on real images; at a checkpoint
+before the run's end, the live D-and-Q with batch norm measured on the first 5,000 training images, as
+evaluation scores the live encoder), every head's
 category for each evaluation image (Q's categorical head first, then the sub-heads), and per head
   - the information between its categories of the images and of their small affine transforms (nats,
     at most ln K): label-free, IIC's own criterion; the head with the most is the one IIC would keep;
@@ -27,7 +29,7 @@ from infogan.training.augment import random_affine
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, evaluation_split
-from infogan.training.evaluate import cluster_accuracy
+from infogan.training.evaluate import calibrate_batchnorm, cluster_accuracy
 from infogan.training.images import as_float_images
 from infogan.training.losses import paired_information
 from infogan.training.model import Discriminator
@@ -52,8 +54,11 @@ def study(run: Path, seed: int = 0) -> list[dict]:
     if not (run / "config.json").is_file():
         raise InfoganError(f"run={run} is not a run directory (no config.json)")
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
-    _, d = build_models(load_checkpoint(run / "checkpoint.pt"))
-    _, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    _, d = build_models(ckpt)
+    train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
+    if "discriminator_calibrated" not in ckpt:  # a checkpoint before the end: the live D-and-Q, as evaluation's live score
+        d = calibrate_batchnorm(d, as_float_images(train_u8[:5000]))
     images = as_float_images(eval_u8)
     logits = head_logits(d, images)
     moved = head_logits(d, random_affine(images, torch.Generator().manual_seed(seed)))
