@@ -10,7 +10,7 @@ from option_checks import assert_resolve_refuses, assert_train_refuses, one_step
 
 from export.onnx_export import encoder_onnx
 from infogan.contract import InfoganError, LatentTemplate
-from infogan.training.checkpoint import build_models, load_checkpoint
+from infogan.training.checkpoint import architecture, build_models, load_checkpoint
 from infogan.training.config import resolve
 from infogan.training.model import Discriminator, DiscriminatorPasses, Encoder, Generator
 from infogan.training.train import BatchStream, make_optimizers, set_up, train, train_step
@@ -106,9 +106,12 @@ def test_the_command_refuses_bad_sub_heads_in_one_line_naming_them(tmp_path):
 
 
 @pytest.mark.parametrize("model, line", [
-    ({"subheads": 10 ** 9}, "checkpoint subheads=1000000000 is invalid: must be an integer from 1 to 16"),
-    ({"overcluster": 10 ** 12}, "checkpoint overcluster=1000000000000 is invalid: must be an integer from 0 to 1000"),
-    ({"overcluster": "50"}, "checkpoint overcluster='50' is invalid: must be an integer from 0 to 1000"),
+    ({"subheads": 10 ** 9}, "checkpoint subheads=1000000000 is invalid: must be an integer from 1 to 16, Q's categorical "
+                            "head and its auxiliary sub-heads (1: none)"),
+    ({"overcluster": 10 ** 12}, "checkpoint overcluster=1000000000000 is invalid: must be an integer from 0 to 1000, the "
+                                "categories of the auxiliary over-clustering head (0: none)"),
+    ({"overcluster": "50"}, "checkpoint overcluster='50' is invalid: must be an integer from 0 to 1000, the "
+                            "categories of the auxiliary over-clustering head (0: none)"),
     ({"leaky_slope": 2.0}, "checkpoint leaky_slope=2.0 is invalid: must be a number in [0, 1)"),
     ([1, 2], "checkpoint model=list is invalid: must be a dict of settings"),
 ])
@@ -120,3 +123,15 @@ def test_a_checkpoints_model_settings_are_checked_before_a_module_is_built(tmp_p
     with pytest.raises(InfoganError) as e:
         build_models(ckpt)
     assert str(e.value) == line
+
+
+@pytest.mark.parametrize("setting, value", [("subheads", 17), ("overcluster", -1), ("overcluster", 2.5),
+                                            ("leaky_slope", 1.0)])
+def test_a_setting_out_of_range_reads_the_same_from_a_config_and_from_a_checkpoint(setting, value):
+    # one home for each limit: a run's config and a checkpoint from outside are refused by the same check
+    with pytest.raises(InfoganError) as from_config:
+        resolve("smoke", lambda_real=0.5, **{setting: value})
+    with pytest.raises(InfoganError) as from_checkpoint:
+        architecture({"model": {setting: value}})
+    assert str(from_config.value).startswith(f"{setting}={value!r} is invalid: must be ")
+    assert str(from_checkpoint.value) == "checkpoint " + str(from_config.value)

@@ -30,7 +30,7 @@ import torch
 
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.files import atomic_path
-from infogan.training.model import MAX_OVERCLUSTER, MAX_SUBHEADS, Discriminator, Generator
+from infogan.training.model import Discriminator, Generator, check_architecture
 
 CHECKPOINT_FORMAT = 1
 
@@ -89,14 +89,8 @@ def architecture(ckpt: dict) -> dict:
         raise InfoganError(f"checkpoint model={type(model).__name__} is invalid: must be a dict of settings")
     settings = {"leaky_slope": model.get("leaky_slope", 0.1), "overcluster": model.get("overcluster", 0),
                 "subheads": model.get("subheads", 1)}
-    slope = settings["leaky_slope"]
-    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 <= slope < 1:
-        raise InfoganError(f"checkpoint leaky_slope={slope!r} is invalid: must be a number in [0, 1)")
-    for name, lo, hi in (("overcluster", 0, MAX_OVERCLUSTER), ("subheads", 1, MAX_SUBHEADS)):
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise InfoganError(f"checkpoint {name}={value!r} is invalid: must be an integer from {lo} to {hi}")
-    return {**settings, "leaky_slope": float(slope)}
+    check_architecture(**settings, source="checkpoint ")
+    return {**settings, "leaky_slope": float(settings["leaky_slope"])}
 
 
 def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:

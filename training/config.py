@@ -10,7 +10,7 @@ from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
 from infogan.training.data import DATASETS
-from infogan.training.model import MAX_OVERCLUSTER, MAX_SUBHEADS
+from infogan.training.model import check_architecture
 
 
 # The recipe's one change to the paper's template: noise U(-0.25, 0.25), so the codes weigh
@@ -184,15 +184,8 @@ class TrainConfig:
                                "invalid: the updates the noise widens between must satisfy 0 <= from <= to")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
-        if not 0 <= self.leaky_slope < 1:
-            raise InfoganError(f"leaky_slope={self.leaky_slope} is invalid: must be in [0, 1)")
         self.template.validate()
-        if isinstance(self.overcluster, bool) or not isinstance(self.overcluster, int) or not 0 <= self.overcluster <= MAX_OVERCLUSTER:
-            raise InfoganError(f"overcluster={self.overcluster} is invalid: must be an integer from 0 to {MAX_OVERCLUSTER}, "
-                               "the categories of the auxiliary over-clustering head (0: none)")
-        if isinstance(self.subheads, bool) or not isinstance(self.subheads, int) or not 1 <= self.subheads <= MAX_SUBHEADS:
-            raise InfoganError(f"subheads={self.subheads} is invalid: must be an integer from 1 to {MAX_SUBHEADS}, Q's "
-                               "categorical head and its auxiliary sub-heads (1: none)")
+        check_architecture(self.leaky_slope, self.overcluster, self.subheads)
         if self.subheads > 1 and not self.lambda_real > 0:
             raise InfoganError(f"subheads={self.subheads} needs lambda_real > 0: the sub-heads are trained by the "
                                f"real-image information term, whose weight is lambda_real={self.lambda_real}")

@@ -10,12 +10,29 @@ import contextlib
 import torch
 from torch import nn
 
-from infogan.contract import LatentTemplate
+from infogan.contract import InfoganError, LatentTemplate
 
 # the auxiliary heads' limits (QHead): IIC's own over-clustering heads have 50 to 140 categories and it
 # trains 5 sub-heads; beyond these an auxiliary head is no longer a small addition to Q
 MAX_OVERCLUSTER = 1000
 MAX_SUBHEADS = 16
+# D's architecture settings that are integers: (lowest, highest, what the number counts)
+HEAD_LIMITS = {
+    "overcluster": (0, MAX_OVERCLUSTER, "the categories of the auxiliary over-clustering head (0: none)"),
+    "subheads": (1, MAX_SUBHEADS, "Q's categorical head and its auxiliary sub-heads (1: none)"),
+}
+
+
+def check_architecture(leaky_slope, overcluster, subheads, source: str = "") -> None:
+    """Refuse in one line (the setting, its value, what is allowed) a Discriminator setting out of range,
+    before any module is built from it: a training config and a checkpoint (`source` "checkpoint ")
+    both pass here, so a head of a billion categories is a clear error, not exhausted memory."""
+    if isinstance(leaky_slope, bool) or not isinstance(leaky_slope, (int, float)) or not 0 <= leaky_slope < 1:
+        raise InfoganError(f"{source}leaky_slope={leaky_slope!r} is invalid: must be a number in [0, 1)")
+    for name, value in (("overcluster", overcluster), ("subheads", subheads)):
+        lo, hi, counts = HEAD_LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InfoganError(f"{source}{name}={value!r} is invalid: must be an integer from {lo} to {hi}, {counts}")
 
 
 class Generator(nn.Module):
