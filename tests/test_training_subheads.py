@@ -1,6 +1,7 @@
 """IIC's sub-heads (`--subheads H`): H - 1 auxiliary heads of Q's K categories on Q's hidden features,
 each trained by the information between real images and their transforms, their mean weighted by
-lambda_real; kept in the checkpoint, never exported. Without them a step computes what it did before."""
+lambda_real; kept in the checkpoint, never exported (a run with them: tests/test_training_auxiliary_heads.py).
+Without them a step computes what it did before."""
 
 import contextlib
 
@@ -8,12 +9,11 @@ import pytest
 import torch
 from option_checks import assert_resolve_refuses, assert_train_refuses, one_step
 
-from export.onnx_export import encoder_onnx
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.training.checkpoint import architecture, build_models, load_checkpoint
 from infogan.training.config import resolve
-from infogan.training.model import Discriminator, DiscriminatorPasses, Encoder, Generator
-from infogan.training.train import BatchStream, make_optimizers, set_up, train, train_step
+from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
+from infogan.training.train import BatchStream, make_optimizers, train, train_step
 
 
 def test_the_sub_heads_answer_only_when_asked_after_the_over_clustering_head_and_leave_d_and_q_alone():
@@ -71,22 +71,6 @@ def test_one_sub_head_is_the_step_before_the_option():
     assert all(torch.equal(before[k], v) for k, v in one_step(resolve("default", batch_size=16, subheads=1)).items())
     with_heads = one_step(resolve("default", batch_size=16, subheads=2))
     assert not all(torch.equal(before[k], with_heads[k]) for k in before)
-
-
-def test_a_run_trains_the_sub_heads_keeps_them_in_the_checkpoint_and_exports_without_them(tmp_path, data_dir):
-    cfg = resolve("smoke", data_dir=str(data_dir), out_dir=str(tmp_path), lambda_real=0.5, subheads=3)
-    (tmp_path / "init").mkdir()
-    start = {k: v.clone() for k, v in set_up(cfg, tmp_path / "init", False, resumed=False).d.state_dict().items()}
-    ckpt = load_checkpoint(train(cfg, progress=False) / "checkpoint.pt")
-    assert ckpt["model"]["subheads"] == 3
-    assert not torch.equal(ckpt["discriminator"]["q_head.subheads.weight"], start["q_head.subheads.weight"])
-    _, d = build_models(ckpt)
-    assert d.q_head.subheads.out_features == 2 * 10
-    probs, _, _ = Encoder(d)(torch.rand(3, 1, 28, 28))  # the exported encoder: Q's own 10 categories
-    assert probs.shape == (3, 10)
-    graph = encoder_onnx(d, cfg.template).graph
-    assert not [i.name for i in graph.initializer if "subheads" in i.name]
-    assert [o.name for o in graph.output] == ["categorical_probs", "continuous_mean", "realness"]
 
 
 @pytest.mark.parametrize("value", [0, 17])
