@@ -125,6 +125,9 @@ class LatentTemplate:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LatentTemplate":
+        if not isinstance(d, dict):
+            raise InfoganError("latent template must be an object with keys categorical, continuous, noise_dim, "
+                               f"noise_scale, not {type(d).__name__}")
         unknown = set(d) - {"categorical", "continuous", "noise_dim", "noise_scale"}
         if unknown:
             raise InfoganError(f"latent template has unknown keys {sorted(unknown)}: allowed are categorical, continuous, noise_dim, noise_scale")

@@ -154,12 +154,12 @@ def evaluate(
     from infogan.training.data import evaluation_words
     from infogan.training.runs import evaluate_run, run_holdout
 
+    scored_on, _ = evaluation_words(run_holdout(run))  # the run's config read (and checked) before the work
     ev = evaluate_run(run, data_dir, judge=judge)
     if as_json:
         typer.echo(json.dumps(ev, indent=2))
         return
     names = ev["label_names"]
-    scored_on, _ = evaluation_words(run_holdout(run))
     typer.echo(f"Q {scored_on} accuracy: {100 * ev['accuracy']:.2f}% ({ev['n_images']} images)")
     typer.echo("confusion (rows: true label, columns: category):")
     typer.echo("      " + "".join(f"{c:>6}" for c in range(len(ev["category_to_label"]))))

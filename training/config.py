@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
@@ -23,6 +24,21 @@ MAX_REAL_COPIES = 8
 # above this the marginals' push swamps the pairs' agreement (IIC's own loss defaults to 1); below 1 it
 # invites the one-category solution IIC's marginal term is there to prevent
 MAX_IIC_MARGINAL_WEIGHT = 4.0
+
+
+def _check_type(name: str, value, default) -> None:
+    """A setting read from a file has its default's type (a whole number where a float is expected is
+    fine; a run name may be absent): one line naming it otherwise, not a comparison's TypeError later."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:  # strings, and the run name that may be None
+        ok, kind = isinstance(value, str) or (default is None and value is None), "a string"
+    if not ok:
+        raise InfoganError(f"{name}={value!r} is invalid: must be {kind}")
 
 
 @dataclass
@@ -206,10 +222,31 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise InfoganError(f"config has unknown keys {sorted(unknown)}")
+            raise InfoganError(f"unknown keys {sorted(unknown)}: a config holds TrainConfig's fields only")
+        for f in dataclasses.fields(cls):
+            if f.name in d and f.name != "template":
+                _check_type(f.name, d[f.name], f.default)
         if "template" in d:
             d["template"] = LatentTemplate.from_dict(d["template"])
         return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        """A run's config.json, checked as a config given on the command line is: a file in a run folder
+        may have been truncated or edited by hand, so a malformed or out-of-range one is one line naming
+        the file and what is wrong, not a traceback."""
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InfoganError(f"config={path} is unreadable or not JSON ({type(e).__name__}: {e})") from None
+        if not isinstance(d, dict):
+            raise InfoganError(f"config={path} is invalid: must be a JSON object of settings, not {type(d).__name__}")
+        try:
+            cfg = cls.from_dict(d)
+            cfg.validate()
+        except (InfoganError, TypeError, ValueError) as e:
+            raise InfoganError(f"config={path}: {e}") from None
+        return cfg
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -6,25 +6,21 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import torch
 
 from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
+from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, evaluation_split
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.images import as_float_images
 from infogan.training.judge import load_or_train_judge
 from infogan.training.metrics_log import read_metrics
 
-if TYPE_CHECKING:
-    from infogan.training.config import TrainConfig
 
-
-def new_run_dir(cfg: "TrainConfig") -> Path:
+def new_run_dir(cfg: TrainConfig) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name = cfg.run_name or f"{cfg.dataset}-{cfg.preset}-s{cfg.seed}-{stamp}"
     run = Path(cfg.out_dir) / name
@@ -62,7 +58,7 @@ def run_holdout(run: str | Path) -> int:
     """The held-out training images a run was trained without and is evaluated on, from its
     config.json (0: it is evaluated on the test set; also for a folder without a config)."""
     config = Path(run) / "config.json"
-    return int(json.loads(config.read_text()).get("holdout", 0)) if config.is_file() else 0
+    return TrainConfig.load(config).holdout if config.is_file() else 0
 
 
 def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judge: bool = True,

@@ -39,7 +39,7 @@ def open_copy(run_dir: Path, threads: int) -> Run:
     """The finished held-out run, resumed from a copy of its checkpoint (no judge)."""
     if not (run_dir / "checkpoint.pt").is_file():
         raise InfoganError(f"run={run_dir} holds no checkpoint.pt: pass a finished run folder")
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    cfg = TrainConfig.load(run_dir / "config.json")
     if not cfg.holdout:
         raise InfoganError(f"run={run_dir} was evaluated on the test set (holdout=0): the study chooses a recipe, "
                            "so it reads only runs trained with --holdout")

@@ -17,7 +17,6 @@ the table bounds what a label-free head choice could give, it does not export an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def study(run: Path, seed: int = 0) -> list[dict]:
     """One row per head of the run's published encoder (Q's own first)."""
     if not (run / "config.json").is_file():
         raise InfoganError(f"run={run} is not a run directory (no config.json)")
-    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    cfg = TrainConfig.load(run / "config.json")
     ckpt = load_checkpoint(run / "checkpoint.pt")
     _, d = build_models(ckpt)
     train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)

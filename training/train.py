@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -415,7 +414,7 @@ def _open_run_dir(cfg: TrainConfig | None, resume: str | Path | None, epochs: in
         if not (run / "config.json").is_file():
             raise InfoganError(f"resume={run} is not a run directory (no config.json): pass runs/<name> or runs/latest")
         run = run.resolve()
-        saved = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+        saved = TrainConfig.load(run / "config.json")
         if cfg is not None:
             refuse_changes_on_resume(cfg, saved, run)
         cfg = saved
