@@ -33,6 +33,7 @@ from infogan.contract import (
     LatentTemplate,
     sample_latent,
 )
+from infogan.files import from_uint8
 
 
 def _is_int(x) -> bool:
@@ -233,7 +234,7 @@ def check_images(images) -> np.ndarray:
     """[N, 1, 28, 28] float32 in [0, 1]; [N, 28, 28] is accepted, uint8 is scaled by 1/255."""
     a = np.asarray(images)
     if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
+        a = from_uint8(a)
     elif a.dtype.kind != "f":
         raise InfoganError(f"images have dtype {a.dtype}: give float pixels in [0, 1] or uint8 in 0..255")
     c, h, w = IMAGE_SHAPE

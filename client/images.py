@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from infogan.contract import IMAGE_SHAPE, InfoganError
-from infogan.files import read_idx, to_uint8, write_idx
+from infogan.files import from_uint8, read_idx, to_uint8, write_idx
 
 
 def load_png(path: str | Path) -> np.ndarray:
@@ -22,14 +22,14 @@ def load_png(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             size = im.size
-            pixels = np.asarray(im.convert("L"), dtype=np.float32)
+            pixels = np.asarray(im.convert("L"), dtype=np.uint8)
     except FileNotFoundError:
         raise InfoganError(f"image={path} does not exist") from None
     except (UnidentifiedImageError, OSError):
         raise InfoganError(f"image={path} is not a readable image: give {w}x{h} PNG files or an IDX file") from None
     if size != (w, h):
         raise InfoganError(f"image={path} is {size[0]}x{size[1]}: the encoder takes {w}x{h} images")
-    return (pixels / 255.0)[None]
+    return from_uint8(pixels)[None]
 
 
 def read_idx_images(path: str | Path) -> np.ndarray:
@@ -38,7 +38,7 @@ def read_idx_images(path: str | Path) -> np.ndarray:
     data = read_idx(path)
     if data.ndim != 3 or data.shape[1:] != (h, w):
         raise InfoganError(f"idx={path} holds arrays of shape {data.shape}: the encoder takes [N, {h}, {w}] images")
-    return data[:, None].astype(np.float32) / 255.0
+    return from_uint8(data[:, None])
 
 
 def write_idx_images(images: np.ndarray, path: str | Path) -> Path:

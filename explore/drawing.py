@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from infogan.client.images import read_idx_images
 from infogan.contract import IMAGE_SHAPE, InfoganError
-from infogan.files import MAX_IDX_BYTES
+from infogan.files import MAX_IDX_BYTES, PIXEL_MAX, from_uint8, to_uint8
 
 _, SIDE, _ = IMAGE_SHAPE  # 28
 BOX = 20  # MNIST's digit box inside the 28x28 field
@@ -37,7 +37,7 @@ def ink_of(picture: np.ndarray) -> np.ndarray:
     a = np.asarray(picture)
     if a.dtype.kind not in "fiu" or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise InfoganError(f"image has shape {a.shape} and dtype {a.dtype}: give a gray, RGB or RGBA picture")
-    scale = 255.0 if a.dtype.kind in "iu" or a.max(initial=0) > 1.0 else 1.0
+    scale = PIXEL_MAX if a.dtype.kind in "iu" or a.max(initial=0) > 1.0 else 1.0
     a = a.astype(np.float32) / scale
     alpha = None
     if a.ndim == 3:
@@ -65,7 +65,7 @@ def mnist_form(ink: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     f = BOX / max(h, w)
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    small = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS), np.float32) / 255.0
+    small = from_uint8(np.asarray(Image.fromarray(to_uint8(crop)).resize(size, Image.LANCZOS)))
     field = np.zeros((SIDE, SIDE), np.float32)
     mass = small.sum()
     cy = (small.sum(1) * np.arange(small.shape[0])).sum() / mass if mass else small.shape[0] / 2

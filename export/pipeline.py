@@ -36,6 +36,7 @@ from infogan.contract import (
     generator_inputs,
     generator_outputs,
 )
+from infogan.files import from_uint8
 from infogan.export import onnx_export, parity, quantize
 from infogan.export.upconv import rewrite_upconvs
 from infogan.export.repository import (PRECISIONS, DEFAULT_KEEP_VERSIONS, StagedModel, check_keep_versions, model_config,
@@ -111,7 +112,7 @@ def _test_set(ckpt: dict, ev: dict, data_dir: Path | None) -> tuple[tuple[np.nda
         return None, f"{e.filename} is not on disk"
     except (InfoganError, OSError) as e:  # present but unreadable: say why
         return None, str(e)
-    return (images.astype(np.float32) / 255.0, labels), ""
+    return (from_uint8(images), labels), ""
 
 
 def export_run(

@@ -126,9 +126,23 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
 # ---------------------------------------------------------------- grids and PNGs
 
 
+# the brightest pixel of a stored image (uint8); the models read pixels / PIXEL_MAX, in [0, 1]
+PIXEL_MAX = 255.0
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Values in [0, 1] -> uint8 pixels (clipped, rounded)."""
-    return (np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return (np.clip(np.asarray(images, np.float32), 0.0, 1.0) * PIXEL_MAX + 0.5).astype(np.uint8)
+
+
+def from_uint8(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], same shape (the inverse of to_uint8): the torch-free runtime's
+    twin of training/images.py as_float_images, so a client, an export and the explorer read an image
+    as the models were trained to."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        raise InfoganError(f"pixels have dtype {pixels.dtype}: expected uint8 in 0-255")
+    return pixels.astype(np.float32) / PIXEL_MAX
 
 
 def make_grid(images: np.ndarray, ncols: int, pad: int = 2, pad_value: float = 0.0) -> np.ndarray:

@@ -32,3 +32,19 @@ def test_a_read_only_slice_is_copied_without_warning_and_never_shared():
 def test_images_already_float_are_refused_rather_scaled_twice():
     with pytest.raises(TypeError, match="dtype float32: expected uint8"):
         as_float_images(np.ones((1, 1, 28, 28), np.float32))
+
+
+def test_the_torch_free_twin_reads_every_pixel_as_training_does(data_dir):
+    # a client, an export and the explorer convert with infogan.files.from_uint8: the same floats, bit
+    # for bit, as the models were trained on, and to_uint8 brings back every level
+    from infogan.contract import InfoganError
+    from infogan.files import from_uint8, to_uint8
+    from infogan.training.data import load_split
+
+    u8 = load_split(data_dir, "mnist", "test")[0][:256]
+    x = from_uint8(u8)
+    assert x.dtype == np.float32 and x.shape == u8.shape
+    np.testing.assert_array_equal(x, as_float_images(u8).numpy())
+    np.testing.assert_array_equal(to_uint8(from_uint8(np.arange(256, dtype=np.uint8))), np.arange(256))
+    with pytest.raises(InfoganError, match=r"pixels have dtype float32: expected uint8 in 0-255"):
+        from_uint8(x)

@@ -1,13 +1,16 @@
 """Dataset images as the tensors the models read.
 
 Datasets are kept as uint8 arrays [N, 1, 28, 28] in 0-255 (one small array in memory); every
-model, the judge included, reads float32 in [0, 1]. This is the one place that converts.
+model, the judge included, reads float32 in [0, 1]. This is the one place training converts; the
+torch-free runtime's twin is infogan/files.py from_uint8.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from infogan.files import PIXEL_MAX
 
 
 def as_float_images(u8: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
@@ -18,4 +21,4 @@ def as_float_images(u8: np.ndarray, device: torch.device | str | None = None) ->
     u8 = np.ascontiguousarray(u8)
     if not u8.flags.writeable:  # torch.from_numpy warns on read-only arrays
         u8 = u8.copy()
-    return torch.from_numpy(u8).to(device=device, dtype=torch.float32).div_(255.0)
+    return torch.from_numpy(u8).to(device=device, dtype=torch.float32).div_(PIXEL_MAX)
