@@ -89,6 +89,9 @@ def train(
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     subheads: Annotated[Optional[int], typer.Option(help="Override: Q's categorical head and its auxiliary IIC sub-heads of the same categories, each trained on real images with lambda_real; only Q's own head is exported (1: none).")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
+    lr_d: Annotated[Optional[float], typer.Option(help="Override: Adam's learning rate for D's trunk and head (the paper's 2e-4).")] = None,
+    lr_g: Annotated[Optional[float], typer.Option(help="Override: Adam's learning rate for G (the paper's 1e-3).")] = None,
+    lr_q: Annotated[Optional[float], typer.Option(help="Override: Adam's learning rate for the Q-head (the paper's 1e-3).")] = None,
     lr_decay: Annotated[Optional[float], typer.Option(help="Override: the share of the last updates over which every learning rate falls linearly towards zero (0: constant).")] = None,
     noise_start: Annotated[Optional[float], typer.Option(help="Override: G first trains with noise ~ U(-s, s) of this narrower scale, widening linearly to the template's --noise-scale between --noise-widen-from and --noise-widen-to (0: the template's noise throughout).")] = None,
     noise_widen_from: Annotated[Optional[int], typer.Option(help="Override: the update the noise starts to widen at, with --noise-start.")] = None,
@@ -118,7 +121,7 @@ def train(
                       lambda_cat=lambda_cat, lambda_cont=lambda_cont, lambda_real=lambda_real,
                       lambda_rotation=lambda_rotation, template=template, precision=precision,
                       threads=threads, holdout=holdout, ema_decay=ema_decay,
-                      q_ema_decay=q_ema_decay, overcluster=overcluster, subheads=subheads, lr_decay=lr_decay,
+                      q_ema_decay=q_ema_decay, overcluster=overcluster, subheads=subheads, lr_d=lr_d, lr_g=lr_g, lr_q=lr_q, lr_decay=lr_decay,
                       noise_start=noise_start, noise_widen_from=noise_widen_from, noise_widen_to=noise_widen_to,
                       real_transform_strength=real_transform_strength, real_copies=real_copies,
                       iic_marginal_weight=iic_marginal_weight, real_shear=real_shear, real_warp=real_warp)

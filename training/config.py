@@ -156,8 +156,8 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be > 0")
         for name in ("lr_d", "lr_g", "lr_q"):
-            if not getattr(self, name) > 0:
-                raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be > 0")
+            if not 0 < getattr(self, name) <= 1:
+                raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be in (0, 1], Adam's learning rate")
         for name in ("lambda_cat", "lambda_cont", "lambda_real", "lambda_rotation"):
             if getattr(self, name) < 0:
                 raise InfoganError(f"{name}={getattr(self, name)} is invalid: must be >= 0")
