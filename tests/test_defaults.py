@@ -152,3 +152,19 @@ def test_the_preset_and_the_seed_have_one_default_for_the_commands_the_config_th
         assert "infogan train " in plain and "--preset" not in plain and "--seed" not in plain
         assert "--preset paper --seed 3" in told
         assert "--preset" not in dry("sweep") and "--preset smoke" in dry("sweep", "PRESET=smoke")
+
+
+def test_ds_architecture_has_one_default_for_the_modules_the_config_and_an_older_checkpoint():
+    # a checkpoint from before a setting existed is rebuilt as a run without it would have trained
+    import inspect
+
+    from infogan.training.checkpoint import architecture
+    from infogan.training.config import TrainConfig
+    from infogan.training.model import Discriminator, QHead, Trunk
+
+    cfg = TrainConfig()
+    expected = {"leaky_slope": cfg.leaky_slope, "overcluster": cfg.overcluster, "subheads": cfg.subheads}
+    assert architecture({}) == expected
+    for module in (Discriminator, QHead, Trunk):
+        given = inspect.signature(module).parameters
+        assert {k: given[k].default for k in expected if k in given} == {k: v for k, v in expected.items() if k in given}

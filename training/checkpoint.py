@@ -30,7 +30,8 @@ import torch
 
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.files import atomic_path
-from infogan.training.model import Discriminator, Generator, check_architecture
+from infogan.training.model import (DEFAULT_LEAKY_SLOPE, DEFAULT_OVERCLUSTER, DEFAULT_SUBHEADS, Discriminator, Generator,
+                                    check_architecture)
 
 CHECKPOINT_FORMAT = 1
 
@@ -87,8 +88,9 @@ def architecture(ckpt: dict) -> dict:
     model = ckpt.get("model", {})
     if not isinstance(model, dict):
         raise InfoganError(f"checkpoint model={type(model).__name__} is invalid: must be a dict of settings")
-    settings = {"leaky_slope": model.get("leaky_slope", 0.1), "overcluster": model.get("overcluster", 0),
-                "subheads": model.get("subheads", 1)}
+    settings = {"leaky_slope": model.get("leaky_slope", DEFAULT_LEAKY_SLOPE),
+                "overcluster": model.get("overcluster", DEFAULT_OVERCLUSTER),
+                "subheads": model.get("subheads", DEFAULT_SUBHEADS)}
     check_architecture(**settings, source="checkpoint ")
     return {**settings, "leaky_slope": float(settings["leaky_slope"])}
 

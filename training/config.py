@@ -11,7 +11,7 @@ from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
 from infogan.training.data import DATASETS
-from infogan.training.model import check_architecture
+from infogan.training.model import DEFAULT_LEAKY_SLOPE, DEFAULT_OVERCLUSTER, DEFAULT_SUBHEADS, check_architecture
 
 
 # The recipe's one change to the paper's template: noise U(-0.25, 0.25), so the codes weigh
@@ -50,7 +50,7 @@ class TrainConfig:
     run_name: str | None = None
     seed: int = defaults.SEED
     template: LatentTemplate = field(default_factory=lambda: LatentTemplate(noise_scale=RECIPE_NOISE_SCALE))
-    leaky_slope: float = 0.1
+    leaky_slope: float = DEFAULT_LEAKY_SLOPE
 
     # schedule: an "epoch" is a fixed number of updates, as in the original code
     batch_size: int = 128
@@ -98,12 +98,12 @@ class TrainConfig:
     # IIC's over-clustering: an auxiliary head of this many categories on Q's hidden features,
     # trained with the same weight by the same information between real images and their
     # transforms; it shapes the features Q's categories read and is never exported (0: off)
-    overcluster: int = 0
+    overcluster: int = DEFAULT_OVERCLUSTER
     # IIC's sub-heads: Q's categorical head and subheads - 1 auxiliary heads of the same K categories on
     # Q's hidden features, each trained by the same information between real images and their transforms
     # (their mean, with lambda_real); each finds its own clustering from its own initial weights and they
     # shape the features Q's categories read. Only Q's own head is exported (1: no auxiliary sub-head)
-    subheads: int = 1
+    subheads: int = DEFAULT_SUBHEADS
     # Q must also read the category from generated images under small affine
     # transforms, so G tells categories apart by shape, not by slant or size
     transform_fakes: bool = False

@@ -16,6 +16,11 @@ from infogan.contract import InfoganError, LatentTemplate
 # trains 5 sub-heads; beyond these an auxiliary head is no longer a small addition to Q
 MAX_OVERCLUSTER = 1000
 MAX_SUBHEADS = 16
+# D's architecture when a config or a checkpoint does not say otherwise: the paper's leaky ReLU slope
+# (Table 1) and no auxiliary head (Q's own categorical head alone)
+DEFAULT_LEAKY_SLOPE = 0.1
+DEFAULT_OVERCLUSTER = 0
+DEFAULT_SUBHEADS = 1
 # D's architecture settings that are integers: (lowest, highest, what the number counts)
 HEAD_LIMITS = {
     "overcluster": (0, MAX_OVERCLUSTER, "the categories of the auxiliary over-clustering head (0: none)"),
@@ -69,7 +74,7 @@ class Generator(nn.Module):
 class Trunk(nn.Module):
     """The discriminator body that D and Q share: image -> N x 1024 features."""
 
-    def __init__(self, leaky_slope: float = 0.1):
+    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, 64, 4, stride=2, padding=1),  # N x 64 x 14 x 14
@@ -99,7 +104,8 @@ class QHead(nn.Module):
     beside the categorical head's (the categorical head is the first sub-head).
     """
 
-    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0, subheads: int = 1):
+    def __init__(self, template: LatentTemplate, leaky_slope: float = DEFAULT_LEAKY_SLOPE,
+                 overcluster: int = DEFAULT_OVERCLUSTER, subheads: int = DEFAULT_SUBHEADS):
         super().__init__()
         self.template = template
         k = template.categorical_dim
@@ -131,7 +137,8 @@ class QHead(nn.Module):
 class Discriminator(nn.Module):
     """The shared trunk with its two heads: D (one real/fake logit) and Q."""
 
-    def __init__(self, template: LatentTemplate, leaky_slope: float = 0.1, overcluster: int = 0, subheads: int = 1):
+    def __init__(self, template: LatentTemplate, leaky_slope: float = DEFAULT_LEAKY_SLOPE,
+                 overcluster: int = DEFAULT_OVERCLUSTER, subheads: int = DEFAULT_SUBHEADS):
         super().__init__()
         self.trunk = Trunk(leaky_slope)
         self.d_head = nn.Linear(1024, 1)  # N x 1
