@@ -20,7 +20,10 @@ import torch
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, sample_latent
 
 CALIBRATION_LATENTS = 5000  # latents whose batch statistics the averaged G keeps
-CALIBRATION_BATCH = 500
+# the first training images whose batch statistics the published encoder keeps (evaluate.py
+# calibrate_batchnorm): training and every study that rebuilds that encoder read this many
+CALIBRATION_IMAGES = 5000
+CALIBRATION_BATCH = 500  # images or latents per train-mode pass while measuring them
 
 
 class WeightAverage:

@@ -12,12 +12,14 @@ from scipy.optimize import linear_sum_assignment
 
 from infogan.files import write_atomic
 from infogan.training.augment import random_affine
+from infogan.training.average import CALIBRATION_BATCH
+from infogan.training.images import EVAL_BATCH
 from infogan.training.judge import generation_quality
 from infogan.training.model import Discriminator, Generator
 
 
 @torch.no_grad()
-def calibrate_batchnorm(d: Discriminator, real: torch.Tensor, batch_size: int = 500) -> Discriminator:
+def calibrate_batchnorm(d: Discriminator, real: torch.Tensor, batch_size: int = CALIBRATION_BATCH) -> Discriminator:
     """A copy of D whose batch-norm statistics are those of real images alone.
 
     During training D's running statistics average real and generated batches;
@@ -38,7 +40,7 @@ def calibrate_batchnorm(d: Discriminator, real: torch.Tensor, batch_size: int = 
 
 
 @torch.no_grad()
-def predict_categories(d: Discriminator, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+def predict_categories(d: Discriminator, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Q's most probable category for each image, in eval mode."""
     was_training = d.training
     d.eval()

@@ -12,6 +12,10 @@ import torch
 
 from infogan.files import PIXEL_MAX
 
+# images a model reads in one no-grad pass when it is scored (Q's predictions, the judge's features):
+# memory, not results, depends on it
+EVAL_BATCH = 1000
+
 
 def as_float_images(u8: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
     """uint8 images as float32 in [0, 1] on `device` (the CPU when None), same shape. The

@@ -21,7 +21,7 @@ from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, LatentTemplate, sam
 from infogan.files import atomic_path
 from infogan.training.checkpoint import load_tensors
 from infogan.training.data import dataset_dir, load_split
-from infogan.training.images import as_float_images
+from infogan.training.images import EVAL_BATCH, as_float_images
 
 
 def _judge_net() -> nn.Module:
@@ -33,6 +33,8 @@ def _judge_net() -> nn.Module:
 
 
 FIDELITY_SAMPLES = 10_000  # generated digits, test digits, and training digits of the floor
+# latents drawn at a time for those generated digits: the draws' order, so the figure, depends on it
+FIDELITY_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class FidelityReference:
 
 
 @torch.no_grad()
-def judge_features(judge: nn.Module, images: torch.Tensor, batch: int = 1000) -> np.ndarray:
+def judge_features(judge: nn.Module, images: torch.Tensor, batch: int = EVAL_BATCH) -> np.ndarray:
     """[N, 1, 28, 28] images in [0, 1] -> [N, 128]: the judge's activations before its last layer."""
     trunk = judge[:-1]
     at = _device(judge)
@@ -211,6 +213,6 @@ def generation_fidelity(g: nn.Module, template: LatentTemplate, judge: nn.Module
     in the judge's features, as a Fréchet distance and as a multiple of the real-vs-real floor."""
     rng = np.random.default_rng([seed, 1])
     at = _device(judge)
-    parts = [_generate(g, sample_latent(template, min(1000, n - i), rng), at) for i in range(0, n, 1000)]
+    parts = [_generate(g, sample_latent(template, min(FIDELITY_CHUNK, n - i), rng), at) for i in range(0, n, FIDELITY_CHUNK)]
     distance = frechet_distance(feature_stats(judge_features(judge, torch.cat(parts))), (reference.mean, reference.cov))
     return {"frechet": distance, "floor": reference.floor, "ratio": distance / reference.floor, "n": n}

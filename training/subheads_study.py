@@ -29,13 +29,14 @@ from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import dataset_spec, evaluation_split
 from infogan.training.evaluate import calibrate_batchnorm, cluster_accuracy
-from infogan.training.images import as_float_images
+from infogan.training.average import CALIBRATION_IMAGES
+from infogan.training.images import EVAL_BATCH, as_float_images
 from infogan.training.losses import paired_information
 from infogan.training.model import Discriminator
 
 
 @torch.no_grad()
-def head_logits(d: Discriminator, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def head_logits(d: Discriminator, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """N x heads x K: Q's categorical logits, then each sub-head's, in eval mode."""
     d.eval()
     k, out = d.q_head.template.categorical_dim, []
@@ -57,7 +58,7 @@ def study(run: Path, seed: int = 0) -> list[dict]:
     _, d = build_models(ckpt)
     train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
     if "discriminator_calibrated" not in ckpt:  # a checkpoint before the end: the live D-and-Q, as evaluation's live score
-        d = calibrate_batchnorm(d, as_float_images(train_u8[:5000]))
+        d = calibrate_batchnorm(d, as_float_images(train_u8[:CALIBRATION_IMAGES]))
     images = as_float_images(eval_u8)
     logits = head_logits(d, images)
     moved = head_logits(d, random_affine(images, torch.Generator().manual_seed(seed)))

@@ -22,7 +22,7 @@ from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, evaluation_split, fetch
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
 from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, draw_columns, random_affine
-from infogan.training.average import GeneratorAverage, WeightAverage
+from infogan.training.average import CALIBRATION_IMAGES, GeneratorAverage, WeightAverage
 from infogan.training.images import as_float_images
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, load_or_train_judge
@@ -530,7 +530,7 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
     g.train(), d.train()
     return Run(cfg=cfg, dir=run_dir, g=g, d=d, opt_g=opt_g, opt_d=opt_d, autocast=autocast,
                stream=BatchStream(cfg, data.train_images), test_images=data.test_images,
-               test_labels=data.test_labels, calibration_images=data.train_images[:5000],
+               test_labels=data.test_labels, calibration_images=data.train_images[:CALIBRATION_IMAGES],
                label_names=list(dataset_spec(cfg.dataset).label_names),
                judge=load_or_train_judge(cfg.data_dir, cfg.dataset, holdout=cfg.holdout) if cfg.judge and world.main else None,
                log=log, world=world, g_train=wrap(g, world, device),
