@@ -22,7 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from infogan.bench.timing import Timing, interleaved, ratio, timed_block, torch_matmul_gflops
 from infogan.client import Encoder, Generator
-from infogan.contract import CATEGORICAL, CONTINUOUS, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_METRICS, NOISE
+from infogan.contract import (CATEGORICAL, CONTINUOUS, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_METRICS, NOISE,
+                              ONNX_IR_VERSION, ONNX_OPSET)
 from infogan.export.repository import model_name
 from infogan.sessions import open_session, session_options
 from infogan.training.checkpoint import build_models, load_checkpoint
@@ -59,8 +60,9 @@ def ort_matmul(m: int = 4096, k: int = 1024, n: int = 1024) -> tuple[ort.Inferen
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [m, n])],
         [numpy_helper.from_array(rng.random((k, n), np.float32), "b")],
     )
-    # IR 8, the exporter's: make_model's default is the installed onnx's newest, which older onnxruntimes refuse
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    # the exporter's IR version and opset: make_model's default is the installed onnx's newest, which older
+    # onnxruntimes refuse
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=ONNX_IR_VERSION)
     return open_session(model.SerializeToString(), gpu=False), {"a": rng.random((m, k), np.float32)}, 2.0 * m * k * n
 
 

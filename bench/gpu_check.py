@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from infogan import defaults
+from infogan.export.repository import PRECISIONS
 from infogan.contract import (CONFIG_FILE, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_TEMPLATE, LatentTemplate,
                               encoder_inputs, encoder_outputs, generator_inputs, generator_outputs)
 
 PARITY_TOLERANCE = 1e-3  # CUDA kernels (TF32, other reduction orders) against the CPU provider
-PRECISIONS = ("fp32", "fp16", "int8")
 GPU_BATCHES = (1, 256, 4096, 32768)
 GPU_SETTINGS = ((256, 4), (1, 16))  # Triton: (batch per request, concurrent clients)
 # --cpu: the same steps, sized to run in a test

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from infogan import defaults
 from infogan.bench import machine
+from infogan.export.repository import PRECISIONS
 
 
 class Section(str, Enum):
@@ -30,8 +31,6 @@ class Section(str, Enum):
     triton = "triton"
     explore = "explore"
 
-
-ALL_PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path | None = Path(defaults.LATEST_RUN),
@@ -73,7 +72,7 @@ def run_suite(quick: bool = False, only: list[Section] | None = None, run: Path 
     if {"generation", "triton", "explore"} & set(sections):
         from infogan.bench.repository import throwaway_repository
 
-        precisions = ALL_PRECISIONS if variants and "generation" in sections else ("fp32",)
+        precisions = PRECISIONS if variants and "generation" in sections else ("fp32",)
         t0 = time.perf_counter()
         with throwaway_repository(run, precisions, data_dir, log) as prep:
             results["seconds"]["model_repository"] = time.perf_counter() - t0

@@ -20,6 +20,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from infogan.contract import (
+    ONNX_IR_VERSION,
+    ONNX_OPSET,
     CATEGORICAL,
     CONTINUOUS,
     IMAGE,
@@ -31,7 +33,6 @@ from infogan.contract import (
 from infogan.export.upconv import rewrite_upconvs
 from infogan.training.model import Discriminator, Encoder, Generator
 
-OPSET = 18
 BATCH = "batch"  # the symbolic batch axis of every input and output
 MAX_BATCH = 1 << 16  # the largest batch the exported graphs promise to take
 
@@ -68,7 +69,7 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], inputs: list[str]
         warnings.simplefilter("ignore")
         registration.setLevel(logging.ERROR)
         try:
-            program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs, opset_version=OPSET,
+            program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs, opset_version=ONNX_OPSET,
                                         dynamo=True, external_data=False, verbose=False,
                                         dynamic_shapes={name: {0: batch} for name in inputs})
         finally:
@@ -76,8 +77,7 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], inputs: list[str]
     model = program.model_proto
     for value in (*model.graph.input, *model.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH
-    # IR version 8 loads in onnxruntime >= 1.14, i.e. in older Triton containers too
-    model.ir_version = 8
+    model.ir_version = ONNX_IR_VERSION
     model.producer_name = "infogan"
     return model
 

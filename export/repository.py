@@ -19,7 +19,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from infogan.contract import CONFIG_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, TensorSpec, model_versions
+from infogan.contract import CONFIG_FILE, META_TEMPLATE, MODEL_FILE, PLATFORM, InfoganError, LatentTemplate, TensorSpec, model_versions
 from infogan.files import fsync_dir, write_atomic
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def model_config(
     the cores better.
     """
     from tritonclient.grpc import model_config_pb2 as mc  # here, not at import: the CLI starts faster
-    cfg = mc.ModelConfig(name=name, platform="onnxruntime_onnx", max_batch_size=MAX_BATCH_SIZE)
+    cfg = mc.ModelConfig(name=name, platform=PLATFORM, max_batch_size=MAX_BATCH_SIZE)
     for spec, target in [(s, cfg.input) for s in inputs] + [(s, cfg.output) for s in outputs]:
         target.add(name=spec.name, data_type=mc.DataType.Value(f"TYPE_{spec.dtype}"), dims=list(spec.shape))
     cfg.version_policy.latest.num_versions = 1

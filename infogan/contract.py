@@ -316,6 +316,13 @@ MODEL_FILE = "model.onnx"
 # an H200); sessions on a GPU load this file where it exists.
 GPU_MODEL_FILE = "model.gpu.onnx"
 CONFIG_FILE = "config.pbtxt"
+# the Triton platform each exported model's config names; the server maps it to the project's
+# onnxruntime backend and refuses a model that names another
+PLATFORM = "onnxruntime_onnx"
+# the ONNX files' IR version and operator set: IR 8 loads in onnxruntime >= 1.14, i.e. in older
+# Triton containers too (the installed onnx would write its newest, which those refuse)
+ONNX_IR_VERSION = 8
+ONNX_OPSET = 18
 
 
 def model_versions(model_dir: str | Path) -> list[int]:

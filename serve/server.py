@@ -53,7 +53,7 @@ import urllib.request
 from pathlib import Path
 
 from infogan import defaults
-from infogan.contract import CONFIG_FILE, GPU_MODEL_FILE, META_TEMPLATE, MODEL_FILE, InfoganError, LatentTemplate, model_versions
+from infogan.contract import CONFIG_FILE, GPU_MODEL_FILE, META_TEMPLATE, MODEL_FILE, PLATFORM, InfoganError, LatentTemplate, model_versions
 from infogan.serve.batching import model_file
 from infogan.serve.launch import SHM_DIR, backend_directory, server_command, server_environment, shm_leftovers
 
@@ -108,7 +108,6 @@ def check_repository(repository: str | Path) -> list[str]:
 # and refuses the rest before Triton starts (model_repository/README.md, "Trust").
 
 BACKEND = "onnxruntime"  # served by the project's serve/onnxruntime_backend.py
-PLATFORM = "onnxruntime_onnx"  # what export writes; Triton maps it to BACKEND
 # parameters with which Triton or its Python backend load code from a path
 CODE_PARAMETERS = ("EXECUTION_ENV_PATH", "TRITON_BATCH_STRATEGY_PATH")
 WARMUP_FOLDER = "warmup"  # where Triton reads model_warmup's input_data_file

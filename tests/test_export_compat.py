@@ -18,7 +18,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from infogan.contract import LatentTemplate
+from infogan.contract import ONNX_IR_VERSION, ONNX_OPSET, LatentTemplate
 from infogan.export import onnx_export, quantize
 from infogan.training.model import Discriminator, Generator
 from toy_repository import IR_VERSION, OPSET, make_model, write_toy_repository
@@ -82,7 +82,7 @@ def _gemm_with_restated_weight_shape() -> onnx.ModelProto:
         [numpy_helper.from_array(w, "w")],
         value_info=[helper.make_tensor_value_info("w", TensorProto.FLOAT, [4, 6])],
     )
-    return make_model(graph, opset=onnx_export.OPSET)
+    return make_model(graph, opset=ONNX_OPSET)
 
 
 def test_int8_quantizes_a_gemm_whose_weight_shape_the_graph_restates():
@@ -108,7 +108,7 @@ def test_make_model_pins_the_ir_version_and_opset_whatever_onnx_is_installed():
 
 def _unpinned_make_model_calls(path: Path) -> list[str]:
     """Calls of onnx's make_model (or make_model_gen_version) without an ir_version of at
-    most 9 or the tests' IR_VERSION; toy_repository.make_model pins both itself."""
+    most 9, the tests' IR_VERSION or the contract's ONNX_IR_VERSION; toy_repository.make_model pins both itself."""
     tree = ast.parse(path.read_text(), str(path))
     from_onnx = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                  and n.module in ("onnx.helper", "onnx") for a in n.names}
@@ -123,7 +123,7 @@ def _unpinned_make_model_calls(path: Path) -> list[str]:
         if not (name.startswith("make_model") and onnx_call):
             continue
         ir = next((k.value for k in node.keywords if k.arg == "ir_version"), None)
-        pinned = (isinstance(ir, ast.Name) and ir.id == "IR_VERSION") or (
+        pinned = (isinstance(ir, ast.Name) and ir.id in ("IR_VERSION", "ONNX_IR_VERSION")) or (
             isinstance(ir, ast.Constant) and isinstance(ir.value, int) and ir.value <= ORT_1_17_MAX_IR)
         if not pinned:
             bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
@@ -133,4 +133,5 @@ def _unpinned_make_model_calls(path: Path) -> list[str]:
 def test_every_graph_built_by_hand_pins_an_ir_version_onnxruntime_1_17_loads():
     files = [p for d in SOURCES for p in sorted((ROOT / d).rglob("*.py"))]
     assert any(p.name == "toy_repository.py" for p in files)
+    assert ONNX_IR_VERSION <= ORT_1_17_MAX_IR  # the name the check accepts holds a version every runtime loads
     assert [c for p in files for c in _unpinned_make_model_calls(p)] == []

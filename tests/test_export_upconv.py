@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from infogan.export.onnx_export import OPSET
+from infogan.contract import ONNX_OPSET
 from infogan.export.upconv import rewrite_upconvs
 from toy_repository import make_model
 
@@ -20,7 +20,7 @@ def _model(nodes, inits, in_shape, out_name="y"):
         nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", *in_shape])],
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, None)],
         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
-    return make_model(graph, opset=OPSET)  # the exporter's: the pass rewrites its graphs
+    return make_model(graph, opset=ONNX_OPSET)  # the exporter's: the pass rewrites its graphs
 
 
 def _upconv(x, w, y, bias=None, **attrs):

@@ -21,6 +21,7 @@ from infogan.contract import (
     GENERATOR_MODEL,
     META_TEMPLATE,
     MODEL_FILE,
+    ONNX_IR_VERSION,
     LatentTemplate,
     encoder_inputs,
     encoder_outputs,
@@ -29,11 +30,11 @@ from infogan.contract import (
 )
 from infogan.export.repository import config_text, model_config
 
-# Every graph the tests build by hand is stamped with the exporter's IR version and an
+# Every graph the tests build by hand is stamped with the exporter's IR version (the contract's) and an
 # opset of its era: onnx.helper.make_model would stamp its own newest IR version (14 for
 # onnx 1.23), which onnxruntime 1.30 refuses. IR 8 loads in every onnxruntime this
 # project allows (>= 1.17 reads IR <= 9); tests/test_export_compat.py holds all of them to it.
-IR_VERSION = 8
+IR_VERSION = ONNX_IR_VERSION
 OPSET = 17
 
 
