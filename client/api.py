@@ -96,7 +96,7 @@ class _Client:
 
     @classmethod
     def from_triton(cls, url: str = DEFAULT_URL, model: str | None = None, version: int | None = None,
-                    timeout: float = DEFAULT_TIMEOUT_S, retries: int = defaults.RETRIES, in_flight: int = 4):
+                    timeout: float = DEFAULT_TIMEOUT_S, retries: int = defaults.RETRIES, in_flight: int = defaults.IN_FLIGHT):
         """A Triton server over gRPC. `timeout` is the deadline in seconds of each request
         (at most the model's max_batch_size samples), retries of UNAVAILABLE included;
         `in_flight` requests are sent at once when a batch is split."""

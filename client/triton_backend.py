@@ -117,7 +117,7 @@ class TritonBackend:
         version: int | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = defaults.RETRIES,
-        in_flight: int = 4,
+        in_flight: int = defaults.IN_FLIGHT,
     ):
         if in_flight < 1:
             raise InfoganError(f"in_flight={in_flight} is invalid: must be >= 1")

@@ -103,11 +103,11 @@ def _load_run(run_dir: Path):
 
 def _test_set(ckpt: dict, ev: dict, data_dir: Path | None) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
     """(the labelled test images as float32 [N, 1, 28, 28] in [0, 1], "") or (None, why they cannot be read)."""
-    from infogan.training.data import load_split
+    from infogan.training.data import UNRECORDED_DATASET, load_split
 
     data_dir = data_dir or Path(ckpt.get("config", {}).get("data_dir", defaults.DATA_DIR))
     try:
-        images, labels = load_split(data_dir, ev.get("dataset", "mnist"), "test")
+        images, labels = load_split(data_dir, ev.get("dataset", UNRECORDED_DATASET), "test")
     except FileNotFoundError as e:
         return None, f"{e.filename} is not on disk"
     except (InfoganError, OSError) as e:  # present but unreadable: say why

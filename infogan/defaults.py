@@ -46,6 +46,8 @@ STATUS_TIMEOUT_S = 5.0  # `infogan status`: a health check should answer at once
 RETRIES = 5
 RETRY_BACKOFF_S = 0.1
 RECONNECT_BACKOFF_MAX_MS = 1000
+# requests the Triton client sends at once when it splits a large batch
+IN_FLIGHT = 4
 
 # where the client's in-process onnxruntime runs: the GPU where onnxruntime has CUDA, else the CPU
 DEVICE = "auto"

@@ -38,6 +38,10 @@ class DatasetSpec:
     mirrors: tuple[str, ...]  # public mirrors of the gzip IDX files
 
 
+# the dataset of a run or an evaluation that names none: they date from before Fashion-MNIST was wired
+# in, so digits (not defaults.DATASET, which may change)
+UNRECORDED_DATASET = "mnist"
+
 DATASETS = {
     "mnist": DatasetSpec(
         name="mnist",

@@ -23,7 +23,7 @@ from infogan import defaults
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import make_grid, save_png, to_uint8, write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
-from infogan.training.data import dataset_spec, evaluation_split, evaluation_words
+from infogan.training.data import UNRECORDED_DATASET, dataset_spec, evaluation_split, evaluation_words
 from infogan.training.evaluate import cluster_accuracy, predict_categories
 from infogan.training.images import as_float_images
 from infogan.training.runs import resolve_run
@@ -69,7 +69,7 @@ def evaluated_on(ckpt: dict) -> tuple[str, int, int]:
     """The images a checkpoint's run was evaluated on, as its config names them: (dataset, holdout,
     eval_subset)."""
     config = ckpt.get("config", {})
-    return config.get("dataset", defaults.DATASET), int(config.get("holdout", 0)), int(config.get("eval_subset", 0))
+    return config.get("dataset", UNRECORDED_DATASET), int(config.get("holdout", 0)), int(config.get("eval_subset", 0))
 
 
 def evaluation_images(data_dir: str | Path, split: tuple[str, int, int]) -> tuple[torch.Tensor, np.ndarray]:

@@ -13,7 +13,7 @@ from infogan.contract import InfoganError
 from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.config import TrainConfig
-from infogan.training.data import dataset_spec, evaluation_split
+from infogan.training.data import UNRECORDED_DATASET, dataset_spec, evaluation_split
 from infogan.training.evaluate import evaluate_models, save_evaluation
 from infogan.training.images import as_float_images
 from infogan.training.judge import load_or_train_judge
@@ -71,7 +71,7 @@ def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judg
     run = resolve_run(run)
     ckpt = load_checkpoint(run / "checkpoint.pt")
     config = ckpt.get("config", {})
-    dataset, holdout = config.get("dataset", "mnist"), int(config.get("holdout", 0))
+    dataset, holdout = config.get("dataset", UNRECORDED_DATASET), int(config.get("holdout", 0))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     g, d = (m.to(device) for m in build_models(ckpt))
     _, images, labels = evaluation_split(data_dir, dataset, holdout)

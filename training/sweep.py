@@ -24,7 +24,7 @@ from infogan.contract import InfoganError
 from infogan.files import atomic_path, write_atomic
 from infogan.machine import cpu_count, cpu_flags, cpu_model
 from infogan.training.config import resolve
-from infogan.training.data import DATASETS
+from infogan.training.data import DATASETS, UNRECORDED_DATASET
 from infogan.training.metrics_log import METRICS_FILE, read_metrics
 from infogan.training.train import train
 
@@ -215,7 +215,7 @@ def row_dataset(row: dict, out_dir: Path) -> str:
     if "dataset" in row:
         return row["dataset"]
     evaluation = out_dir / row["run"] / "evaluation.json"
-    return json.loads(evaluation.read_text()).get("dataset", "mnist") if evaluation.is_file() else "mnist"
+    return json.loads(evaluation.read_text()).get("dataset", UNRECORDED_DATASET) if evaluation.is_file() else UNRECORDED_DATASET
 
 
 def curves_figure(results: Path, dataset: str) -> Path:
