@@ -13,33 +13,34 @@ import time
 
 from infogan.bench.timing import Timing, timed_block
 
-SLIDER_BATCH = 64  # the page's default: an 8x8 grid
-
 
 def run(prep, quick: bool = False, log=lambda _: None, budget_s: float | None = None) -> dict:
     import httpx
 
     from infogan.explore.app import launch
-    from infogan.explore.views import Explorer
+    from infogan.explore.views import GRID_BATCH, SLIDER_STEP, TRAVERSAL_RANGE, Explorer
     from infogan.serve.server import free_port
 
     budget = budget_s or (2.0 if quick else 8.0)
     explorer = Explorer.open(prep.repository)
     values = iter(range(10**9))
 
+    low, high = TRAVERSAL_RANGE
+    positions = round((high - low) / SLIDER_STEP) + 1
+
     def code() -> list[float]:
-        return [((next(values) % 81) - 40) / 20, 0.0]  # -2..2 in steps of 0.05, as the slider
+        return [low + (next(values) % positions) * SLIDER_STEP, 0.0]  # each of the slider's positions in turn
 
     def handler() -> None:
         c = code()
-        explorer.grid(0, c, 0, SLIDER_BATCH)
+        explorer.grid(0, c, 0, GRID_BATCH)
         explorer.traversal(0, c, 0, 0)
 
     page, url = launch(explorer, port=free_port(), block=False)
     http = httpx.Client(base_url=url, timeout=30)
 
     def round_trip() -> None:
-        event = http.post("/gradio_api/call/generate", json={"data": [0, 0, SLIDER_BATCH, 0, *code()]}).json()["event_id"]
+        event = http.post("/gradio_api/call/generate", json={"data": [0, 0, GRID_BATCH, 0, *code()]}).json()["event_id"]
         stream = http.get(f"/gradio_api/call/generate/{event}").text
         line = next(s for s in stream.splitlines() if s.startswith("data:") and '"url"' in s)
         grid_url = line.split('"url": "', 1)[1].split('"', 1)[0]
@@ -47,7 +48,7 @@ def run(prep, quick: bool = False, log=lambda _: None, budget_s: float | None = 
 
     try:
         log("explorer: handler and HTTP round trip, interleaved")
-        timings = {"handler": Timing(SLIDER_BATCH), "round_trip": Timing(SLIDER_BATCH)}
+        timings = {"handler": Timing(GRID_BATCH), "round_trip": Timing(GRID_BATCH)}
         for fn in (handler, round_trip):  # warm-up: sessions, the queue, the first PNG
             fn()
         t_end = time.perf_counter() + budget
@@ -58,4 +59,4 @@ def run(prep, quick: bool = False, log=lambda _: None, budget_s: float | None = 
         http.close()
         page.close()
         explorer.close()
-    return {"batch": SLIDER_BATCH, **{k: t.summary() for k, t in timings.items()}}
+    return {"batch": GRID_BATCH, **{k: t.summary() for k, t in timings.items()}}

@@ -16,7 +16,7 @@ import numpy as np
 import typer
 
 from infogan import defaults
-from infogan.contract import InfoganError
+from infogan.contract import TRAVERSAL_RANGE, TRAVERSAL_STEPS, InfoganError
 from infogan.options import (
     BACKEND,
     DEVICE,
@@ -77,7 +77,8 @@ def write_images(images: np.ndarray, outs: list[Path], ncols: int, scale: int = 
     return outs
 
 
-def traverse_images(gen, code: int = 0, steps: int = 9, low: float = -2.0, high: float = 2.0,
+def traverse_images(gen, code: int = 0, steps: int = TRAVERSAL_STEPS, low: float = TRAVERSAL_RANGE[0],
+                    high: float = TRAVERSAL_RANGE[1],
                     seed: int = 0) -> tuple[np.ndarray, list[int]]:
     """The paper's Fig. 2: one row per category (in label order
     when the model maps categories to labels), columns sweeping continuous code
@@ -170,9 +171,9 @@ def generate(
 
 def traverse(
     code: Annotated[int, typer.Option(help="Which continuous code to sweep (0 = c2, the paper's rotation).")] = 0,
-    steps: Annotated[int, typer.Option(help="Columns of the sweep.")] = 9,
-    low: Annotated[float, typer.Option(help="Start of the sweep.")] = -2.0,
-    high: Annotated[float, typer.Option(help="End of the sweep.")] = 2.0,
+    steps: Annotated[int, typer.Option(help="Columns of the sweep.")] = TRAVERSAL_STEPS,
+    low: Annotated[float, typer.Option(help="Start of the sweep.")] = TRAVERSAL_RANGE[0],
+    high: Annotated[float, typer.Option(help="End of the sweep.")] = TRAVERSAL_RANGE[1],
     seed: Annotated[int, typer.Option(help="Seed of the shared noise vector.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("traverse.png"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists.")] = False,
@@ -184,7 +185,8 @@ def traverse(
     timeout: TimeoutOpt = defaults.TIMEOUT_S,
     model: ModelOpt = None,
 ) -> None:
-    """The paper's figure: a row per category, columns sweeping one continuous code over [-2, 2]."""
+    """The paper's figure: a row per category, columns sweeping one continuous code (by default over twice
+    its training range, as the paper's Fig. 2)."""
     from infogan.client import Generator
 
     check_outputs([out], force, suffixes=(".png",))

@@ -20,7 +20,7 @@ import numpy as np
 from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.explore.drawing import MAX_UPLOAD_BYTES, load_upload, prepare
-from infogan.explore.views import CODE_RANGE, MAX_BATCH, Explorer
+from infogan.explore.views import GRID_BATCH, MAX_BATCH, SLIDER_STEP, TRAVERSAL_RANGE, Explorer
 
 UNAVAILABLE = "server unavailable"
 
@@ -48,17 +48,17 @@ def build(explorer: Explorer) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1, min_width=260):
                     category = gr.Dropdown(choices, value=choices[0][1], label="Digit (category)", elem_id="category")
-                    sliders = [gr.Slider(*CODE_RANGE, value=0.0, step=0.05, label=f"Continuous code {j}",
+                    sliders = [gr.Slider(*TRAVERSAL_RANGE, value=0.0, step=SLIDER_STEP, label=f"Continuous code {j}",
                                          elem_id=f"code{j}") for j in range(t.n_continuous)]
                     with gr.Row():
                         seed = gr.Number(0, label="Noise seed", precision=0, elem_id="seed")
                         new_noise = gr.Button("New noise", elem_id="new-noise")
-                    batch = gr.Slider(1, MAX_BATCH, value=64, step=1, label="Images", elem_id="batch")
+                    batch = gr.Slider(1, MAX_BATCH, value=GRID_BATCH, step=1, label="Images", elem_id="batch")
                     code = gr.Radio([(f"code {j}", j) for j in range(t.n_continuous)], value=0,
                                     label="Traversal of", elem_id="traverse-code")
                 grid = gr.Image(label="Samples", format="png", type="numpy", interactive=False,
                                 elem_id="grid", elem_classes="pixelated", height=520, scale=2)
-                strip = gr.Image(label=f"Traversal: the chosen code from {CODE_RANGE[0]:g} to {CODE_RANGE[1]:g}",
+                strip = gr.Image(label=f"Traversal: the chosen code from {TRAVERSAL_RANGE[0]:g} to {TRAVERSAL_RANGE[1]:g}",
                                  format="png", type="numpy", interactive=False, elem_id="traversal",
                                  elem_classes="pixelated", height=360, scale=2)
 

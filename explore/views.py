@@ -19,12 +19,13 @@ import numpy as np
 
 from infogan import defaults
 from infogan.client import Encoder, Generator
-from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent, traversal_latent
+from infogan.contract import (CATEGORICAL, CONTINUOUS, NOISE, TRAVERSAL_RANGE, TRAVERSAL_STEPS, InfoganError, sample_latent,
+                              traversal_latent)
 from infogan.files import make_grid, to_uint8
 
-CODE_RANGE = (-2.0, 2.0)  # the sliders' range: twice the training range, as the paper's Fig. 2
-TRAVERSAL_STEPS = 9
 TRAVERSAL_ROWS = 4
+GRID_BATCH = 64  # the page's images at first: an 8 x 8 grid
+SLIDER_STEP = 0.05  # a continuous code's slider moves by this much
 MAX_BATCH = 100
 
 
@@ -99,7 +100,7 @@ class Explorer:
                 _whole("seed", seed, 0, 2**32 - 1, "is invalid: give an integer in"),
                 _whole("batch", n, 1, MAX_BATCH, "is invalid: give a number of images in"))
 
-    def grid(self, category, codes, seed, n: int = 64) -> np.ndarray:
+    def grid(self, category, codes, seed, n: int = GRID_BATCH) -> np.ndarray:
         """n images of one category at the given codes, noise from `seed`: uint8 [H, W]."""
         category, codes, seed, n = self._check(category, codes, seed, n)
         images = self.gen.generate(n, category=category, continuous=codes, seed=seed)
@@ -107,13 +108,13 @@ class Explorer:
 
     def traversal(self, category, codes, seed, code: int = 0) -> np.ndarray:
         """The paper's Fig. 2 for one category: TRAVERSAL_ROWS noise vectors (the first
-        of the grid's), columns sweeping code `code` over CODE_RANGE, the other codes
+        of the grid's), columns sweeping code `code` over TRAVERSAL_RANGE, the other codes
         at their slider values. uint8 [H, W]."""
         category, codes, seed, _ = self._check(category, codes, seed, 1)
         # a widget may send 7.0; the contract refuses a code this model lacks, in its own words
         code = whole if (whole := _integer(code)) is not None else code
         # each row: one of the grid's first noise vectors (same seed, same draws), fixed along the sweep
-        z = traversal_latent(self.template, code, np.linspace(*CODE_RANGE, TRAVERSAL_STEPS, dtype=np.float32),
+        z = traversal_latent(self.template, code, np.linspace(*TRAVERSAL_RANGE, TRAVERSAL_STEPS, dtype=np.float32),
                              np.random.default_rng(seed), categories=[category] * TRAVERSAL_ROWS, continuous=codes)
         images = self.gen.run(z[NOISE], z[CATEGORICAL], z[CONTINUOUS])
         return to_uint8(make_grid(images, TRAVERSAL_STEPS))

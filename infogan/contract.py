@@ -185,6 +185,12 @@ def sample_latent(
     return {NOISE: noise, CATEGORICAL: onehot, CONTINUOUS: cont}
 
 
+# the paper's Fig. 2 sweep of a continuous code: twice the training range, in this many columns
+# (the client's `traverse` and the explorer's sliders and traversal rows)
+TRAVERSAL_RANGE = (-2.0, 2.0)
+TRAVERSAL_STEPS = 9
+
+
 def traversal_latent(
     template: LatentTemplate,
     code: int | None,

@@ -168,3 +168,15 @@ def test_ds_architecture_has_one_default_for_the_modules_the_config_and_an_older
     for module in (Discriminator, QHead, Trunk):
         given = inspect.signature(module).parameters
         assert {k: given[k].default for k in expected if k in given} == {k: v for k, v in expected.items() if k in given}
+
+
+def test_the_traversal_sweep_has_one_default_for_the_client_command_and_its_function():
+    # the explorer's strip is held to TRAVERSAL_STEPS columns in tests/test_explore.py
+    import inspect
+
+    from infogan.client.commands import traverse, traverse_images
+    from infogan.contract import TRAVERSAL_RANGE, TRAVERSAL_STEPS
+
+    for f in (traverse, traverse_images):
+        given = inspect.signature(f).parameters
+        assert (given["low"].default, given["high"].default, given["steps"].default) == (*TRAVERSAL_RANGE, TRAVERSAL_STEPS)

@@ -14,7 +14,7 @@ from infogan.client import Encoder
 from infogan.client.images import write_idx_images
 from infogan.contract import InfoganError
 from infogan.explore.drawing import BOX, load_upload, mnist_form, prepare
-from infogan.explore.views import CODE_RANGE, MAX_BATCH, TRAVERSAL_ROWS, TRAVERSAL_STEPS, Explorer
+from infogan.explore.views import MAX_BATCH, TRAVERSAL_RANGE, TRAVERSAL_ROWS, TRAVERSAL_STEPS, Explorer
 from infogan.serve.server import TritonServer, free_port
 from test_client_support import CATEGORY_PURITY, CATEGORY_TO_DIGIT
 
@@ -133,7 +133,7 @@ def test_the_traversal_sweeps_one_code_along_each_row(explorer):
     assert not np.array_equal(row[0], row[-1])
     # the sweep reaches the slider range's ends: its last column is the grid's image at that value
     end = explorer.gen.latent(TRAVERSAL_ROWS, category=2, seed=0)["noise"][:1]
-    z = explorer.gen.latent(1, category=2, continuous=[0.0, CODE_RANGE[1]], seed=0)
+    z = explorer.gen.latent(1, category=2, continuous=[0.0, TRAVERSAL_RANGE[1]], seed=0)
     img = explorer.gen.run(end, z["categorical"], z["continuous"])
     assert np.abs(row[-1].astype(int) - np.round(img[0, 0] * 255).astype(int)).max() <= 1
 
