@@ -65,7 +65,7 @@ def train_recipe(out: Path, data_dir: Path, steps: int | None) -> dict:
                       checkpoint_every=epochs, judge=False, eval_subset=1000)
     t0 = time.perf_counter()
     run = train(cfg, progress=False)
-    ev = json.loads((run / "evaluation.json").read_text())
+    ev = json.loads((run / defaults.EVALUATION_FILE).read_text())
     return {"run": str(run), "updates": cfg.total_steps, "batch": cfg.batch_size, "full_recipe": steps is None,
             "images_per_s": median_images_per_s(run), "seconds": time.perf_counter() - t0, "accuracy": ev["accuracy"]}
 
@@ -186,7 +186,7 @@ def check(data_dir: Path = Path(defaults.DATA_DIR), cpu: bool = False, steps: in
         result["export"] = {"precisions": list(PRECISIONS), "seconds": time.perf_counter() - t0}
         log("onnxruntime: the device's provider against the CPU provider")
         result["parity"] = parity(repository, gpu)
-        result["generation"] = generation(repository, Path(result["training"]["run"]) / "checkpoint.pt", gpu,
+        result["generation"] = generation(repository, Path(result["training"]["run"]) / defaults.CHECKPOINT_FILE, gpu,
                                           batches, budget_s, log=log)
         result["triton"] = triton(repository, gpu, settings, window_s, budget_s, log)
     result["versions"]["triton"] = result["triton"].get("version")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from infogan import defaults
 from infogan.contract import ENCODER_MODEL, GENERATOR_MODEL
 
 
@@ -51,7 +52,7 @@ def throwaway_repository(run: Path | None, precisions: tuple[str, ...], data_dir
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="infogan-bench-") as tmp:
         tmp = Path(tmp)
-        if run is not None and (run / "checkpoint.pt").is_file():
+        if run is not None and (run / defaults.CHECKPOINT_FILE).is_file():
             run = run.resolve()
             source = f"run {run.name}"
         else:
@@ -63,5 +64,5 @@ def throwaway_repository(run: Path | None, precisions: tuple[str, ...], data_dir
             source = "smoke training (throwaway)"
         log(f"exporting {source} ({', '.join(precisions)})")
         result = export_run(run, tmp / "repository", precisions=precisions, data_dir=data_dir)
-        yield Prepared(tmp / "repository", run / "checkpoint.pt", run, source, precisions, result.quality,
+        yield Prepared(tmp / "repository", run / defaults.CHECKPOINT_FILE, run, source, precisions, result.quality,
                        time.perf_counter() - t0)

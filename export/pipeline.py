@@ -64,7 +64,7 @@ def _package_version() -> str:
 
 def read_evaluation(run_dir: Path, ckpt: dict, template: LatentTemplate) -> dict:
     """evaluation.json beside the checkpoint (or the one the checkpoint carries), checked against the template."""
-    path = run_dir / "evaluation.json"
+    path = run_dir / defaults.EVALUATION_FILE
     if path.is_file():
         try:
             ev = json.loads(path.read_text())
@@ -94,7 +94,7 @@ def _load_run(run_dir: Path):
 
     if not run_dir.is_dir():
         raise InfoganError(f"run={run_dir} does not exist: train first (make train) or pass --run runs/<name>")
-    path = run_dir / "checkpoint.pt"
+    path = run_dir / defaults.CHECKPOINT_FILE
     ckpt = load_checkpoint(path)
     template = checkpoint_template(ckpt)
     g, d = build_models(ckpt)

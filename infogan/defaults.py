@@ -17,6 +17,11 @@ SEED = 0  # the training run's seed when none is given
 RUNS_DIR = "runs"  # one folder per training run
 LATEST = "latest"  # the link in RUNS_DIR to the newest run
 LATEST_RUN = f"{RUNS_DIR}/{LATEST}"
+# a run folder's files: training writes them; evaluation, export, the studies and the benchmarks read them
+CHECKPOINT_FILE = "checkpoint.pt"
+RUN_CONFIG_FILE = "config.json"
+EVALUATION_FILE = "evaluation.json"
+SAMPLES_DIR = "samples"  # the sample grids drawn as training goes
 
 # Triton on this machine, as `infogan serve` starts it
 HOST = "127.0.0.1"

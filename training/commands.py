@@ -128,7 +128,7 @@ def train(
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports
-    ev = json.loads((run / "evaluation.json").read_text())
+    ev = json.loads((run / defaults.EVALUATION_FILE).read_text())
     # a --holdout run is scored on its held-out training images, never on the test set
     scored_on, _ = evaluation_words(run_holdout(run))
     typer.echo(f"run: {run}")

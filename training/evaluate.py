@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from infogan import defaults
 from infogan.files import write_atomic
 from infogan.training.augment import random_affine
 from infogan.training.average import CALIBRATION_BATCH
@@ -119,4 +120,4 @@ def evaluate_models(g: Generator, d: Discriminator, images: torch.Tensor, labels
 
 def save_evaluation(run: Path, ev: dict) -> Path:
     """evaluation.json of a run, written atomically (export reads it)."""
-    return write_atomic(run / "evaluation.json", json.dumps(ev, indent=2))
+    return write_atomic(run / defaults.EVALUATION_FILE, json.dumps(ev, indent=2))

@@ -55,7 +55,7 @@ def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaul
     set, Q's accuracy on it, and the confusions drawn, each as {true, read_as, images}."""
     check_sizes(pairs, per_row)
     run = resolve_run(run)
-    ckpt = load_checkpoint(run / "checkpoint.pt")
+    ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
     split = evaluated_on(ckpt)
     dataset, holdout = split[0], split[1]
     g, d = build_models(ckpt)
@@ -151,7 +151,7 @@ def shared(runs: list[str | Path], data_dir: str | Path = defaults.DATA_DIR, out
     folders = [resolve_run(run) for run in runs]
     split, images, labels, names, readings, scores = None, None, None, [], [], []
     for run in folders:
-        ckpt = load_checkpoint(run / "checkpoint.pt")
+        ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
         key = evaluated_on(ckpt)
         if split is None:
             split = key

@@ -24,9 +24,9 @@ def new_run_dir(cfg: TrainConfig) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name = cfg.run_name or f"{cfg.dataset}-{cfg.preset}-s{cfg.seed}-{stamp}"
     run = Path(cfg.out_dir) / name
-    if (run / "checkpoint.pt").exists():
+    if (run / defaults.CHECKPOINT_FILE).exists():
         raise InfoganError(f"run_name={name!r} already holds a run: pass --resume to continue it, or another name")
-    (run / "samples").mkdir(parents=True, exist_ok=True)
+    (run / defaults.SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
     return run
 
 
@@ -49,7 +49,7 @@ def rewind_metrics(path: Path, step: int) -> None:
 
 def resolve_run(run: str | Path) -> Path:
     run = Path(run)
-    if not (run / "checkpoint.pt").is_file():
+    if not (run / defaults.CHECKPOINT_FILE).is_file():
         raise InfoganError(f"run={run} holds no checkpoint.pt: train first (make train) or pass runs/<name>")
     return run.resolve()
 
@@ -57,7 +57,7 @@ def resolve_run(run: str | Path) -> Path:
 def run_holdout(run: str | Path) -> int:
     """The held-out training images a run was trained without and is evaluated on, from its
     config.json (0: it is evaluated on the test set; also for a folder without a config)."""
-    config = Path(run) / "config.json"
+    config = Path(run) / defaults.RUN_CONFIG_FILE
     return TrainConfig.load(config).holdout if config.is_file() else 0
 
 
@@ -69,7 +69,7 @@ def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judg
     measured against it too), so a held-out run's evaluation never reads the test set.
     The models and images go to `device` (CUDA where torch sees it); the judge stays on the CPU."""
     run = resolve_run(run)
-    ckpt = load_checkpoint(run / "checkpoint.pt")
+    ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
     config = ckpt.get("config", {})
     dataset, holdout = config.get("dataset", UNRECORDED_DATASET), int(config.get("holdout", 0))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

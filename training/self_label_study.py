@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from infogan import defaults
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError
 from infogan.files import write_atomic
 from infogan.training.augment import random_affine
@@ -37,14 +38,14 @@ STRONG = {"degrees": 25.0, "scale": (0.8, 1.2), "shift_px": 3.0}
 
 def open_copy(run_dir: Path, threads: int) -> Run:
     """The finished held-out run, resumed from a copy of its checkpoint (no judge)."""
-    if not (run_dir / "checkpoint.pt").is_file():
+    if not (run_dir / defaults.CHECKPOINT_FILE).is_file():
         raise InfoganError(f"run={run_dir} holds no checkpoint.pt: pass a finished run folder")
-    cfg = TrainConfig.load(run_dir / "config.json")
+    cfg = TrainConfig.load(run_dir / defaults.RUN_CONFIG_FILE)
     if not cfg.holdout:
         raise InfoganError(f"run={run_dir} was evaluated on the test set (holdout=0): the study chooses a recipe, "
                            "so it reads only runs trained with --holdout")
     copy = Path(tempfile.mkdtemp(prefix="self-label-study-"))
-    for name in ("config.json", "checkpoint.pt"):
+    for name in (defaults.RUN_CONFIG_FILE, defaults.CHECKPOINT_FILE):
         shutil.copy(run_dir / name, copy / name)
     cfg.judge, cfg.threads = False, threads
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.training.augment import random_affine
 from infogan.training.checkpoint import build_models, load_checkpoint
@@ -51,10 +52,10 @@ def head_logits(d: Discriminator, images: torch.Tensor, batch_size: int = EVAL_B
 
 def study(run: Path, seed: int = 0) -> list[dict]:
     """One row per head of the run's published encoder (Q's own first)."""
-    if not (run / "config.json").is_file():
+    if not (run / defaults.RUN_CONFIG_FILE).is_file():
         raise InfoganError(f"run={run} is not a run directory (no config.json)")
-    cfg = TrainConfig.load(run / "config.json")
-    ckpt = load_checkpoint(run / "checkpoint.pt")
+    cfg = TrainConfig.load(run / defaults.RUN_CONFIG_FILE)
+    ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
     _, d = build_models(ckpt)
     train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
     if "discriminator_calibrated" not in ckpt:  # a checkpoint before the end: the live D-and-Q, as evaluation's live score

@@ -65,7 +65,7 @@ def median_images_per_s(run: Path) -> float | None:
 
 def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: list[str] | None = None) -> dict:
     """What a finished run reached; `alongside`: the runs that trained at the same time (itself included)."""
-    ev = json.loads((run / "evaluation.json").read_text())
+    ev = json.loads((run / defaults.EVALUATION_FILE).read_text())
     gen = ev.get("generation") or {}
     codes = gen.get("codes", [])
     slant = max((abs(c.get("slant_spearman", c["slant_corr"])) for c in codes), default=None)
@@ -214,7 +214,7 @@ def row_dataset(row: dict, out_dir: Path) -> str:
     """The row's dataset; rows journalled before it was recorded read it from their run's evaluation."""
     if "dataset" in row:
         return row["dataset"]
-    evaluation = out_dir / row["run"] / "evaluation.json"
+    evaluation = out_dir / row["run"] / defaults.EVALUATION_FILE
     return json.loads(evaluation.read_text()).get("dataset", UNRECORDED_DATASET) if evaluation.is_file() else UNRECORDED_DATASET
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from infogan import defaults
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import write_atomic
 from infogan.machine import cpu_count, has_native_bf16
@@ -359,7 +360,7 @@ class Run:
                                           "updates": self.average.updates, "decay": self.average.decay}
         if self.d_average is not None:  # to resume it; export publishes discriminator_calibrated
             state["discriminator_average"] = {**self.d_average.state_dict(), "decay": self.d_average.decay}
-        save_checkpoint(self.dir / "checkpoint.pt", state)
+        save_checkpoint(self.dir / defaults.CHECKPOINT_FILE, state)
 
 
 def train(cfg: TrainConfig | None, resume: str | Path | None = None, progress: bool = True,
@@ -408,24 +409,24 @@ def _open_run_dir(cfg: TrainConfig | None, resume: str | Path | None, epochs: in
         cfg.validate()
     if resume is None:
         run = new_run_dir(cfg)
-        write_atomic(run / "config.json", cfg.to_json())
+        write_atomic(run / defaults.RUN_CONFIG_FILE, cfg.to_json())
     else:
         run = Path(resume)
-        if not (run / "config.json").is_file():
+        if not (run / defaults.RUN_CONFIG_FILE).is_file():
             raise InfoganError(f"resume={run} is not a run directory (no config.json): pass runs/<name> or runs/latest")
         run = run.resolve()
-        saved = TrainConfig.load(run / "config.json")
+        saved = TrainConfig.load(run / defaults.RUN_CONFIG_FILE)
         if cfg is not None:
             refuse_changes_on_resume(cfg, saved, run)
         cfg = saved
         if epochs is not None:
-            done = load_checkpoint(run / "checkpoint.pt")["step"]
+            done = load_checkpoint(run / defaults.CHECKPOINT_FILE)["step"]
             if epochs * cfg.steps_per_epoch < done:
                 raise InfoganError(f"epochs={epochs} is invalid: the run has already trained {done} updates "
                                    f"({-(-done // cfg.steps_per_epoch)} epochs); give at least that many to extend it")
             cfg.epochs = epochs
             cfg.validate()
-            write_atomic(run / "config.json", cfg.to_json())
+            write_atomic(run / defaults.RUN_CONFIG_FILE, cfg.to_json())
     point_latest(run)
     return cfg, run
 
@@ -475,7 +476,7 @@ def _restore(run_dir: Path, g: Generator, d: Discriminator, opt_g, opt_d, world:
              batch_size: int) -> tuple[int, dict | None, dict | None, dict | None, dict | None]:
     """Weights and optimiser states from the run's checkpoint; its (step, evaluation, metrics
     window, generator average, discriminator average)."""
-    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    ckpt = load_checkpoint(run_dir / defaults.CHECKPOINT_FILE)
     g.load_state_dict(ckpt["generator"])
     d.load_state_dict(ckpt["discriminator"])
     opt_g.load_state_dict(ckpt["opt_g"])
@@ -564,7 +565,7 @@ def _loop(run: Run) -> Discriminator | None:
         if epoch % cfg.eval_every == 0 or last:
             calibrated = run.evaluate(with_judge=epoch % cfg.checkpoint_every == 0 or last, last=last)
         if epoch % cfg.samples_every == 0 or last:
-            save_sample_grid(run.published_generator(), cfg.template, run.dir / "samples" / f"epoch_{epoch:03d}.png")
+            save_sample_grid(run.published_generator(), cfg.template, run.dir / defaults.SAMPLES_DIR / f"epoch_{epoch:03d}.png")
         if epoch % cfg.checkpoint_every == 0 and not last:
             run.checkpoint()
     return calibrated
