@@ -77,7 +77,8 @@ def gpu_check(
     """The GPU path end to end: the full default recipe on CUDA, export (fp32, fp16, int8), CUDA
     provider parity, in-process generation up to batch 32,768 beside PyTorch, Triton with KIND_GPU
     instances; one table with the targets. Without a CUDA GPU it says so and exits 0."""
-    from infogan.bench.gpu_check import PARITY_TOLERANCE, check
+    from infogan.bench.gpu_check import check
+    from infogan.bench.gpu_report import PARITY
     from infogan.bench.gpu_report import check_markdown, table, update_markdown
     from infogan.files import write_atomic
 
@@ -98,7 +99,7 @@ def gpu_check(
         typer.echo(f"updated the table in {markdown}")
     if not result["parity"]["ok"]:
         raise InfoganError(f"parity={max(result['parity']['generator_max_abs_diff'], result['parity']['encoder_max_abs_diff']):.1e} "
-                           f"is out of tolerance: the device's provider must match the CPU provider within {PARITY_TOLERANCE:g}")
+                           f"is out of tolerance: the device's provider must match the CPU provider within {PARITY.threshold:g}")
 
 
 def register(app: typer.Typer) -> None:

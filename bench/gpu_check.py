@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from infogan import defaults
+from infogan.bench.gpu_report import PARITY
 from infogan.export.repository import PRECISIONS
 from infogan.contract import (CONFIG_FILE, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_TEMPLATE, LatentTemplate,
                               encoder_inputs, encoder_outputs, generator_inputs, generator_outputs)
 
-PARITY_TOLERANCE = 1e-3  # CUDA kernels (TF32, other reduction orders) against the CPU provider
 GPU_BATCHES = (1, 256, 4096, 32768)
 GPU_SETTINGS = ((256, 4), (1, 16))  # Triton: (batch per request, concurrent clients)
 # --cpu: the same steps, sized to run in a test
@@ -88,7 +88,7 @@ def parity(repository: Path, gpu: bool) -> dict:
     out = {"generator_max_abs_diff": float(np.abs(images_dev - images_cpu).max()),
            "encoder_max_abs_diff": float(max(np.abs(x - y).max() for x, y in zip(a, b))),
            "providers": gen_dev.get_providers()}
-    out["ok"] = max(out["generator_max_abs_diff"], out["encoder_max_abs_diff"]) <= PARITY_TOLERANCE
+    out["ok"] = max(out["generator_max_abs_diff"], out["encoder_max_abs_diff"]) <= PARITY.threshold
     return out
 
 

@@ -22,6 +22,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 RUN_CONFIG_FILE = "config.json"
 EVALUATION_FILE = "evaluation.json"
 SAMPLES_DIR = "samples"  # the sample grids drawn as training goes
+# `infogan misread`: the most frequent confusions drawn, and images in each row
+MISREAD_PAIRS = 5
+MISREAD_PER_ROW = 20
 
 # Triton on this machine, as `infogan serve` starts it
 HOST = "127.0.0.1"

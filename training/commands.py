@@ -189,8 +189,8 @@ def misread(
     run: Annotated[Path, typer.Option(help="Run folder (default: the latest).")] = LATEST_RUN,
     data_dir: DataDirOpt = DATA_DIR,
     out: Annotated[Optional[Path], typer.Option(help="The picture to write (default: the run's misread.png).")] = None,
-    pairs: Annotated[int, typer.Option(help="The most frequent confusions to draw, two rows each.")] = 5,
-    per_row: Annotated[int, typer.Option(help="Images in a row.")] = 20,
+    pairs: Annotated[int, typer.Option(help="The most frequent confusions to draw, two rows each.")] = defaults.MISREAD_PAIRS,
+    per_row: Annotated[int, typer.Option(help="Images in a row.")] = defaults.MISREAD_PER_ROW,
 ) -> None:
     """Which real images Q reads as another class, each confusion's images above the generator's draws
     for the true class: a real style G never draws in a category has no category of its own. The
@@ -208,7 +208,7 @@ def misread_shared(
     runs: Annotated[list[Path], typer.Argument(help="Run folders evaluated on the same images (at least 2).")],
     data_dir: DataDirOpt = DATA_DIR,
     out: Annotated[Optional[Path], typer.Option(help="The picture to write (default: misread_shared.png in the first run).")] = None,
-    per_row: Annotated[int, typer.Option(help="Images in a row.")] = 20,
+    per_row: Annotated[int, typer.Option(help="Images in a row.")] = defaults.MISREAD_PER_ROW,
     against: Annotated[Optional[Path], typer.Option(help="A set an earlier misread-shared wrote (its picture's name with .json): also count, per run, how many of its images the run reads right.")] = None,
 ) -> None:
     """Which real images every run's Q misreads: the errors no recipe among the runs fixes, beside each

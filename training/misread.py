@@ -50,7 +50,8 @@ def named(shown: list[tuple[int, int, int]], names: list[str]) -> list[dict]:
 
 
 def misread(run: str | Path = defaults.LATEST_RUN, data_dir: str | Path = defaults.DATA_DIR,
-            out: str | Path | None = None, pairs: int = 5, per_row: int = 20, seed: int = 0) -> dict:
+            out: str | Path | None = None, pairs: int = defaults.MISREAD_PAIRS, per_row: int = defaults.MISREAD_PER_ROW,
+            seed: int = 0) -> dict:
     """Write the picture (default: the run's misread.png) and return what it shows: the evaluation
     set, Q's accuracy on it, and the confusions drawn, each as {true, read_as, images}."""
     check_sizes(pairs, per_row)
@@ -87,7 +88,8 @@ def check_sizes(pairs: int, per_row: int) -> None:
 
 @torch.no_grad()
 def draw(g: torch.nn.Module, d: torch.nn.Module, images: torch.Tensor, labels: np.ndarray, names: list[str],
-         out: Path, pairs: int = 5, per_row: int = 20, seed: int = 0) -> dict:
+         out: Path, pairs: int = defaults.MISREAD_PAIRS, per_row: int = defaults.MISREAD_PER_ROW,
+         seed: int = 0) -> dict:
     """The picture for a generator and an encoder as they are ([N, 1, 28, 28] images in [0, 1] on D's
     device, G on any): Q's accuracy, the picture written (None when nothing is misread) and the
     confusions drawn. Training draws it at its end with the models it publishes; misread() with a
@@ -135,7 +137,7 @@ SHARED_FILE = "misread_shared.png"
 
 
 def shared(runs: list[str | Path], data_dir: str | Path = defaults.DATA_DIR, out: str | Path | None = None,
-           per_row: int = 20, top: int = 5, against: str | Path | None = None) -> dict:
+           per_row: int = defaults.MISREAD_PER_ROW, top: int = 5, against: str | Path | None = None) -> dict:
     """Which evaluation images every run's published encoder misreads: the errors no recipe among
     the runs fixes, as against each run's own. The runs must have been evaluated on the same images
     (dataset, held-out slice, eval_subset). Writes a picture of the images every run misreads, by
