@@ -30,13 +30,15 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 # seeds for make sweep, each as seed or seed:threads (threads default to the cores shared among the runs at once)
 SEEDS ?= 0 1 2 0:1
-PARALLEL ?= 1
+# runs that train at once; empty: infogan sweep's own default (one)
+PARALLEL ?=
+PARALLEL_FLAG = $(if $(PARALLEL),--parallel $(PARALLEL))
 
 .PHONY: setup data train sweep export serve explore apt-deps test test-full bench gpu-check gpu-wheels clean help
 
 help:
 	@echo "make train export   train on $(or $(DATASET),infogan's default dataset) (DATASET=mnist|fashion-mnist, PRESET=default|paper|original|smoke, SEED=n) and publish ONNX models into the model repository (or REPO=dir)"
-	@echo "make sweep          train SEEDS=\"$(SEEDS)\", PARALLEL=$(PARALLEL) at a time (a 2-thread run on 2 cores: 10-15 min with bf16, about 40 in fp32 on AVX2 only; see RESULTS.md) and write RESULTS.md"
+	@echo "make sweep          train SEEDS=\"$(SEEDS)\", $(if $(PARALLEL),PARALLEL=$(PARALLEL) at a time,one at a time (PARALLEL=n: n at once)) (a 2-thread run on 2 cores: 10-15 min with bf16, 33-45 in fp32 on AVX2 only; see RESULTS.md) and write RESULTS.md"
 	@echo "make serve          start a local Triton Inference Server on the model repository or REPO=dir; it prints its addresses"
 	@echo "make explore        open the latent explorer's page over the model repository or REPO=dir; it prints its address (EXPLORE_ARGS=\"--url host:port\" for Triton)"
 	@echo "make test           set up and run the tests (make test-full: the long variants too)"
@@ -68,7 +70,7 @@ train: data
 	$(TRAINER) train $(DATASET_FLAG) $(PRESET_FLAG) $(SEED_FLAG) $(DATA_FLAG) $(TRAIN_ARGS)
 
 sweep: data
-	$(BIN)/infogan sweep $(SEEDS) --parallel $(PARALLEL) $(PRESET_FLAG) $(DATASET_FLAG) $(DATA_FLAG)
+	$(BIN)/infogan sweep $(SEEDS) $(PARALLEL_FLAG) $(PRESET_FLAG) $(DATASET_FLAG) $(DATA_FLAG)
 
 export: $(STAMP)
 	$(BIN)/infogan export $(if $(RUN),--run $(RUN)) $(REPO_FLAG) $(EXPORT_ARGS)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from infogan.bench.suite import Section
+from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.options import DATA_DIR, LATEST_RUN, REPOSITORY, data_dir_option, repository_option
 
@@ -43,8 +44,8 @@ def bench(
 
 def soak(
     repository: repository_option("The model repository to serve.") = REPOSITORY,
-    clients: Annotated[int, typer.Option(min=1, max=256, help="Concurrent clients.")] = 16,
-    duration: Annotated[float, typer.Option(min=1.0, help="Seconds of load.")] = 60.0,
+    clients: Annotated[int, typer.Option(min=1, max=256, help="Concurrent clients.")] = defaults.SOAK_CLIENTS,
+    duration: Annotated[float, typer.Option(min=1.0, help="Seconds of load.")] = defaults.SOAK_SECONDS,
 ) -> None:
     """Many clients mixing generate and encode against a local Triton, every answer checked
     against in-process onnxruntime; requests/s, p99, failures and server memory growth."""

@@ -58,7 +58,8 @@ def train_recipe(out: Path, data_dir: Path, steps: int | None) -> dict:
     if steps is None:
         cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check")
     else:  # a short run for tests: exactly `steps` updates, one evaluation, no judge
-        per_epoch = 100 if steps % 100 == 0 else steps
+        preset_epoch = resolve("default").steps_per_epoch
+        per_epoch = preset_epoch if steps % preset_epoch == 0 else steps
         epochs = steps // per_epoch
         cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check", epochs=epochs,
                       steps_per_epoch=per_epoch, eval_every=epochs, samples_every=epochs,

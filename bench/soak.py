@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infogan import defaults
 from infogan.client import Encoder, Generator
 from infogan.contract import CATEGORICAL, CATEGORICAL_PROBS, CONTINUOUS, NOISE
 from infogan.serve.server import TritonServer, free_port
@@ -71,7 +72,8 @@ def _client_loop(url: str, repository: Path, seed: int, stop: threading.Event, o
     out.update(latencies=latencies, failures=failures, wrong=wrong)
 
 
-def soak(repository: str | Path, clients: int = 16, duration_s: float = 60.0, log=lambda _: None) -> dict:
+def soak(repository: str | Path, clients: int = defaults.SOAK_CLIENTS, duration_s: float = defaults.SOAK_SECONDS,
+         log=lambda _: None) -> dict:
     """Start a server on the repository, run the clients for duration_s, stop it; the figures."""
     repository = Path(repository)
     with TritonServer(repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()) as server:

@@ -56,6 +56,9 @@ RETRY_BACKOFF_S = 0.1
 RECONNECT_BACKOFF_MAX_MS = 1000
 # requests the Triton client sends at once when it splits a large batch
 IN_FLIGHT = 4
+# the soak benchmark's load: concurrent clients, and seconds of load
+SOAK_CLIENTS = 16
+SOAK_SECONDS = 60.0
 
 # where the client's in-process onnxruntime runs: the GPU where onnxruntime has CUDA, else the CPU
 DEVICE = "auto"

@@ -180,3 +180,29 @@ def test_the_traversal_sweep_has_one_default_for_the_client_command_and_its_func
     for f in (traverse, traverse_images):
         given = inspect.signature(f).parameters
         assert (given["low"].default, given["high"].default, given["steps"].default) == (*TRAVERSAL_RANGE, TRAVERSAL_STEPS)
+
+
+def test_the_sweeps_parallel_and_the_soaks_load_have_one_default_for_the_command_the_function_and_make():
+    import inspect
+    import shutil
+    import subprocess
+
+    from infogan.bench.commands import soak as soak_command
+    from infogan.training.sweep import parse_runs, sweep
+
+    from infogan.bench.soak import soak as soak_function  # the command imports it only when it runs
+
+    given, taken = inspect.signature(soak_command).parameters, inspect.signature(soak_function).parameters
+    assert (given["clients"].default, given["duration"].default) == (defaults.SOAK_CLIENTS, defaults.SOAK_SECONDS)
+    assert (taken["clients"].default, taken["duration_s"].default) == (defaults.SOAK_CLIENTS, defaults.SOAK_SECONDS)
+    sweep_parallel = next(p.default for p in typer.main.get_command(app).commands["sweep"].params if "--parallel" in p.opts)
+    assert sweep_parallel == inspect.signature(sweep).parameters["parallel"].default == \
+        inspect.signature(parse_runs).parameters["parallel"].default
+    if shutil.which("make"):  # make passes --parallel only when told, so the command's default is the only one
+        root = Path(__file__).resolve().parents[1]
+
+        def dry(*args: str) -> str:
+            return subprocess.run(["make", "-n", *args], cwd=root, capture_output=True, text=True, timeout=60).stdout
+
+        assert "infogan sweep " in dry("sweep") and "--parallel" not in dry("sweep")
+        assert "--parallel 2" in dry("sweep", "PARALLEL=2")
