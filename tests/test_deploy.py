@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from infogan import defaults
+
 yaml = pytest.importorskip("yaml")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
@@ -43,7 +45,8 @@ def test_the_deployment_runs_nvidias_triton_on_a_gpu_with_the_repository_read_on
     (c,) = spec["containers"]
     assert c["image"] == TRITON_IMAGE
     assert "--model-repository=/models" in c["args"] and "--model-control-mode=poll" in c["args"]
-    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 8000, "grpc": 8001, "metrics": 8002}
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}  # the ports `make serve` listens on
+    assert ports == {"http": defaults.HTTP_PORT, "grpc": defaults.GRPC_PORT, "metrics": defaults.METRICS_PORT}
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1 == c["resources"]["requests"]["nvidia.com/gpu"]
@@ -61,7 +64,7 @@ def test_the_service_and_the_autoscaler_point_at_the_deployment():
     assert all(labels.get(k) == v for k, v in service["selector"].items())
     container_ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert {p["targetPort"] for p in service["ports"]} == container_ports
-    assert {p["name"]: p["port"] for p in service["ports"]}["grpc"] == 8001  # where the client's --url goes
+    assert {p["name"]: p["port"] for p in service["ports"]}["grpc"] == defaults.GRPC_PORT  # where the client's --url goes
     hpa = load("triton-hpa.yaml")["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]}
     assert 1 <= hpa["minReplicas"] < hpa["maxReplicas"]
