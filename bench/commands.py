@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -85,19 +86,27 @@ def gpu_check(
 
     if markdown is not None:
         check_markdown(markdown)
-    result = check(data_dir, cpu=cpu, steps=steps, log=lambda s: typer.echo(f"{time.strftime('%H:%M:%S')} {s}", err=True))
+
+    def save(result: dict) -> None:  # after every step: a check stopped at its time limit keeps what it measured
+        if out is not None:
+            write_atomic(out, json.dumps(result, indent=2))
+
+    result = check(data_dir, cpu=cpu, steps=steps, save=save,
+                   log=lambda s: typer.echo(f"{time.strftime('%H:%M:%S')} {s}", err=True))
     text = table(result)
     typer.echo(text.rstrip("\n"))
     if "skipped" in result:
         return
     if out is not None:
-        import json
-
-        write_atomic(out, json.dumps(result, indent=2))
         typer.echo(f"wrote {out}")
     if markdown is not None:
         update_markdown(markdown, text)
         typer.echo(f"updated the table in {markdown}")
+    if result["failed"]:
+        name, error = next(iter(result["failed"].items()))
+        raise InfoganError(f"gpu-check failed at {name}: {error}"
+                           + (f" ({len(result['failed']) - 1} more failed)" if len(result["failed"]) > 1 else "")
+                           + "; the table shows the steps that ran")
     if not result["parity"]["ok"]:
         raise InfoganError(f"parity={max(result['parity']['generator_max_abs_diff'], result['parity']['encoder_max_abs_diff']):.1e} "
                            f"is out of tolerance: the device's provider must match the CPU provider within {PARITY.threshold:g}")

@@ -155,11 +155,41 @@ def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], w
     return out
 
 
+# the check's steps in order, and the earlier step each one needs (a failed step skips those that need it)
+STEPS = (("training", None), ("export", "training"), ("parity", "export"), ("generation", "export"),
+         ("triton", "export"))
+
+
+def run_steps(result: dict, steps: dict, log=print, save=lambda _: None) -> None:
+    """Each step in STEPS order into result[name], its seconds into result["seconds"]; a step that
+    raises is recorded in result["failed"] (its error's first line; the traceback goes to the log),
+    the steps that need it in result["not_run"], and the others still run: one failing step (Triton
+    not starting, say) must not lose the minutes of figures before it. save(result) after each step,
+    so a check killed at its time limit keeps what it measured."""
+    import traceback
+
+    failed, not_run = result.setdefault("failed", {}), result.setdefault("not_run", {})
+    for name, needs in STEPS:
+        if needs in failed or needs in not_run:
+            not_run[name] = f"{needs} did not complete"
+            continue
+        t0 = time.perf_counter()
+        try:
+            result[name] = steps[name]()
+        except Exception as e:  # noqa: BLE001 -- recorded, shown in the table, and the command exits non-zero
+            log(traceback.format_exc().rstrip())
+            failed[name] = (f"{type(e).__name__}: {e}".strip().splitlines() or [type(e).__name__])[0]
+            log(f"{name} failed: {failed[name]}")
+        result["seconds"][name] = time.perf_counter() - t0
+        save(result)
+
+
 def check(data_dir: Path = Path(defaults.DATA_DIR), cpu: bool = False, steps: int | None = None,
           batches: tuple[int, ...] | None = None, settings: tuple[tuple[int, int], ...] | None = None,
-          budget_s: float | None = None, window_s: float | None = None, log=print) -> dict:
+          budget_s: float | None = None, window_s: float | None = None, log=print, save=lambda _: None) -> dict:
     """The whole check; a dict of its figures, or {"skipped": reason} without a GPU.
-    None for a size means: the GPU's (the full recipe, batches up to 32,768), or tiny ones with cpu."""
+    None for a size means: the GPU's (the full recipe, batches up to 32,768), or tiny ones with cpu.
+    A step that fails is named in result["failed"] and the rest still runs (run_steps)."""
     if not cpu:
         reason = no_gpu_reason()
         if reason:
@@ -178,18 +208,28 @@ def check(data_dir: Path = Path(defaults.DATA_DIR), cpu: bool = False, steps: in
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="infogan-gpu-check-") as tmp:
         tmp, repository = Path(tmp), Path(tmp) / "repository"
-        log(f"training the default recipe ({'all of it' if steps is None else f'{steps} updates'}) "
-            f"on {result['versions']['device']}")
-        result["training"] = train_recipe(tmp / "runs", data_dir, steps)
-        log(f"exporting {', '.join(PRECISIONS)}")
-        t0 = time.perf_counter()
-        export_run(result["training"]["run"], repository, precisions=PRECISIONS, data_dir=data_dir)
-        result["export"] = {"precisions": list(PRECISIONS), "seconds": time.perf_counter() - t0}
-        log("onnxruntime: the device's provider against the CPU provider")
-        result["parity"] = parity(repository, gpu)
-        result["generation"] = generation(repository, Path(result["training"]["run"]) / defaults.CHECKPOINT_FILE, gpu,
-                                          batches, budget_s, log=log)
-        result["triton"] = triton(repository, gpu, settings, window_s, budget_s, log)
-    result["versions"]["triton"] = result["triton"].get("version")
+
+        def training():
+            log(f"training the default recipe ({'all of it' if steps is None else f'{steps} updates'}) "
+                f"on {result['versions']['device']}")
+            return train_recipe(tmp / "runs", data_dir, steps)
+
+        def export():
+            log(f"exporting {', '.join(PRECISIONS)}")
+            t0 = time.perf_counter()
+            export_run(result["training"]["run"], repository, precisions=PRECISIONS, data_dir=data_dir)
+            return {"precisions": list(PRECISIONS), "seconds": time.perf_counter() - t0}
+
+        def device_parity():
+            log("onnxruntime: the device's provider against the CPU provider")
+            return parity(repository, gpu)
+
+        run_steps(result, {
+            "training": training, "export": export, "parity": device_parity,
+            "generation": lambda: generation(repository, Path(result["training"]["run"]) / defaults.CHECKPOINT_FILE,
+                                             gpu, batches, budget_s, log=log),
+            "triton": lambda: triton(repository, gpu, settings, window_s, budget_s, log)}, log, save)
+    result["versions"]["triton"] = result.get("triton", {}).get("version")
     result["seconds"]["total"] = time.perf_counter() - t_all
+    save(result)
     return result

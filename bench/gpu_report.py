@@ -71,28 +71,42 @@ def _row(what: str, figure: str, checks=()) -> str:
 
 
 def table(result: dict) -> str:
-    """Markdown: the versions, then one table with a row per step (a row per batch for generation)."""
+    """Markdown: the versions, then one table with a row per step (a row per batch for generation);
+    a step that failed, or did not run because an earlier one failed, is a row saying so."""
     if "skipped" in result:
         return result["skipped"]
-    v, t, p = result["versions"], result["training"], result["parity"]
-    gen = result["generation"]
-    provider = p["providers"][0].replace("ExecutionProvider", "")
+    v = result["versions"]
+    providers = result.get("parity", {}).get("providers") or ["-"]
+    provider = providers[0].replace("ExecutionProvider", "")
+    failed, not_run = result.get("failed", {}), result.get("not_run", {})
+    total = result["seconds"].get("total")
     lines = [
         f"**GPU check** (`make gpu-check`): {v['device']} (driver {v.get('driver') or '-'}), CUDA {v.get('cuda') or '-'}; torch {v['torch']}, "
         f"onnx {v['onnx']}, onnxruntime {v['onnxruntime']} ({provider} provider), Triton {v.get('triton') or '-'}; "
-        f"Python {v['python']}; {time.strftime('%Y-%m-%d', time.gmtime())}, {result['seconds']['total']:.0f} s in all."
+        f"Python {v['python']}; {time.strftime('%Y-%m-%d', time.gmtime())}"
+        + (f", {total:.0f} s in all." if total is not None else ", stopped before its end.")
         + ("" if result["gpu"] else " **--cpu**: CPU providers, KIND_CPU and tiny sizes; the targets are the GPU's."),
         "",
         "| what | figure | target | result |",
         "|---|---|---|---|",
-        _row(f"training: default recipe{'' if t['full_recipe'] else ' (shortened)'}, {t['updates']:,} updates at batch "
-             f"{t['batch']}, Q accuracy {_pct(t['accuracy'])}", f"{rate(t['images_per_s'])} images/s (median)",
-             [("", t["images_per_s"], TRAINING, lambda x: f"{rate(x)} images/s")]),
-        _row("export", f"{', '.join(result['export']['precisions'])} in {result['export']['seconds']:.0f} s"),
-        _row(f"parity: onnxruntime {provider} against CPU provider, fp32 generator / encoder",
-             f"{p['generator_max_abs_diff']:.1e} / {p['encoder_max_abs_diff']:.1e}",
-             [("", max(p["generator_max_abs_diff"], p["encoder_max_abs_diff"]), PARITY, lambda x: f"{x:.1e}")]),
     ]
+    for name in failed:
+        lines.append(_row(f"{name}: FAILED", failed[name]))
+    for name in not_run:
+        lines.append(_row(f"{name}: not run", not_run[name]))
+    if "training" in result:
+        t = result["training"]
+        lines.append(_row(f"training: default recipe{'' if t['full_recipe'] else ' (shortened)'}, {t['updates']:,} updates at batch "
+                          f"{t['batch']}, Q accuracy {_pct(t['accuracy'])}", f"{rate(t['images_per_s'])} images/s (median)",
+                          [("", t["images_per_s"], TRAINING, lambda x: f"{rate(x)} images/s")]))
+    if "export" in result:
+        lines.append(_row("export", f"{', '.join(result['export']['precisions'])} in {result['export']['seconds']:.0f} s"))
+    if "parity" in result:
+        p = result["parity"]
+        lines.append(_row(f"parity: onnxruntime {provider} against CPU provider, fp32 generator / encoder",
+                          f"{p['generator_max_abs_diff']:.1e} / {p['encoder_max_abs_diff']:.1e}",
+                          [("", max(p["generator_max_abs_diff"], p["encoder_max_abs_diff"]), PARITY, lambda x: f"{x:.1e}")]))
+    gen = result.get("generation", {"batches": {}})
     for b, row in gen["batches"].items():
         b = int(b)
         cases = [("client API", "api"), ("raw IO-bound session", "raw"), ("PyTorch CUDA graph bf16", "torch_graph"),
@@ -110,7 +124,7 @@ def table(result: dict) -> str:
             checks.append(("API/raw", row["api_over_raw"], API_OVER_RAW, _pct))
             checks.append(("API/graph", row["api_over_torch_graph"], API_OVER_GRAPH, _times))
         lines.append(_row(f"generation in process, batch {b:,}", figure, checks))
-    for key, s in result["triton"]["settings"].items():
+    for key, s in result.get("triton", {"settings": {}})["settings"].items():
         what = f"Triton ({result['triton']['kind']}), batch {s['batch']} x {s['concurrency']} clients"
         figure = (f"{rate(s['images_per_s'])} images/s, {_pct(s['fraction_of_in_process'])} of in-process "
                   f"({rate(s['in_process']['images_per_s'])}/s at batch {s['total_batch']:,}); p99 {_ms(s['p99_ms'])}; "

@@ -123,3 +123,60 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     assert any(line.startswith("| generation in process, batch 8 | client API ") for line in table)
     assert any(line.startswith("| Triton (KIND_CPU), batch 1 x 2 clients |") for line in table)
     assert f"Triton {r['versions']['triton']}" in text and f"torch {r['versions']['torch']}" in text
+
+
+def test_a_failed_step_skips_only_the_steps_that_need_it_and_each_step_is_saved():
+    """run_steps: export failing leaves training's figures, skips what needs the export, logs the
+    traceback, and saves the result after every step (a check killed at its limit keeps them)."""
+    from infogan.bench.gpu_check import run_steps
+
+    ran, saved, logged = [], [], []
+
+    def step(name, fail=False):
+        def run():
+            ran.append(name)
+            if fail:
+                raise RuntimeError(f"{name} broke\nsecond line")
+            return {"name": name}
+        return run
+
+    result = {"seconds": {}}
+    run_steps(result, {"training": step("training"), "export": step("export", fail=True), "parity": step("parity"),
+                       "generation": step("generation"), "triton": step("triton")}, logged.append,
+              lambda r: saved.append(sorted(k for k in r["seconds"])))
+    assert ran == ["training", "export"]
+    assert result["training"] == {"name": "training"} and "export" not in result
+    assert result["failed"] == {"export": "RuntimeError: export broke"}
+    assert result["not_run"] == {name: "export did not complete" for name in ("parity", "generation", "triton")}
+    assert saved == [["training"], ["export", "training"]]
+    assert any("Traceback" in line and "export broke" in line for line in logged)
+
+    result = {"seconds": {}}  # a later step's failure does not stop its siblings
+    run_steps(result, {"training": step("training"), "export": step("export"), "parity": step("parity", fail=True),
+                       "generation": step("generation"), "triton": step("triton")}, logged.append)
+    assert ran[2:] == ["training", "export", "parity", "generation", "triton"]
+    assert set(result["failed"]) == {"parity"} and result["not_run"] == {} and result["triton"] == {"name": "triton"}
+
+
+def test_a_failed_step_is_a_row_the_json_keeps_what_ran_and_the_command_exits_non_zero(monkeypatch, tmp_path):
+    """Through the command: the training step is made to fail (a test double: this machine's real
+    failure modes are on a GPU); its row says so, the steps after it say why they did not run,
+    the JSON and the markdown are still written, and the command ends with one error line."""
+    import infogan.bench.gpu_check as gpu_check
+
+    def no_training(*_):
+        raise InfoganError("data_dir=/nowhere is invalid: no MNIST there")
+
+    monkeypatch.setattr(gpu_check, "train_recipe", no_training)
+    md, out = tmp_path / "BENCHMARKS.md", tmp_path / "gpu_check.json"
+    md.write_text(MARKED)
+    result = CliRunner().invoke(app, ["gpu-check", "--cpu", "--out", str(out), "--markdown", str(md)])
+    assert result.exit_code == 1 and isinstance(result.exception, InfoganError)  # `infogan` prints it as one line, exit 2
+    assert str(result.exception) == ("gpu-check failed at training: InfoganError: data_dir=/nowhere is invalid: "
+                                     "no MNIST there; the table shows the steps that ran")
+    r = json.loads(out.read_text())
+    assert r["failed"] == {"training": "InfoganError: data_dir=/nowhere is invalid: no MNIST there"}
+    assert set(r["not_run"]) == {"export", "parity", "generation", "triton"} and r["seconds"]["total"] > 0
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| ")]
+    assert rows[1] == "| training: FAILED | InfoganError: data_dir=/nowhere is invalid: no MNIST there |  |  |"
+    assert rows[2] == "| export: not run | training did not complete |  |  |" and len(rows) == 6
