@@ -56,6 +56,8 @@ class OnnxBackend:
         graph = graph_for(path, kind)
         try:
             self.session = open_session(graph, threads, gpu=kind == "cuda", device_id=index)
+        except InfoganError:  # CUDA asked for and not started: its own line says why
+            raise
         except Exception as e:  # onnxruntime raises its own types for unreadable files
             raise InfoganError(f"path={graph} is not a loadable ONNX model ({type(e).__name__}): {EXPORT_HINT}") from None
         self.path, self.graph = path, graph

@@ -69,16 +69,45 @@ def _load_cuda_libraries() -> None:
             pass
 
 
+# fp32 on CUDA means fp32: onnxruntime's CUDA provider otherwise lets cuDNN and cuBLAS round
+# float32 products to TF32 (10-bit mantissa), which put the published generator 1.1e-3 from the
+# CPU provider on an H200 (BENCHMARKS.md, the GPU check), outside the 1e-3 parity promise; the
+# fp16 models are the fast variant.
+CUDA_OPTIONS = {"use_tf32": "0"}
+
+
 def providers(gpu: bool = True, device_id: int = 0) -> list:
     """CUDA (on GPU device_id) first where this onnxruntime has it and gpu is asked for, then the CPU."""
     if gpu and has_cuda():
         _load_cuda_libraries()
-        return [(CUDA, {"device_id": device_id}), CPU]
+        return [(CUDA, {"device_id": device_id, **CUDA_OPTIONS}), CPU]
     return [CPU]
+
+
+def runtime_description() -> str:
+    """Which onnxruntime this process imported, from where, with which providers: the line that
+    tells a machine's CPU-only onnxruntime from onnxruntime-gpu (Triton's stub imports its own)."""
+    return (f"onnxruntime {ort.__version__} at {Path(ort.__file__).parent} "
+            f"(providers {', '.join(ort.get_available_providers())})")
+
+
+def check_on_cuda(session: ort.InferenceSession, what: str) -> None:
+    """Refuse a session that asked for CUDA and silently got the CPU: onnxruntime falls back to
+    its CPU provider when the CUDA provider cannot start (a missing CUDA 13 library, no driver),
+    and a GPU session running on the CPU is some 60x slower with nothing said."""
+    got = session.get_providers()
+    if not got or got[0] != CUDA:
+        raise InfoganError(f"{what} asked for the CUDA provider but runs on {got[0] if got else 'nothing'}: "
+                           f"{runtime_description()} could not start CUDA; check the driver and the CUDA 13 "
+                           "libraries (onnxruntime.preload_dlls() loads those of the nvidia-* or torch wheels)")
 
 
 def open_session(model: str | Path | bytes, threads: int | None = None, gpu: bool = True,
                  options: ort.SessionOptions | None = None, device_id: int = 0) -> ort.InferenceSession:
     """A session on an ONNX file or serialized model."""
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options or session_options(threads), providers=providers(gpu, device_id))
+    wanted = providers(gpu, device_id)
+    session = ort.InferenceSession(source, options or session_options(threads), providers=wanted)
+    if wanted[0] != CPU:
+        check_on_cuda(session, f"the session on {'a serialized model' if isinstance(model, bytes) else model}")
+    return session

@@ -6,9 +6,12 @@ to a Python-based backend when `<backend-dir>/onnxruntime/model.py` exists;
 infogan.serve.server copies this file there, and the standard repository
 (`<model>/config.pbtxt`, `<model>/<version>/model.onnx`) is served unchanged.
 
-KIND_GPU instances run on their device id with onnxruntime's CUDA provider (where
-onnxruntime-gpu is installed), on the generator's GPU graph (model.gpu.onnx) where
-export wrote one; KIND_CPU instances on the CPU provider and model.onnx.
+KIND_GPU instances run on their device id with onnxruntime's CUDA provider, on the
+generator's GPU graph (model.gpu.onnx) where export wrote one; KIND_CPU instances on the
+CPU provider and model.onnx. A KIND_GPU instance whose onnxruntime has no CUDA provider,
+or could not start it, fails to load with a line naming the onnxruntime it imported: it
+never computes on the CPU unannounced (on an H200 such instances served 1.4% of the
+in-process rate).
 
 Each dynamically batched group of requests runs as ONE onnxruntime call:
 validate each request (a malformed one gets its own error, the rest go on),
@@ -21,14 +24,15 @@ No torch.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-from infogan.contract import GPU_MODEL_FILE, MODEL_FILE
-from infogan.sessions import cpu_count, has_cuda, providers, session_options
+from infogan.contract import GPU_MODEL_FILE, MODEL_FILE, InfoganError
+from infogan.sessions import check_on_cuda, cpu_count, has_cuda, providers, runtime_description, session_options
 from infogan.serve.batching import (RequestError, concat_requests, model_file, model_spec_from_config,
                                    session_settings, split_outputs, validate_request)
 
@@ -63,13 +67,23 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(f"{self.name}: {path} does not exist")
 
         kind = args.get("model_instance_kind", "CPU")
-        on_gpu = kind == "GPU" and has_cuda()
+        on_gpu = kind == "GPU"
+        device_id = int(args.get("model_instance_device_id", 0))
+        if on_gpu and not has_cuda():  # never a KIND_GPU instance that computes on the CPU
+            raise pb_utils.TritonModelException(
+                f"{self.name}: a KIND_GPU instance needs onnxruntime's CUDA provider, and this backend's Python "
+                f"({sys.prefix}) imported {runtime_description()}: install onnxruntime-gpu where the server's "
+                "Python finds it first")
         if on_gpu and filename == MODEL_FILE and (path.parent / GPU_MODEL_FILE).is_file():
             path = model_file(path.parent, GPU_MODEL_FILE)  # the generator's graph for CUDA (contract.GPU_MODEL_FILE)
         self.path = path
         options = _session_options(config, kind)
-        self.session = ort.InferenceSession(
-            str(path), options, providers=providers(on_gpu, int(args.get("model_instance_device_id", 0))))
+        self.session = ort.InferenceSession(str(path), options, providers=providers(on_gpu, device_id))
+        if on_gpu:
+            try:
+                check_on_cuda(self.session, f"{self.name} (a KIND_GPU instance on GPU {device_id})")
+            except InfoganError as e:
+                raise pb_utils.TritonModelException(str(e)) from None
 
         # the config and the ONNX file must agree on names, or every request would fail
         onnx_inputs = {i.name for i in self.session.get_inputs()}

@@ -119,3 +119,78 @@ def test_infogan_generate_takes_device_on_the_command_line(tmp_path, repo):
     assert np.load(out).shape == (3, 1, 28, 28)
     bad = CliRunner().invoke(app, ["generate", "--backend", "onnx", "--repository", str(repo), "--device", "tpu"])
     assert isinstance(bad.exception, InfoganError) and "device='tpu' is invalid" in str(bad.exception)
+
+
+def _pretend_onnxruntime_gpu(monkeypatch):
+    """A test double for onnxruntime-gpu whose CUDA provider cannot start: has_cuda() says yes,
+    and this machine's real CPU-only onnxruntime, asked for CUDA, falls back to the CPU as
+    onnxruntime-gpu does when a CUDA library is missing."""
+    import infogan.sessions as sessions
+
+    monkeypatch.setattr(sessions, "has_cuda", lambda: True)
+    return sessions
+
+
+def test_a_session_that_asked_for_cuda_and_got_the_cpu_is_refused_in_one_line(monkeypatch, repo):
+    sessions = _pretend_onnxruntime_gpu(monkeypatch)
+    path = repo / GENERATOR_MODEL / "1" / MODEL_FILE
+    with pytest.raises(InfoganError) as e:
+        sessions.open_session(path, gpu=True)
+    message = str(e.value)
+    assert "\n" not in message and "asked for the CUDA provider but runs on CPUExecutionProvider" in message
+    assert f"onnxruntime {ort.__version__} at " in message and "preload_dlls" in message
+    with pytest.raises(InfoganError) as e:  # the client says the same, not "not a loadable ONNX model"
+        Generator.from_repository(repo, device="cuda")
+    assert "asked for the CUDA provider" in str(e.value)
+    assert sessions.open_session(path, gpu=False).get_providers() == ["CPUExecutionProvider"]
+
+
+def test_the_cuda_options_turn_tf32_off(monkeypatch):
+    sessions = _pretend_onnxruntime_gpu(monkeypatch)
+    monkeypatch.setattr(sessions, "_load_cuda_libraries", lambda: None)
+    assert sessions.providers(True, 1) == [(sessions.CUDA, {"device_id": 1, "use_tf32": "0"}), sessions.CPU]
+    assert sessions.providers(False, 1) == [sessions.CPU]
+
+
+def test_a_kind_gpu_instance_never_serves_from_the_cpu(monkeypatch, repo):
+    """The served backend's own check, run outside Triton: `triton_python_backend_utils` exists only
+    inside Triton's stub process, so a test double stands in for it (its exception type alone); the
+    backend, the exported model and onnxruntime are the real ones. On an H200 such instances served
+    from the CPU at 1.4% of the in-process rate with nothing said (BENCHMARKS.md)."""
+    import importlib
+    import json
+    import sys
+    import types
+
+    from google.protobuf import json_format
+
+    import infogan.sessions as sessions
+    from infogan.contract import CONFIG_FILE
+    from infogan.export.repository import read_config
+
+    if sessions.has_cuda():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    stub = types.ModuleType("triton_python_backend_utils")
+    stub.TritonModelException = type("TritonModelException", (Exception,), {})
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", stub)
+    monkeypatch.delitem(sys.modules, "infogan.serve.onnxruntime_backend", raising=False)
+    backend = importlib.import_module("infogan.serve.onnxruntime_backend")
+    config = json_format.MessageToDict(read_config(repo / GENERATOR_MODEL / CONFIG_FILE), preserving_proto_field_name=True)
+    args = {"model_config": json.dumps(config), "model_name": GENERATOR_MODEL, "model_version": "1",
+            "model_repository": str(repo / GENERATOR_MODEL), "model_instance_kind": "GPU", "model_instance_device_id": "0"}
+
+    with pytest.raises(stub.TritonModelException) as e:  # no CUDA provider in the stub's onnxruntime
+        backend.TritonPythonModel().initialize(args)
+    assert "KIND_GPU instance needs onnxruntime's CUDA provider" in str(e.value)
+    assert f"imported onnxruntime {ort.__version__} at " in str(e.value) and "\n" not in str(e.value)
+
+    monkeypatch.setattr(backend, "has_cuda", lambda: True)  # a CUDA provider that cannot start
+    _pretend_onnxruntime_gpu(monkeypatch)
+    with pytest.raises(stub.TritonModelException) as e:
+        backend.TritonPythonModel().initialize(args)
+    assert f"{GENERATOR_MODEL} (a KIND_GPU instance on GPU 0) asked for the CUDA provider but runs on CPUExecutionProvider" \
+        in str(e.value)
+
+    model = backend.TritonPythonModel()
+    model.initialize({**args, "model_instance_kind": "CPU"})
+    assert model.session.get_providers() == ["CPUExecutionProvider"] and model.path.name == MODEL_FILE
