@@ -28,7 +28,8 @@ import numpy as np
 from infogan import defaults
 from infogan.bench.gpu_report import PARITY
 from infogan.export.repository import PRECISIONS
-from infogan.contract import (CONFIG_FILE, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_TEMPLATE, LatentTemplate,
+from infogan.contract import (CATEGORICAL, CONFIG_FILE, CONTINUOUS, ENCODER_MODEL, GENERATOR_MODEL, IMAGE, META_TEMPLATE, NOISE,
+                              LatentTemplate,
                               encoder_inputs, encoder_outputs, generator_inputs, generator_outputs)
 
 GPU_BATCHES = (1, 256, 4096, 32768)
@@ -125,6 +126,27 @@ def set_instance_kind(repository: Path, kind: str) -> None:
         write_atomic(path, config_text(new))
 
 
+def served_answer(url: str, repository: Path, template: LatentTemplate, batch: int = 8) -> dict:
+    """One real request over gRPC, its images against the CPU provider's for the same latents: the
+    load windows count answers, this checks one's content (a backend that answers empty tensors
+    or computes wrong would pass the load). Raises when it is off by more than PARITY."""
+    from infogan.bench.generation import latent_feeds
+    from infogan.client import Generator
+    from infogan.client.onnx_backend import newest_version
+    from infogan.sessions import open_session
+
+    feeds = latent_feeds(template, batch)
+    with Generator.from_triton(url) as served:
+        got = served.run(feeds[NOISE], feeds[CATEGORICAL], feeds[CONTINUOUS])
+    want = open_session(newest_version(repository, GENERATOR_MODEL), gpu=False).run(None, feeds)[0]
+    if got.shape != want.shape:
+        raise RuntimeError(f"Triton answered images of shape {got.shape} for {want.shape}")
+    diff = float(np.abs(got - want).max())
+    if not PARITY.check(diff):
+        raise RuntimeError(f"Triton's images are {diff:.1e} from the CPU provider's, beyond {PARITY.threshold:g}")
+    return {"batch": batch, "max_abs_diff": diff}
+
+
 def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], window_s: float, budget_s: float,
            log=lambda _: None) -> dict:
     """Each (batch, concurrency) loaded for window_s, then the raw IO-bound session at the same
@@ -144,6 +166,7 @@ def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], w
         stats = grpcclient.InferenceServerClient(server.grpc_url)
         try:
             out["version"] = stats.get_server_metadata(as_json=True).get("version")
+            out["answer"] = served_answer(server.grpc_url, repository, template)
             for batch, concurrency in settings:
                 log(f"Triton ({kind}): batch {batch} x {concurrency} clients")
                 s = measure_setting(server.grpc_url, stats, template, batch, concurrency, min(window_s / 3, 2.0), window_s)

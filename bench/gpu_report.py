@@ -65,6 +65,13 @@ def _judge(checks: list[tuple[str, float | None, Target, callable]]) -> tuple[st
     return targets, "; ".join(results)
 
 
+def _server(parts: dict | None) -> str:
+    """Where a served request's time went, per request: '; in the server: queue 0.01 ms, ...'."""
+    if not parts or all(v is None for v in parts.values()):
+        return ""
+    return "; in the server: " + ", ".join(f"{k.replace('compute_', '')} {_ms(v)}" for k, v in parts.items())
+
+
 def _row(what: str, figure: str, checks=()) -> str:
     target, result = _judge(list(checks)) if checks else ("", "")
     return f"| {what} | {figure} | {target} | {result} |"
@@ -124,11 +131,15 @@ def table(result: dict) -> str:
             checks.append(("API/raw", row["api_over_raw"], API_OVER_RAW, _pct))
             checks.append(("API/graph", row["api_over_torch_graph"], API_OVER_GRAPH, _times))
         lines.append(_row(f"generation in process, batch {b:,}", figure, checks))
+    if "answer" in result.get("triton", {}):
+        a = result["triton"]["answer"]
+        lines.append(_row(f"Triton ({result['triton']['kind']}): one request of {a['batch']} over gRPC against the CPU provider",
+                          f"{a['max_abs_diff']:.1e}", [("", a["max_abs_diff"], PARITY, lambda x: f"{x:.1e}")]))
     for key, s in result.get("triton", {"settings": {}})["settings"].items():
         what = f"Triton ({result['triton']['kind']}), batch {s['batch']} x {s['concurrency']} clients"
         figure = (f"{rate(s['images_per_s'])} images/s, {_pct(s['fraction_of_in_process'])} of in-process "
                   f"({rate(s['in_process']['images_per_s'])}/s at batch {s['total_batch']:,}); p99 {_ms(s['p99_ms'])}; "
-                  f"executed batch {s['mean_executed_batch'] or 0:.1f}")
+                  f"executed batch {s['mean_executed_batch'] or 0:.1f}" + _server(s.get("server_ms")))
         checks = []
         if (s["batch"], s["concurrency"]) == (256, 4):
             checks.append(("", s["fraction_of_in_process"], TRITON_FRACTION, _pct))

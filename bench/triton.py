@@ -31,12 +31,30 @@ SETTINGS = ((1, 1), (1, 4), (1, 16), (64, 1), (64, 4))  # (batch per request, co
 CLIENT_CHECK = ((1, 1), (1, 16))  # where the Python client is measured beside h2load
 
 
-def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, int, int]:
-    """(inferences, executions, failed requests) so far."""
+SERVER_PARTS = ("queue", "compute_input", "compute_infer", "compute_output")  # Triton's per-request times
+
+
+def _counts(client: grpcclient.InferenceServerClient, model: str) -> dict[str, int]:
+    """Cumulative counts so far: inferences, executions, failed and successful requests, and the
+    nanoseconds of each part of a request's time in the server (SERVER_PARTS)."""
     stats = client.get_inference_statistics(model_name=model, as_json=True)["model_stats"]
-    # int64 fields arrive as strings (protobuf JSON), absent when zero
-    return (sum(int(s.get("inference_count", 0)) for s in stats), sum(int(s.get("execution_count", 0)) for s in stats),
-            sum(int(s.get("inference_stats", {}).get("fail", {}).get("count", 0)) for s in stats))
+
+    def total(get) -> int:  # int64 fields arrive as strings (protobuf JSON), absent when zero
+        return sum(int(get(s) or 0) for s in stats)
+
+    out = {"inferences": total(lambda s: s.get("inference_count")), "executions": total(lambda s: s.get("execution_count")),
+           "failed": total(lambda s: s.get("inference_stats", {}).get("fail", {}).get("count")),
+           "success": total(lambda s: s.get("inference_stats", {}).get("success", {}).get("count"))}
+    for part in SERVER_PARTS:
+        out[part] = total(lambda s, part=part: s.get("inference_stats", {}).get(part, {}).get("ns"))
+    return out
+
+
+def server_ms(before: dict[str, int], after: dict[str, int]) -> dict[str, float | None]:
+    """Mean milliseconds per successful request in each part of the server's time, between two _counts:
+    where a request's time goes (waiting in the queue, or the backend's execute)."""
+    done = after["success"] - before["success"]
+    return {part: (after[part] - before[part]) / done / 1e6 if done else None for part in SERVER_PARTS}
 
 
 def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int, concurrency: int, warmup_s: float,
@@ -48,11 +66,13 @@ def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int
     body = infer_request(GENERATOR_MODEL, template, batch)
     load = LoadRun(client, url, body, concurrency, warmup_s + window_s + 0.5)
     time.sleep(warmup_s)
-    inf0, exe0, fail0 = _counts(stats_client, GENERATOR_MODEL)
+    c0 = _counts(stats_client, GENERATOR_MODEL)
     w0 = time.monotonic()
     time.sleep(window_s)
-    inf1, exe1, fail1 = _counts(stats_client, GENERATOR_MODEL)
+    c1 = _counts(stats_client, GENERATOR_MODEL)
     w1 = time.monotonic()
+    inf0, exe0, fail0 = c0["inferences"], c0["executions"], c0["failed"]
+    inf1, exe1, fail1 = c1["inferences"], c1["executions"], c1["failed"]
     calls = load.calls()
     # h2load sees HTTP 200 either way (gRPC reports errors in trailers), so the server's
     # count is the check; inside the window only: h2load resets the streams still in
@@ -75,6 +95,7 @@ def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int
         "server_inferences": inf1 - inf0,
         "server_executions": executions,
         "mean_executed_batch": (inf1 - inf0) / executions if executions else None,
+        "server_ms": server_ms(c0, c1),
     }
 
 

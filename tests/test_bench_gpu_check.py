@@ -113,8 +113,10 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
         assert set(row) >= {"api", "raw", "torch_eager"} and "torch_graph" not in row
         assert row["api"]["calls"] >= 1 and row["api_over_raw"] > 0
     assert r["triton"]["kind"] == "KIND_CPU" and set(r["triton"]["settings"]) == {"b8_c2", "b1_c2"}
+    assert r["triton"]["answer"]["batch"] == 8 and r["triton"]["answer"]["max_abs_diff"] <= 1e-6  # CPU provider both sides
     for s in r["triton"]["settings"].values():
         assert s["calls"] > 0 and s["server_executions"] > 0 and s["in_process"]["images_per_s"] > 0
+        assert s["server_inferences"] >= s["server_executions"] and s["server_ms"]["compute_infer"] > 0
     text = md.read_text()
     assert text.startswith("# Benchmarks\n\nintro\n\n<!-- gpu-check:begin -->\n**GPU check**")
     assert text.endswith("<!-- gpu-check:end -->\n\n## Latest table\nkept\n") and "old text" not in text
