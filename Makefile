@@ -106,7 +106,9 @@ bench: $(STAMP) apt-deps
 # On a CUDA machine, without network: the full default recipe, export, onnxruntime-gpu
 # parity, generation beside PyTorch and Triton (KIND_GPU), one table written into
 # BENCHMARKS.md; without a GPU it says so and exits 0. Its own venv sees the machine's
-# packages (--system-site-packages), so the machine's torch with CUDA is used, never the
+# packages (--system-site-packages, and a .pth naming the site-packages of PYTHON itself,
+# for machines whose python3 is a venv: --system-site-packages alone reaches only the
+# interpreter that venv was made from), so the machine's torch with CUDA is used, never the
 # pinned CPU wheel; what the machine lacks comes from WHEELS, a folder `make gpu-wheels`
 # filled on a machine with network (no index is ever asked). The data must be in DATA_DIR
 # (or infogan's default data folder).
@@ -114,7 +116,9 @@ WHEELS ?=
 GPU_VENV ?= .venv-gpu
 GPU_CHECK_ARGS ?=
 gpu-check:
-	test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
+	test -x $(GPU_VENV)/bin/python || { $(PYTHON) -m venv --system-site-packages $(GPU_VENV) && \
+	  $(PYTHON) -c 'import site; print(*site.getsitepackages(), sep="\n")' \
+	    > "$$($(GPU_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/machine-packages.pth"; }
 	$(if $(WHEELS),$(GPU_VENV)/bin/python -m pip install --quiet --no-index --find-links $(WHEELS) --no-deps $(GPU_WHEELS_PACKAGES))
 	$(GPU_VENV)/bin/python -m pip install --quiet --no-index --no-deps --no-build-isolation -e .
 	$(GPU_VENV)/bin/infogan data --dataset mnist $(DATA_FLAG)
@@ -122,17 +126,20 @@ gpu-check:
 
 # The wheels gpu-check installs, for CPython 3.12 on x86-64 Linux (glibc >= 2.35, which
 # nvidia-pytriton's bundled Triton needs), into WHEELS (default wheels/, git-ignored; about
-# 390 MB, 255 of them onnxruntime-gpu). Only what a machine with torch, onnx, onnxruntime,
+# 370 MB, 255 of them onnxruntime-gpu). Only what a machine with torch, onnx, onnxruntime,
 # numpy 2, typer, rich and pytest lacks: the runtime (onnxruntime-gpu, built for CUDA 13;
 # tritonclient[grpc] and its grpcio, protobuf >= 6.30, python-rapidjson, urllib3,
 # ml_dtypes <= 0.5.4), the bundled Triton (nvidia-pytriton: only its binary is used, so none
 # of its Python dependencies), the exporter's onnxscript, and training's scipy and
-# matplotlib. And numpy 1.26, the project's own pin: under numpy 2 the bundled Triton's
-# Python backend answers with empty tensors (tried on Python 3.12), so scipy, contourpy
-# and ml_dtypes come in versions that take numpy 1.26.
+# matplotlib, in versions that take numpy 1.26 or 2. numpy itself stays the machine's: on
+# an H200 image numpy 1.26 broke the machine's scipy 1.18 (it needs numpy 2) and with it
+# training (BENCHMARKS.md). An earlier CPU try saw the bundled Triton's Python backend
+# answer empty tensors under numpy 2 on Python 3.12; the GPU check sends one real request
+# and compares its images, so that would show as a failed Triton step (add numpy==1.26.4
+# to GPU_WHEELS_PACKAGES on a machine whose other packages take it).
 GPU_WHEELS_PYTHON ?= 3.12
 GPU_WHEELS_PLATFORMS := $(foreach v,35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17,--platform manylinux_2_$(v)_x86_64) --platform manylinux2014_x86_64
-GPU_WHEELS_PACKAGES ?= onnxruntime-gpu==1.31.1 numpy==1.26.4 \
+GPU_WHEELS_PACKAGES ?= onnxruntime-gpu==1.31.1 \
 	tritonclient==2.73.0 grpcio==1.85.3 protobuf==6.33.6 python-rapidjson==1.25 urllib3==2.8.0 ml_dtypes==0.5.4 \
 	nvidia-pytriton==0.7.0 onnxscript==0.7.2 onnx-ir==1.1.0 \
 	scipy==1.16.3 matplotlib==3.11.2 contourpy==1.3.3 cycler==0.12.1 fonttools==4.68.0 kiwisolver==1.5.1 \
