@@ -182,3 +182,29 @@ def test_make_sweep_hands_its_seeds_parallel_and_dataset_to_infogan_sweep():
     assert proc.returncode == 0, proc.stderr
     line = [ln for ln in proc.stdout.splitlines() if "infogan sweep" in ln][-1]
     assert "infogan sweep 0:1 1:1 --parallel 2 " in line and "--dataset fashion-mnist" in line
+
+
+def test_a_run_trained_on_a_gpu_names_it_not_the_cpus_flags(tmp_path):
+    """On a GPU machine the host CPU's bf16 flags say nothing about the run: the row names the GPU and
+    the precision it trained in (on an H200 the five seeds were first written as 'amx_bf16' runs)."""
+    from infogan.training.sweep import write_results
+
+    out = tmp_path / "sweep"
+    rows = journal_rows(out, (("mnist-default-s0-t3", "mnist", 0.98), ("mnist-default-s1-t3", "mnist", 0.97)))
+    rows[0].update(cpu="Intel(R) Xeon(R) Processor", cpu_flags=["amx_bf16", "avx512_bf16"], gpu="NVIDIA H200, bf16 autocast")
+    rows[1].update(cpu="AMD EPYC", cpu_flags=["avx2"])  # a CPU run: no gpu key, as rows before this change
+    write_results(rows, "default", out, tmp_path / "RESULTS.md")
+    lines = {line.split(" | ")[0]: line for line in (tmp_path / "RESULTS.md").read_text().splitlines()
+             if line.startswith("| mnist-")}
+    assert "| Intel(R) Xeon(R) Processor with NVIDIA H200 | GPU, bf16 autocast |" in lines["| mnist-default-s0-t3"]
+    assert "| AMD EPYC | no bf16 |" in lines["| mnist-default-s1-t3"]
+
+
+def test_the_gpu_cell_is_empty_where_torch_sees_no_gpu(tmp_path):
+    import torch
+
+    from infogan.training.sweep import training_gpu
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert training_gpu(tmp_path) is None  # no config read: the CPU-only answer comes first

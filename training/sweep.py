@@ -63,6 +63,28 @@ def median_images_per_s(run: Path) -> float | None:
     return statistics.median(rates) if rates else None
 
 
+def training_gpu(run: Path) -> str | None:
+    """The GPU a run on this machine trained on (train() takes CUDA where torch sees it) and its
+    precision there (train.py's rule: bf16 autocast where the GPU has bf16, unless the run asked
+    for fp32), else None."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    precision = json.loads((run / defaults.RUN_CONFIG_FILE).read_text()).get("precision", "auto")
+    amp = precision != "fp32" and torch.cuda.is_bf16_supported()
+    return f"{torch.cuda.get_device_name(0)}, {'bf16 autocast' if amp else 'fp32'}"
+
+
+def machine_cells(row: dict) -> tuple[str, str]:
+    """The table's CPU and flags cells: a run that trained on a GPU names it beside its host CPU, and
+    its precision there (bf16 autocast where the GPU has it), not the CPU's bf16 flags it never used."""
+    if row.get("gpu"):
+        name, _, precision = row["gpu"].rpartition(", ")
+        return f"{row['cpu']} with {name}", f"GPU, {precision}"
+    return row["cpu"], ", ".join(f for f in row["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
+
+
 def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: list[str] | None = None) -> dict:
     """What a finished run reached; `alongside`: the runs that trained at the same time (itself included)."""
     ev = json.loads((run / defaults.EVALUATION_FILE).read_text())
@@ -71,6 +93,7 @@ def result_row(run: Path, seed: int, threads: int, minutes: float, alongside: li
     slant = max((abs(c.get("slant_spearman", c["slant_corr"])) for c in codes), default=None)
     return {
         "run": run.name, "dataset": ev["dataset"], "seed": seed, "threads": threads, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
+        "gpu": training_gpu(run),
         "minutes": round(minutes, 1), "accuracy": ev["accuracy"], "own": ev["labels_with_own_category"],
         "accuracy_live": (ev.get("encoder_live") or {}).get("accuracy"),  # with q_ema_decay: D-and-Q's latest weights
         "n_labels": len(ev["label_names"]), "purity_mean": gen.get("purity_mean"),
@@ -255,8 +278,8 @@ def write_results(rows: list[dict], preset: str, out_dir: Path, results: Path) -
             "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for r in group:
-            flags = ", ".join(f for f in r["cpu_flags"] if f.startswith(("amx", "avx512_bf16"))) or "no bf16"
-            table.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {r['cpu']} | {flags} | {r['minutes']:.1f} | "
+            cpu, flags = machine_cells(r)
+            table.append(f"| {r['run']} | {r['seed']} | {r['threads']} | {cpu} | {flags} | {r['minutes']:.1f} | "
                          f"{r['steps']:,} | {_accuracy_text(r)} | {r['own']}/{r['n_labels']} | {_pct(r['purity_mean'])} | "
                          f"{_pct(r['purity_worst'])} | {'-' if r['slant_spearman'] is None else format(r['slant_spearman'], '.2f')} | "
                          f"{'-' if r.get('fidelity_ratio') is None else format(r['fidelity_ratio'], '.2f')} | {rate_text(r, rows)} |")
