@@ -2,6 +2,9 @@
 
   api          infogan.client.Generator.from_repository(repo).generate(n): what a user
                calls (latent sampling included, images back in host memory)
+  api_run      the same API's run() on latents drawn beforehand: host arrays in, images
+               back in host memory, no sampling (api - api_run is the sampling's cost,
+               api_run - raw the host copies' and Python's)
   raw          the onnxruntime session the API holds, called with IO binding: inputs
                copied to the device once, outputs left there (the engine's own ceiling)
   torch_graph  the checkpoint's generator in bf16, replayed from a CUDA graph (static
@@ -116,7 +119,9 @@ def generation(repository, checkpoint, gpu: bool, batches: tuple[int, ...], budg
         for b in batches:
             log(f"in-process generation at batch {b:,}")
             feeds = {k: v[:b] for k, v in feeds_all.items()}
-            cases = {"api": lambda b=b: api.generate(b), "raw": BoundRun(raw, feeds),
+            cases = {"api": lambda b=b: api.generate(b),
+                     "api_run": lambda feeds=feeds: api.run(feeds[NOISE], feeds[CATEGORICAL], feeds[CONTINUOUS]),
+                     "raw": BoundRun(raw, feeds),
                      "torch_eager": eager_call(g32, torch_inputs(feeds, device))}
             if gpu:
                 cases["torch_graph"] = cuda_graph_call(g16, torch_inputs(feeds, device, torch.bfloat16))

@@ -116,7 +116,8 @@ def table(result: dict) -> str:
     gen = result.get("generation", {"batches": {}})
     for b, row in gen["batches"].items():
         b = int(b)
-        cases = [("client API", "api"), ("raw IO-bound session", "raw"), ("PyTorch CUDA graph bf16", "torch_graph"),
+        cases = [("client API", "api"), ("its run() on drawn latents", "api_run"), ("raw IO-bound session", "raw"),
+                 ("PyTorch CUDA graph bf16", "torch_graph"),
                  ("PyTorch eager fp32", "torch_eager")]
         figure = "; ".join(f"{name} {rate(row[key]['images_per_s'])}/s" + (f" (p50 {_ms(row[key]['p50_ms'])})" if b == 1 else "")
                            for name, key in cases if key in row)

@@ -110,7 +110,7 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     gen = r["generation"]
     assert set(gen["batches"]) == {"1", "8"} and gen["torch_graph_note"].startswith("skipped: CUDA graphs")
     for row in gen["batches"].values():
-        assert set(row) >= {"api", "raw", "torch_eager"} and "torch_graph" not in row
+        assert set(row) >= {"api", "api_run", "raw", "torch_eager"} and "torch_graph" not in row
         assert row["api"]["calls"] >= 1 and row["api_over_raw"] > 0
     assert r["triton"]["kind"] == "KIND_CPU" and set(r["triton"]["settings"]) == {"b8_c2", "b1_c2"}
     assert r["triton"]["answer"]["batch"] == 8 and r["triton"]["answer"]["max_abs_diff"] <= 1e-6  # CPU provider both sides
