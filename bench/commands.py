@@ -107,6 +107,10 @@ def gpu_check(
         raise InfoganError(f"gpu-check failed at {name}: {error}"
                            + (f" ({len(result['failed']) - 1} more failed)" if len(result["failed"]) > 1 else "")
                            + "; the table shows the steps that ran")
+    answer = result["triton"].get("answer", {"ok": True})
+    if not answer["ok"]:
+        raise InfoganError(f"triton={answer.get('error') or format(answer['max_abs_diff'], '.1e')} is wrong: a served "
+                           f"request must answer the CPU provider's images within {PARITY.threshold:g}")
     if not result["parity"]["ok"]:
         raise InfoganError(f"parity={max(result['parity']['generator_max_abs_diff'], result['parity']['encoder_max_abs_diff']):.1e} "
                            f"is out of tolerance: the device's provider must match the CPU provider within {PARITY.threshold:g}")

@@ -134,8 +134,9 @@ def table(result: dict) -> str:
         lines.append(_row(f"generation in process, batch {b:,}", figure, checks))
     if "answer" in result.get("triton", {}):
         a = result["triton"]["answer"]
-        lines.append(_row(f"Triton ({result['triton']['kind']}): one request of {a['batch']} over gRPC against the CPU provider",
-                          f"{a['max_abs_diff']:.1e}", [("", a["max_abs_diff"], PARITY, lambda x: f"{x:.1e}")]))
+        what = f"Triton ({result['triton']['kind']}): one request of {a['batch']} over gRPC against the CPU provider"
+        lines.append(_row(what, a["error"]) if a.get("error") else
+                     _row(what, f"{a['max_abs_diff']:.1e}", [("", a["max_abs_diff"], PARITY, lambda x: f"{x:.1e}")]))
     for key, s in result.get("triton", {"settings": {}})["settings"].items():
         what = f"Triton ({result['triton']['kind']}), batch {s['batch']} x {s['concurrency']} clients"
         figure = (f"{rate(s['images_per_s'])} images/s, {_pct(s['fraction_of_in_process'])} of in-process "

@@ -113,7 +113,8 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
         assert set(row) >= {"api", "api_run", "raw", "torch_eager"} and "torch_graph" not in row
         assert row["api"]["calls"] >= 1 and row["api_over_raw"] > 0
     assert r["triton"]["kind"] == "KIND_CPU" and set(r["triton"]["settings"]) == {"b8_c2", "b1_c2"}
-    assert r["triton"]["answer"]["batch"] == 8 and r["triton"]["answer"]["max_abs_diff"] <= 1e-6  # CPU provider both sides
+    answer = r["triton"]["answer"]  # the CPU provider on both sides
+    assert answer["batch"] == 8 and answer["max_abs_diff"] <= 1e-6 and answer["ok"]
     for s in r["triton"]["settings"].values():
         assert s["calls"] > 0 and s["server_executions"] > 0 and s["in_process"]["images_per_s"] > 0
         assert s["server_inferences"] >= s["server_executions"] and s["server_ms"]["compute_infer"] > 0
@@ -182,3 +183,23 @@ def test_a_failed_step_is_a_row_the_json_keeps_what_ran_and_the_command_exits_no
     rows = [line for line in md.read_text().splitlines() if line.startswith("| ")]
     assert rows[1] == "| training: FAILED | InfoganError: data_dir=/nowhere is invalid: no MNIST there |  |  |"
     assert rows[2] == "| export: not run | training did not complete |  |  |" and len(rows) == 6
+
+
+def test_a_wrong_served_answer_is_a_row_and_fails_the_command_after_every_figure(monkeypatch):
+    """The table and the command on a result whose Triton answered empty images (what an earlier CPU
+    try saw under numpy 2): the row says so, the load rows stay, and the command ends in one line."""
+    import infogan.bench.gpu_check as gpu_check
+    from infogan.bench.gpu_report import table
+
+    partial = {"gpu": True, "seconds": {"total": 1.0}, "failed": {}, "not_run": {},
+               "versions": {"device": "GPU", "torch": "t", "onnx": "o", "onnxruntime": "r", "python": "p"},
+               "parity": {"generator_max_abs_diff": 0.0, "encoder_max_abs_diff": 0.0, "providers": ["CUDAExecutionProvider"], "ok": True},
+               "triton": {"kind": "KIND_GPU", "settings": {}, "answer": {
+                   "batch": 8, "max_abs_diff": None, "ok": False, "error": "Triton answered images of shape (0,) for (8, 1, 28, 28)"}}}
+    assert "| Triton (KIND_GPU): one request of 8 over gRPC against the CPU provider | Triton answered images of shape (0,)" \
+        in table(partial)
+    monkeypatch.setattr(gpu_check, "check", lambda *a, **k: partial)  # the check's result stands in for a GPU run
+    result = CliRunner().invoke(app, ["gpu-check"])
+    assert isinstance(result.exception, InfoganError), result.output
+    assert str(result.exception) == ("triton=Triton answered images of shape (0,) for (8, 1, 28, 28) is wrong: a served "
+                                     "request must answer the CPU provider's images within 0.001")
