@@ -152,7 +152,10 @@ class TritonPythonModel:
             now = time.perf_counter()
             self._run_us += (now - t0) * 1e6
             if now - self._flushed >= RUN_METRIC_FLUSH_S:
-                self._run_metric.increment(self._run_us)
+                try:
+                    self._run_metric.increment(self._run_us)
+                except Exception:  # a metric Triton no longer takes must not fail the requests
+                    self._run_metric = None
                 self._run_us, self._flushed = 0.0, now
         return split_outputs({n: self._output(n, v) for n, v in zip(self.output_names, values)}, sizes)
 
