@@ -169,8 +169,7 @@ def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], w
             out["answer"] = served_answer(server.grpc_url, repository, template)
             for batch, concurrency in settings:
                 log(f"Triton ({kind}): batch {batch} x {concurrency} clients")
-                s = measure_setting(server.grpc_url, stats, template, batch, concurrency, min(window_s / 3, 2.0), window_s,
-                                    metrics_url=server.metrics_url)
+                s = measure_setting(server.grpc_url, stats, template, batch, concurrency, min(window_s / 3, 2.0), window_s)
                 s["in_process"] = raw_rate(repository, gpu, batch * concurrency, budget_s)
                 s["fraction_of_in_process"] = s["images_per_s"] / s["in_process"]["images_per_s"]
                 out["settings"][f"b{batch}_c{concurrency}"] = s

@@ -141,8 +141,7 @@ def table(result: dict) -> str:
         what = f"Triton ({result['triton']['kind']}), batch {s['batch']} x {s['concurrency']} clients"
         figure = (f"{rate(s['images_per_s'])} images/s, {_pct(s['fraction_of_in_process'])} of in-process "
                   f"({rate(s['in_process']['images_per_s'])}/s at batch {s['total_batch']:,}); p99 {_ms(s['p99_ms'])}; "
-                  f"executed batch {s['mean_executed_batch'] or 0:.1f}" + _server(s.get("server_ms"))
-                  + (f"; session.run {_ms(s['session_run_ms'])} per execution" if s.get("session_run_ms") is not None else ""))
+                  f"executed batch {s['mean_executed_batch'] or 0:.1f}" + _server(s.get("server_ms")))
         checks = []
         if (s["batch"], s["concurrency"]) == (256, 4):
             checks.append(("", s["fraction_of_in_process"], TRITON_FRACTION, _pct))

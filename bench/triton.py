@@ -50,22 +50,6 @@ def _counts(client: grpcclient.InferenceServerClient, model: str) -> dict[str, i
     return out
 
 
-def session_run_us(metrics_url: str | None, model: str) -> float | None:
-    """The backend's RUN_METRIC for `model` so far, summed over its instances, from Triton's
-    metrics endpoint (None without a URL or where the backend could not register it)."""
-    import re
-    import urllib.request
-
-    from infogan.serve.batching import RUN_METRIC
-
-    if metrics_url is None:
-        return None
-    with urllib.request.urlopen(metrics_url, timeout=5) as r:
-        text = r.read().decode()
-    values = [float(m.group(1)) for m in re.finditer(rf'^{RUN_METRIC}{{[^}}]*model="{re.escape(model)}"[^}}]*}} (\S+)$', text, re.M)]
-    return sum(values) if values else None
-
-
 def server_ms(before: dict[str, int], after: dict[str, int]) -> dict[str, float | None]:
     """Mean milliseconds per successful request in each part of the server's time, between two _counts:
     where a request's time goes (waiting in the queue, or the backend's execute)."""
@@ -74,7 +58,7 @@ def server_ms(before: dict[str, int], after: dict[str, int]) -> dict[str, float 
 
 
 def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int, concurrency: int, warmup_s: float,
-                    window_s: float, client: str | None = None, metrics_url: str | None = None) -> dict:
+                    window_s: float, client: str | None = None) -> dict:
     """One (batch, concurrency) point of a running server at `url`, loaded by a load generator in a
     process of its own (infogan.bench.load); `stats_client` reads Triton's statistics around the window.
     Used by the benchmark suite and by the GPU check."""
@@ -82,10 +66,10 @@ def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int
     body = infer_request(GENERATOR_MODEL, template, batch)
     load = LoadRun(client, url, body, concurrency, warmup_s + window_s + 0.5)
     time.sleep(warmup_s)
-    c0, run0 = _counts(stats_client, GENERATOR_MODEL), session_run_us(metrics_url, GENERATOR_MODEL)
+    c0 = _counts(stats_client, GENERATOR_MODEL)
     w0 = time.monotonic()
     time.sleep(window_s)
-    c1, run1 = _counts(stats_client, GENERATOR_MODEL), session_run_us(metrics_url, GENERATOR_MODEL)
+    c1 = _counts(stats_client, GENERATOR_MODEL)
     w1 = time.monotonic()
     inf0, exe0, fail0 = c0["inferences"], c0["executions"], c0["failed"]
     inf1, exe1, fail1 = c1["inferences"], c1["executions"], c1["failed"]
@@ -112,9 +96,6 @@ def measure_setting(url: str, stats_client, template: LatentTemplate, batch: int
         "server_executions": executions,
         "mean_executed_batch": (inf1 - inf0) / executions if executions else None,
         "server_ms": server_ms(c0, c1),
-        # onnxruntime's share of an execution: the backend's session.run time per execution in the window
-        # (sent in sums every RUN_METRIC_FLUSH_S, so a window's figure can lag by that much)
-        "session_run_ms": (run1 - run0) / executions / 1e3 if executions and None not in (run0, run1) else None,
     }
 
 
@@ -147,8 +128,7 @@ def run(prep, quick: bool = False, log=lambda _: None, window_s: float | None = 
                 # so a neighbour's burst on a shared machine hits both alike
                 total = batch * concurrency
                 ref = _in_process(raw, feeds, total, window_s / 4, reference.get(total))
-                r = measure_setting(server.grpc_url, stats_client, template, batch, concurrency, warmup_s, window_s,
-                                    metrics_url=server.metrics_url)
+                r = measure_setting(server.grpc_url, stats_client, template, batch, concurrency, warmup_s, window_s)
                 reference[total] = _in_process(raw, feeds, total, window_s / 4, ref)
                 results.append(r)
             # the Python client beside the C++ one, where both ran the same setting

@@ -88,12 +88,6 @@ def _instances_of_kind(config: dict, kind: str) -> int:
     return max(1, sum(int(g.get("count", 1)) for g in groups))
 
 
-# the backend's own counter on Triton's metrics endpoint: microseconds in onnxruntime's session.run,
-# labelled by model and instance, sent in sums at most every RUN_METRIC_FLUSH_S seconds
-RUN_METRIC = "infogan_session_run_us"
-RUN_METRIC_FLUSH_S = 0.2
-
-
 INTRA_OP_THREADS = "intra_op_thread_count"  # the key Triton's native onnxruntime backend reads
 SPINNING = "session.intra_op.allow_spinning"  # onnxruntime's session config key
 SPINNING_DEFAULT = "0"

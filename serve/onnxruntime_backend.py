@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ import triton_python_backend_utils as pb_utils
 
 from infogan.contract import GPU_MODEL_FILE, MODEL_FILE, InfoganError
 from infogan.sessions import check_on_cuda, cpu_count, has_cuda, providers, runtime_description, session_options
-from infogan.serve.batching import (RUN_METRIC, RUN_METRIC_FLUSH_S, RequestError, concat_requests, model_file, model_spec_from_config,
+from infogan.serve.batching import (RequestError, concat_requests, model_file, model_spec_from_config,
                                    session_settings, split_outputs, validate_request)
 
 
@@ -96,19 +95,6 @@ class TritonPythonModel:
             )
         self.output_names = [s.name for s in self.spec.outputs]
         self.output_dtypes = {s.name: s.dtype for s in self.spec.outputs}
-        self._run_metric, self._run_us, self._flushed = self._metric(args), 0.0, time.perf_counter()
-
-    def _metric(self, args: dict):
-        """A counter of the microseconds this instance spent in session.run, on Triton's metrics
-        endpoint (RUN_METRIC): beside Triton's own per-request times it tells onnxruntime's share of
-        an execution from the backend's. None where this Triton's Python backend has no custom metrics."""
-        family = getattr(pb_utils, "MetricFamily", None)
-        try:
-            self._family = family(name=RUN_METRIC, description="microseconds infogan's backend spent in "
-                                  "onnxruntime's session.run", kind=family.COUNTER)
-            return self._family.Metric(labels={"model": self.name, "instance": args.get("model_instance_name", "")})
-        except Exception:  # no custom metrics here (or none of that kind): serving goes on without it
-            return None
 
     def execute(self, requests: list) -> list:
         # The per-request Python here is a measurable share of a lone request's time
@@ -146,17 +132,7 @@ class TritonPythonModel:
 
     def _run(self, arrays: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         batch, sizes = concat_requests(arrays, self.input_names)  # a lone request's arrays pass through
-        t0 = time.perf_counter()
         values = self.session.run(self.output_names, batch)
-        if self._run_metric is not None:  # sent in sums, not per call: each send is a round trip to Triton
-            now = time.perf_counter()
-            self._run_us += (now - t0) * 1e6
-            if now - self._flushed >= RUN_METRIC_FLUSH_S:
-                try:
-                    self._run_metric.increment(self._run_us)
-                except Exception:  # a metric Triton no longer takes must not fail the requests
-                    self._run_metric = None
-                self._run_us, self._flushed = 0.0, now
         return split_outputs({n: self._output(n, v) for n, v in zip(self.output_names, values)}, sizes)
 
     def _output(self, name: str, value: np.ndarray) -> np.ndarray:
@@ -176,5 +152,3 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self.session = None
-        self._run_metric = None  # the metric before its family, as Triton's Python backend requires
-        self._family = None

@@ -118,7 +118,6 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     for s in r["triton"]["settings"].values():
         assert s["calls"] > 0 and s["server_executions"] > 0 and s["in_process"]["images_per_s"] > 0
         assert s["server_inferences"] >= s["server_executions"] and s["server_ms"]["compute_infer"] > 0
-        assert s["session_run_ms"] > 0
     text = md.read_text()
     assert text.startswith("# Benchmarks\n\nintro\n\n<!-- gpu-check:begin -->\n**GPU check**")
     assert text.endswith("<!-- gpu-check:end -->\n\n## Latest table\nkept\n") and "old text" not in text

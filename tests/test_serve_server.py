@@ -98,25 +98,6 @@ def test_both_models_answer_over_grpc_as_in_process_onnxruntime(server, client, 
 
 
 @pytest.mark.slow
-def test_the_backend_counts_its_session_run_time_on_the_metrics_endpoint(server, client):
-    """infogan_session_run_us: onnxruntime's share of an execution, beside Triton's own per-request
-    times (on an H200 each GPU execution took 23-26 ms and nothing said where); sent in sums, so two
-    requests further apart than the flush interval make it grow."""
-    import time
-
-    from infogan.bench.triton import session_run_us
-    from infogan.serve.batching import RUN_METRIC_FLUSH_S
-
-    before = session_run_us(server.metrics_url, GENERATOR_MODEL) or 0.0
-    for seed in (2, 3):
-        client.infer(GENERATOR_MODEL, infer_inputs(latent_batch(4, seed=seed)))
-        time.sleep(RUN_METRIC_FLUSH_S * 1.5)
-    after = session_run_us(server.metrics_url, GENERATOR_MODEL)
-    assert after is not None and after > before
-    assert session_run_us(server.metrics_url, "no_such_model") is None
-
-
-@pytest.mark.slow
 def test_requested_outputs_only_are_returned(client):
     probs = encoder_outputs(TEMPLATE)[0].name
     image = np.full((2, *encoder_inputs(TEMPLATE)[0].shape), 0.5, np.float32)
