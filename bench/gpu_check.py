@@ -10,6 +10,9 @@ On a machine with a CUDA GPU (torch built with CUDA, onnxruntime-gpu installed):
   5. serves the repository with KIND_GPU instances and loads Triton at batch 256 x 4
      and 1 x 16 (the load client of `infogan bench`), each beside the raw session's
      rate at the same total batch;
+  6. opens the generator's session as a served instance does and times it here, at the
+     batch sizes Triton executed, first call and after (cuDNN's search as served and
+     HEURISTIC): how much of Triton's time per execution is the session's;
 and gives one table with the versions and the targets (infogan.bench.gpu_report).
 Without a CUDA GPU it says so and does nothing. `cpu=True` runs the same steps with
 onnxruntime's CPU provider, KIND_CPU instances and tiny settings (the CUDA graph is
@@ -36,6 +39,12 @@ GPU_BATCHES = (1, 256, 4096, 32768)
 GPU_SETTINGS = ((256, 4), (1, 16))  # Triton: (batch per request, concurrent clients)
 # --cpu: the same steps, sized to run in a test
 CPU_STEPS, CPU_BATCHES, CPU_SETTINGS = 20, (1, 8), ((8, 2), (1, 2))
+
+
+def served_batches(settings: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """The batch sizes a served instance meets under the Triton settings: one request's, and all of
+    the concurrent clients' batched into one execution."""
+    return tuple(sorted({n for b, c in settings for n in (b, b * c)}))
 
 
 def no_gpu_reason() -> str | None:
@@ -178,9 +187,58 @@ def triton(repository: Path, gpu: bool, settings: tuple[tuple[int, int], ...], w
     return out
 
 
+# cuDNN's algorithm search, as onnxruntime's CUDA provider names it: the default benchmarks every
+# algorithm at each new input shape, and a dynamic batcher makes a new shape at every new batch size
+CUDNN_SEARCH = "cudnn_conv_algo_search"
+
+
+def backend_session(repository: Path, gpu: bool, batches: tuple[int, ...], calls: int = 20,
+                    log=lambda _: None) -> dict:
+    """The generator's session opened exactly as one served instance opens it
+    (infogan.serve.instance.open_instance: the config's threads and spinning, the GPU graph), timed
+    in this process apart from Triton. Per batch: the first call at that shape, then the median of
+    `calls` more. Triton's "infer" per execution less this is Triton's and the Python backend's own
+    share; a first call far over the rest is the per-shape search dynamic batching keeps meeting. On
+    a GPU the same again with cuDNN's HEURISTIC search ("heuristic"), the served default being "served"."""
+    from google.protobuf import json_format
+
+    from infogan.bench.generation import latent_feeds
+    from infogan.client.onnx_backend import newest_version
+    from infogan.export.repository import read_config
+    from infogan.serve.instance import open_instance
+
+    kind = "KIND_GPU" if gpu else "KIND_CPU"
+    set_instance_kind(repository, kind)
+    config = json_format.MessageToDict(read_config(repository / GENERATOR_MODEL / CONFIG_FILE),
+                                       preserving_proto_field_name=True)
+    version_dir = newest_version(repository, GENERATOR_MODEL).parent
+    sizes = sorted(set(batches))
+    warm = next(n for n in range(3, max(sizes) + 3) if n not in sizes)  # the session's first run, at no measured shape
+    feeds_all = latent_feeds(_template(repository), max(sizes + [warm]))
+    arms = {"served": None, **({"heuristic": {CUDNN_SEARCH: "HEURISTIC"}} if gpu else {})}
+    out: dict = {"kind": kind, "arms": {}}
+    for arm, cuda_options in arms.items():
+        log(f"the served instance's session in process ({kind}, {arm}): batches {', '.join(map(str, sizes))}")
+        session, path = open_instance(config, version_dir, kind[len("KIND_"):], name=GENERATOR_MODEL,
+                                      cuda_options=cuda_options)
+        session.run(None, {k: v[:warm] for k, v in feeds_all.items()})
+        rows = {}
+        for b in sizes:
+            feeds = {k: v[:b] for k, v in feeds_all.items()}
+            seconds = []
+            for _ in range(calls + 1):
+                t0 = time.perf_counter()
+                session.run(None, feeds)
+                seconds.append(time.perf_counter() - t0)
+            rows[str(b)] = {"first_ms": 1e3 * seconds[0], "p50_ms": 1e3 * float(np.median(seconds[1:]))}
+        out["arms"][arm] = {"file": path.name, "providers": session.get_providers(), "batches": rows}
+        del session
+    return out
+
+
 # the check's steps in order, and the earlier step each one needs (a failed step skips those that need it)
 STEPS = (("training", None), ("export", "training"), ("parity", "export"), ("generation", "export"),
-         ("triton", "export"))
+         ("triton", "export"), ("backend_session", "export"))
 
 
 def run_steps(result: dict, steps: dict, log=print, save=lambda _: None) -> None:
@@ -251,7 +309,8 @@ def check(data_dir: Path = Path(defaults.DATA_DIR), cpu: bool = False, steps: in
             "training": training, "export": export, "parity": device_parity,
             "generation": lambda: generation(repository, Path(result["training"]["run"]) / defaults.CHECKPOINT_FILE,
                                              gpu, batches, budget_s, log=log),
-            "triton": lambda: triton(repository, gpu, settings, window_s, budget_s, log)}, log, save)
+            "triton": lambda: triton(repository, gpu, settings, window_s, budget_s, log),
+            "backend_session": lambda: backend_session(repository, gpu, served_batches(settings), log=log)}, log, save)
     result["versions"]["triton"] = result.get("triton", {}).get("version")
     result["seconds"]["total"] = time.perf_counter() - t_all
     save(result)

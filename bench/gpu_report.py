@@ -148,6 +148,13 @@ def table(result: dict) -> str:
         if (s["batch"], s["concurrency"]) == (1, 16):
             checks.append(("p99", s["p99_ms"], TRITON_P99_MS, _ms))
         lines.append(_row(what, figure, checks))
+    if "backend_session" in result:
+        b = result["backend_session"]
+        for arm, a in b["arms"].items():
+            search = "cuDNN search as served" if arm == "served" else f"cuDNN search {arm.upper()}"
+            what = f"a served instance's session ({b['kind']}, {a['file']}) in process, {search}: first call / then (p50)"
+            lines.append(_row(what, "; ".join(f"batch {n}: {_ms(r['first_ms'])} / {_ms(r['p50_ms'])}"
+                                              for n, r in a["batches"].items())))
     return "\n".join(lines) + "\n"
 
 

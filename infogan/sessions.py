@@ -76,11 +76,12 @@ def _load_cuda_libraries() -> None:
 CUDA_OPTIONS = {"use_tf32": "0"}
 
 
-def providers(gpu: bool = True, device_id: int = 0) -> list:
-    """CUDA (on GPU device_id) first where this onnxruntime has it and gpu is asked for, then the CPU."""
+def providers(gpu: bool = True, device_id: int = 0, cuda_options: dict | None = None) -> list:
+    """CUDA (on GPU device_id, with CUDA_OPTIONS and then cuda_options) first where this onnxruntime
+    has it and gpu is asked for, then the CPU."""
     if gpu and has_cuda():
         _load_cuda_libraries()
-        return [(CUDA, {"device_id": device_id, **CUDA_OPTIONS}), CPU]
+        return [(CUDA, {"device_id": device_id, **CUDA_OPTIONS, **(cuda_options or {})}), CPU]
     return [CPU]
 
 

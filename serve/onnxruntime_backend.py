@@ -24,28 +24,14 @@ No torch.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-from infogan.contract import GPU_MODEL_FILE, MODEL_FILE, InfoganError
-from infogan.sessions import check_on_cuda, cpu_count, has_cuda, providers, runtime_description, session_options
-from infogan.serve.batching import (RequestError, concat_requests, model_file, model_spec_from_config,
-                                   session_settings, split_outputs, validate_request)
-
-
-def _session_options(config: dict, kind: str) -> ort.SessionOptions:
-    try:
-        settings = session_settings(config, kind, cpu_count())
-    except ValueError as e:
-        raise pb_utils.TritonModelException(str(e)) from None
-    options = session_options(settings.intra_op_threads)
-    for key, value in settings.entries.items():
-        options.add_session_config_entry(key, value)
-    return options
+from infogan.contract import InfoganError
+from infogan.serve.batching import RequestError, concat_requests, model_spec_from_config, split_outputs, validate_request
+from infogan.serve.instance import open_instance
 
 
 class TritonPythonModel:
@@ -56,34 +42,16 @@ class TritonPythonModel:
         self.input_names = [s.name for s in self.spec.inputs]
 
         # args["model_repository"] is this model's folder; the version folder holds the file.
-        # `infogan serve` checks this before it starts; a polling server loads later configs
-        # without that check, so the backend repeats it.
-        filename = config.get("default_model_filename") or MODEL_FILE
-        try:
-            path = model_file(Path(args["model_repository"]) / args["model_version"], filename)
-        except ValueError as e:
-            raise pb_utils.TritonModelException(f"default_model_filename={filename} is invalid: {e}") from None
-        if not path.is_file():
-            raise pb_utils.TritonModelException(f"{self.name}: {path} does not exist")
-
+        # `infogan serve` checks it before it starts; a polling server loads later configs
+        # without that check, so open_instance repeats it.
         kind = args.get("model_instance_kind", "CPU")
-        on_gpu = kind == "GPU"
         device_id = int(args.get("model_instance_device_id", 0))
-        if on_gpu and not has_cuda():  # never a KIND_GPU instance that computes on the CPU
-            raise pb_utils.TritonModelException(
-                f"{self.name}: a KIND_GPU instance needs onnxruntime's CUDA provider, and this backend's Python "
-                f"({sys.prefix}) imported {runtime_description()}: install onnxruntime-gpu where the server's "
-                "Python finds it first")
-        if on_gpu and filename == MODEL_FILE and (path.parent / GPU_MODEL_FILE).is_file():
-            path = model_file(path.parent, GPU_MODEL_FILE)  # the generator's graph for CUDA (contract.GPU_MODEL_FILE)
+        try:
+            self.session, path = open_instance(config, Path(args["model_repository"]) / args["model_version"],
+                                               kind, device_id, self.name)
+        except InfoganError as e:
+            raise pb_utils.TritonModelException(str(e)) from None
         self.path = path
-        options = _session_options(config, kind)
-        self.session = ort.InferenceSession(str(path), options, providers=providers(on_gpu, device_id))
-        if on_gpu:
-            try:
-                check_on_cuda(self.session, f"{self.name} (a KIND_GPU instance on GPU {device_id})")
-            except InfoganError as e:
-                raise pb_utils.TritonModelException(str(e)) from None
 
         # the config and the ONNX file must agree on names, or every request would fail
         onnx_inputs = {i.name for i in self.session.get_inputs()}

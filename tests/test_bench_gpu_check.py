@@ -118,6 +118,12 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     for s in r["triton"]["settings"].values():
         assert s["calls"] > 0 and s["server_executions"] > 0 and s["in_process"]["images_per_s"] > 0
         assert s["server_inferences"] >= s["server_executions"] and s["server_ms"]["compute_infer"] > 0
+    served = r["backend_session"]  # the instance's own session, timed apart from Triton, at the batches it met
+    assert served["kind"] == "KIND_CPU" and list(served["arms"]) == ["served"]  # HEURISTIC is a CUDA option
+    arm = served["arms"]["served"]
+    assert arm["file"] == "model.onnx" and arm["providers"] == ["CPUExecutionProvider"]
+    assert list(arm["batches"]) == ["1", "2", "8", "16"]  # each request's batch and the clients' together
+    assert all(b["first_ms"] > 0 and b["p50_ms"] > 0 for b in arm["batches"].values())
     text = md.read_text()
     assert text.startswith("# Benchmarks\n\nintro\n\n<!-- gpu-check:begin -->\n**GPU check**")
     assert text.endswith("<!-- gpu-check:end -->\n\n## Latest table\nkept\n") and "old text" not in text
@@ -125,6 +131,8 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     assert table[0] == "| what | figure | target | result |"
     assert any(line.startswith("| generation in process, batch 8 | client API ") for line in table)
     assert any(line.startswith("| Triton (KIND_CPU), batch 1 x 2 clients |") for line in table)
+    assert any(line.startswith("| a served instance's session (KIND_CPU, model.onnx) in process, cuDNN search as served: "
+                               "first call / then (p50) | batch 1: ") for line in table)
     assert f"Triton {r['versions']['triton']}" in text and f"torch {r['versions']['torch']}" in text
 
 
@@ -145,19 +153,22 @@ def test_a_failed_step_skips_only_the_steps_that_need_it_and_each_step_is_saved(
 
     result = {"seconds": {}}
     run_steps(result, {"training": step("training"), "export": step("export", fail=True), "parity": step("parity"),
-                       "generation": step("generation"), "triton": step("triton")}, logged.append,
+                       "generation": step("generation"), "triton": step("triton"),
+                       "backend_session": step("backend_session")}, logged.append,
               lambda r: saved.append(sorted(k for k in r["seconds"])))
     assert ran == ["training", "export"]
     assert result["training"] == {"name": "training"} and "export" not in result
     assert result["failed"] == {"export": "RuntimeError: export broke"}
-    assert result["not_run"] == {name: "export did not complete" for name in ("parity", "generation", "triton")}
+    assert result["not_run"] == {name: "export did not complete"
+                                 for name in ("parity", "generation", "triton", "backend_session")}
     assert saved == [["training"], ["export", "training"]]
     assert any("Traceback" in line and "export broke" in line for line in logged)
 
     result = {"seconds": {}}  # a later step's failure does not stop its siblings
     run_steps(result, {"training": step("training"), "export": step("export"), "parity": step("parity", fail=True),
-                       "generation": step("generation"), "triton": step("triton")}, logged.append)
-    assert ran[2:] == ["training", "export", "parity", "generation", "triton"]
+                       "generation": step("generation"), "triton": step("triton"),
+                       "backend_session": step("backend_session")}, logged.append)
+    assert ran[2:] == ["training", "export", "parity", "generation", "triton", "backend_session"]
     assert set(result["failed"]) == {"parity"} and result["not_run"] == {} and result["triton"] == {"name": "triton"}
 
 
@@ -179,10 +190,11 @@ def test_a_failed_step_is_a_row_the_json_keeps_what_ran_and_the_command_exits_no
                                      "no MNIST there; the table shows the steps that ran")
     r = json.loads(out.read_text())
     assert r["failed"] == {"training": "InfoganError: data_dir=/nowhere is invalid: no MNIST there"}
-    assert set(r["not_run"]) == {"export", "parity", "generation", "triton"} and r["seconds"]["total"] > 0
+    assert set(r["not_run"]) == {"export", "parity", "generation", "triton", "backend_session"}
+    assert r["seconds"]["total"] > 0
     rows = [line for line in md.read_text().splitlines() if line.startswith("| ")]
     assert rows[1] == "| training: FAILED | InfoganError: data_dir=/nowhere is invalid: no MNIST there |  |  |"
-    assert rows[2] == "| export: not run | training did not complete |  |  |" and len(rows) == 6
+    assert rows[2] == "| export: not run | training did not complete |  |  |" and len(rows) == 7
 
 
 def test_a_wrong_served_answer_is_a_row_and_fails_the_command_after_every_figure(monkeypatch):

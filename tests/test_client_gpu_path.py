@@ -150,6 +150,9 @@ def test_the_cuda_options_turn_tf32_off(monkeypatch):
     monkeypatch.setattr(sessions, "_load_cuda_libraries", lambda: None)
     assert sessions.providers(True, 1) == [(sessions.CUDA, {"device_id": 1, "use_tf32": "0"}), sessions.CPU]
     assert sessions.providers(False, 1) == [sessions.CPU]
+    # the GPU check's second arm: an option added to CUDA_OPTIONS, which it cannot override unasked
+    assert sessions.providers(True, 0, {"cudnn_conv_algo_search": "HEURISTIC"}) == [
+        (sessions.CUDA, {"device_id": 0, "use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}), sessions.CPU]
 
 
 def test_a_kind_gpu_instance_never_serves_from_the_cpu(monkeypatch, repo):
@@ -175,6 +178,7 @@ def test_a_kind_gpu_instance_never_serves_from_the_cpu(monkeypatch, repo):
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", stub)
     monkeypatch.delitem(sys.modules, "infogan.serve.onnxruntime_backend", raising=False)
     backend = importlib.import_module("infogan.serve.onnxruntime_backend")
+    instance = importlib.import_module("infogan.serve.instance")
     config = json_format.MessageToDict(read_config(repo / GENERATOR_MODEL / CONFIG_FILE), preserving_proto_field_name=True)
     args = {"model_config": json.dumps(config), "model_name": GENERATOR_MODEL, "model_version": "1",
             "model_repository": str(repo / GENERATOR_MODEL), "model_instance_kind": "GPU", "model_instance_device_id": "0"}
@@ -184,7 +188,7 @@ def test_a_kind_gpu_instance_never_serves_from_the_cpu(monkeypatch, repo):
     assert "KIND_GPU instance needs onnxruntime's CUDA provider" in str(e.value)
     assert f"imported onnxruntime {ort.__version__} at " in str(e.value) and "\n" not in str(e.value)
 
-    monkeypatch.setattr(backend, "has_cuda", lambda: True)  # a CUDA provider that cannot start
+    monkeypatch.setattr(instance, "has_cuda", lambda: True)  # a CUDA provider that cannot start
     _pretend_onnxruntime_gpu(monkeypatch)
     with pytest.raises(stub.TritonModelException) as e:
         backend.TritonPythonModel().initialize(args)
