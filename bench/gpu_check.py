@@ -1,7 +1,8 @@
 """`infogan gpu-check` (`make gpu-check`): the GPU path, end to end, in one prepared command.
 
 On a machine with a CUDA GPU (torch built with CUDA, onnxruntime-gpu installed):
-  1. trains the full default recipe on CUDA (bf16 autocast) and reads its images/s;
+  1. trains the full default recipe on CUDA (bf16 autocast) and reads its images/s, then
+     its first 400 updates with every core's threads and with one (the host launches the kernels);
   2. exports the run in fp32, fp16 and int8 into a throwaway repository;
   3. checks onnxruntime's CUDA provider against its CPU provider on the same inputs;
   4. times in-process generation at batch 1, 256, 4,096 and 32,768, side by side: the
@@ -37,6 +38,7 @@ from infogan.contract import (CATEGORICAL, CONFIG_FILE, CONTINUOUS, ENCODER_MODE
 
 GPU_BATCHES = (1, 256, 4096, 32768)
 GPU_SETTINGS = ((256, 4), (1, 16))  # Triton: (batch per request, concurrent clients)
+THREAD_STEPS = 400  # the updates each thread count trains in the training_threads step
 # --cpu: the same steps, sized to run in a test
 CPU_STEPS, CPU_BATCHES, CPU_SETTINGS = 20, (1, 8), ((8, 2), (1, 2))
 
@@ -59,6 +61,18 @@ def no_gpu_reason() -> str | None:
     return None
 
 
+def _short_config(out: Path, data_dir: Path, steps: int, **overrides):
+    """The default recipe cut to exactly `steps` updates, one evaluation on 1,000 images, no judge."""
+    from infogan.training.config import resolve
+
+    preset_epoch = resolve("default").steps_per_epoch
+    per_epoch = preset_epoch if steps % preset_epoch == 0 else steps
+    epochs = steps // per_epoch
+    return resolve("default", data_dir=str(data_dir), out_dir=str(out), epochs=epochs, steps_per_epoch=per_epoch,
+                   eval_every=epochs, samples_every=epochs, checkpoint_every=epochs, judge=False, eval_subset=1000,
+                   **{"run_name": "gpu-check", **overrides})
+
+
 def train_recipe(out: Path, data_dir: Path, steps: int | None) -> dict:
     """The default recipe on the device training picks (CUDA where torch sees it); steps=None: all of it."""
     from infogan.training.config import resolve
@@ -67,18 +81,37 @@ def train_recipe(out: Path, data_dir: Path, steps: int | None) -> dict:
 
     if steps is None:
         cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check")
-    else:  # a short run for tests: exactly `steps` updates, one evaluation, no judge
-        preset_epoch = resolve("default").steps_per_epoch
-        per_epoch = preset_epoch if steps % preset_epoch == 0 else steps
-        epochs = steps // per_epoch
-        cfg = resolve("default", data_dir=str(data_dir), out_dir=str(out), run_name="gpu-check", epochs=epochs,
-                      steps_per_epoch=per_epoch, eval_every=epochs, samples_every=epochs,
-                      checkpoint_every=epochs, judge=False, eval_subset=1000)
+    else:  # a short run for tests
+        cfg = _short_config(out, data_dir, steps)
     t0 = time.perf_counter()
     run = train(cfg, progress=False)
     ev = json.loads((run / defaults.EVALUATION_FILE).read_text())
     return {"run": str(run), "updates": cfg.total_steps, "batch": cfg.batch_size, "full_recipe": steps is None,
             "images_per_s": median_images_per_s(run), "seconds": time.perf_counter() - t0, "accuracy": ev["accuracy"]}
+
+
+def training_threads(out: Path, data_dir: Path, steps: int, log=lambda _: None) -> dict:
+    """The default recipe's first `steps` updates with every core's intra-op threads, then with one
+    thread, one after the other, on the device training picks. On an H200 a profile (outside this
+    check) found the step bound by the host launching some 800 kernels, and one thread trained at
+    7,825 images/s against 6,100 for sixteen: this row decides whether GPU training should take one
+    thread. The process's thread count is restored after."""
+    import torch
+
+    from infogan.machine import cpu_count
+    from infogan.training.sweep import median_images_per_s
+    from infogan.training.train import train
+
+    before = torch.get_num_threads()
+    log(f"training threads: the first {steps} updates with {cpu_count()} threads, then with 1")
+    rates: dict[str, float | None] = {}
+    try:
+        for threads in dict.fromkeys((cpu_count(), 1)):
+            run = train(_short_config(out, data_dir, steps, run_name=f"threads-{threads}", threads=threads), progress=False)
+            rates[str(threads)] = median_images_per_s(run)
+    finally:
+        torch.set_num_threads(before)
+    return {"updates": steps, "images_per_s": rates}
 
 
 def parity(repository: Path, gpu: bool) -> dict:
@@ -237,7 +270,7 @@ def backend_session(repository: Path, gpu: bool, batches: tuple[int, ...], calls
 
 
 # the check's steps in order, and the earlier step each one needs (a failed step skips those that need it)
-STEPS = (("training", None), ("export", "training"), ("parity", "export"), ("generation", "export"),
+STEPS = (("training", None), ("training_threads", "training"), ("export", "training"), ("parity", "export"), ("generation", "export"),
          ("triton", "export"), ("backend_session", "export"))
 
 
@@ -306,7 +339,9 @@ def check(data_dir: Path = Path(defaults.DATA_DIR), cpu: bool = False, steps: in
             return parity(repository, gpu)
 
         run_steps(result, {
-            "training": training, "export": export, "parity": device_parity,
+            "training": training,
+            "training_threads": lambda: training_threads(tmp / "threads", data_dir, THREAD_STEPS if gpu else CPU_STEPS, log),
+            "export": export, "parity": device_parity,
             "generation": lambda: generation(repository, Path(result["training"]["run"]) / defaults.CHECKPOINT_FILE,
                                              gpu, batches, budget_s, log=log),
             "triton": lambda: triton(repository, gpu, settings, window_s, budget_s, log),

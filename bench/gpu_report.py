@@ -106,6 +106,10 @@ def table(result: dict) -> str:
         lines.append(_row(f"training: default recipe{'' if t['full_recipe'] else ' (shortened)'}, {t['updates']:,} updates at batch "
                           f"{t['batch']}, Q accuracy {_pct(t['accuracy'])}", f"{rate(t['images_per_s'])} images/s (median)",
                           [("", t["images_per_s"], TRAINING, lambda x: f"{rate(x)} images/s")]))
+    if "training_threads" in result:
+        t = result["training_threads"]
+        lines.append(_row(f"training: the first {t['updates']:,} updates by intra-op threads, one after the other",
+                          "; ".join(f"{n} thread{'s' if n != '1' else ''} {rate(r)} images/s" for n, r in t["images_per_s"].items())))
     if "export" in result:
         lines.append(_row("export", f"{', '.join(result['export']['precisions'])} in {result['export']['seconds']:.0f} s"))
     if "parity" in result:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from infogan.cli import app
 from infogan.contract import CONFIG_FILE, GENERATOR_MODEL, InfoganError
+from infogan.machine import cpu_count
 
 MARKED = "# Benchmarks\n\nintro\n\n<!-- gpu-check:begin -->\nold text\n<!-- gpu-check:end -->\n\n## Latest table\nkept\n"
 
@@ -105,6 +106,9 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     assert result.exit_code == 0, result.output
     r = json.loads(out.read_text())
     assert not r["gpu"] and r["training"]["updates"] == 20 and r["training"]["images_per_s"] > 0
+    threads = r["training_threads"]  # every core's threads, then one, each for the same short run
+    assert threads["updates"] == 20 and list(threads["images_per_s"]) == list(dict.fromkeys([str(cpu_count()), "1"]))
+    assert all(x > 0 for x in threads["images_per_s"].values())
     assert r["export"]["precisions"] == ["fp32", "fp16", "int8"]
     assert r["parity"]["ok"] and r["parity"]["generator_max_abs_diff"] == 0.0  # the CPU provider against itself
     gen = r["generation"]
@@ -130,6 +134,8 @@ def test_every_step_runs_on_cpu_providers_and_the_table_lands_between_the_marker
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert table[0] == "| what | figure | target | result |"
     assert any(line.startswith("| generation in process, batch 8 | client API ") for line in table)
+    assert any(line.startswith("| training: the first 20 updates by intra-op threads, one after the other | ")
+               and " 1 thread " in line for line in table)
     assert any(line.startswith("| Triton (KIND_CPU), batch 1 x 2 clients |") for line in table)
     assert any(line.startswith("| a served instance's session (KIND_CPU, model.onnx) in process, cuDNN search as served: "
                                "first call / then (p50) | batch 1: ") for line in table)
@@ -152,23 +158,25 @@ def test_a_failed_step_skips_only_the_steps_that_need_it_and_each_step_is_saved(
         return run
 
     result = {"seconds": {}}
-    run_steps(result, {"training": step("training"), "export": step("export", fail=True), "parity": step("parity"),
+    run_steps(result, {"training": step("training"), "training_threads": step("training_threads"),
+                       "export": step("export", fail=True), "parity": step("parity"),
                        "generation": step("generation"), "triton": step("triton"),
                        "backend_session": step("backend_session")}, logged.append,
               lambda r: saved.append(sorted(k for k in r["seconds"])))
-    assert ran == ["training", "export"]
+    assert ran == ["training", "training_threads", "export"]
     assert result["training"] == {"name": "training"} and "export" not in result
     assert result["failed"] == {"export": "RuntimeError: export broke"}
     assert result["not_run"] == {name: "export did not complete"
                                  for name in ("parity", "generation", "triton", "backend_session")}
-    assert saved == [["training"], ["export", "training"]]
+    assert saved == [["training"], ["training", "training_threads"], ["export", "training", "training_threads"]]
     assert any("Traceback" in line and "export broke" in line for line in logged)
 
     result = {"seconds": {}}  # a later step's failure does not stop its siblings
-    run_steps(result, {"training": step("training"), "export": step("export"), "parity": step("parity", fail=True),
+    run_steps(result, {"training": step("training"), "training_threads": step("training_threads"),
+                       "export": step("export"), "parity": step("parity", fail=True),
                        "generation": step("generation"), "triton": step("triton"),
                        "backend_session": step("backend_session")}, logged.append)
-    assert ran[2:] == ["training", "export", "parity", "generation", "triton", "backend_session"]
+    assert ran[3:] == ["training", "training_threads", "export", "parity", "generation", "triton", "backend_session"]
     assert set(result["failed"]) == {"parity"} and result["not_run"] == {} and result["triton"] == {"name": "triton"}
 
 
@@ -190,11 +198,11 @@ def test_a_failed_step_is_a_row_the_json_keeps_what_ran_and_the_command_exits_no
                                      "no MNIST there; the table shows the steps that ran")
     r = json.loads(out.read_text())
     assert r["failed"] == {"training": "InfoganError: data_dir=/nowhere is invalid: no MNIST there"}
-    assert set(r["not_run"]) == {"export", "parity", "generation", "triton", "backend_session"}
+    assert set(r["not_run"]) == {"training_threads", "export", "parity", "generation", "triton", "backend_session"}
     assert r["seconds"]["total"] > 0
     rows = [line for line in md.read_text().splitlines() if line.startswith("| ")]
     assert rows[1] == "| training: FAILED | InfoganError: data_dir=/nowhere is invalid: no MNIST there |  |  |"
-    assert rows[2] == "| export: not run | training did not complete |  |  |" and len(rows) == 7
+    assert rows[2] == "| training_threads: not run | training did not complete |  |  |" and len(rows) == 8
 
 
 def test_a_wrong_served_answer_is_a_row_and_fails_the_command_after_every_figure(monkeypatch):
