@@ -281,8 +281,8 @@ PRESETS: dict[str, dict] = {
 # on Fashion-MNIST the default recipe trains 5,000 updates, not 2,500. On held-out garments
 # (seeds 0 and 1) the longer run raised the worst run's Q (68.96 -> 71.46% live), purity
 # and fidelity (14.4x -> 7.0x, 19.8x -> 8.1x the floor); about 28 minutes with 2 threads on
-# a bf16 CPU. An explicit --epochs still wins. Garments keep the recipe's narrow noise throughout: on two
-# held-out garment seeds the widening raised Q but ended one seed with lower purity and fidelity (RESULTS.md).
+# a bf16 CPU. An explicit --epochs still wins. Garments keep the recipe's narrow noise throughout: on three
+# held-out garment seeds the widening raised Q on two and lowered the third's, with two classes fewer (RESULTS.md).
 DATASET_PRESETS: dict[str, dict[str, dict]] = {
     "fashion-mnist": {"default": {"epochs": 50, "template": LatentTemplate(noise_scale=RECIPE_NOISE_SCALE),
                                   "noise_start": 0.0}},
