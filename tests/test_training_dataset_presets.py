@@ -1,11 +1,12 @@
 """A dataset's own overrides of a preset: the default recipe trains Fashion-MNIST twice as long as
-digits (RESULTS.md), while an explicit setting still wins and other presets are untouched."""
+digits with the IIC term's marginals weighed twice (RESULTS.md), while an explicit setting still wins and other presets are untouched."""
 
 import pytest
 from typer.testing import CliRunner
 
 from infogan.cli import app
-from infogan.training.config import DATASET_PRESETS, PRESETS, RECIPE_NOISE_SCALE, WIDE_NOISE_SCALE, preset_values, resolve
+from infogan.training.config import (DATASET_PRESETS, FASHION_IIC_MARGINAL_WEIGHT, PRESETS, RECIPE_NOISE_SCALE, WIDE_NOISE_SCALE,
+                                     preset_values, resolve)
 
 
 def test_the_default_preset_trains_garments_5000_updates_and_digits_2500():
@@ -17,7 +18,9 @@ def test_the_default_preset_trains_garments_5000_updates_and_digits_2500():
     digits = resolve("default")
     assert (digits.template.noise_scale, digits.noise_start) == (WIDE_NOISE_SCALE, RECIPE_NOISE_SCALE)
     assert (fashion.template.noise_scale, fashion.noise_start) == (RECIPE_NOISE_SCALE, 0.0)
-    narrow = {"template": fashion.to_dict()["template"], "noise_start": 0.0}
+    # and the IIC term's marginals weigh twice on garments (held-out garment seeds, RESULTS.md), once on digits
+    assert (digits.iic_marginal_weight, fashion.iic_marginal_weight) == (1.0, FASHION_IIC_MARGINAL_WEIGHT) == (1.0, 2.0)
+    narrow = {"template": fashion.to_dict()["template"], "noise_start": 0.0, "iic_marginal_weight": 2.0}
     assert {**digits.to_dict(), "dataset": "fashion-mnist", "epochs": 50, **narrow} == fashion.to_dict()
 
 
