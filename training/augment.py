@@ -1,5 +1,5 @@
-"""Small random affine transforms of digit images (rotation, scale, shift, and optionally shear and
-a smooth local warp).
+"""Small random affine transforms of digit images (rotation, scale, shift, and optionally shear,
+a smooth local warp and a change of the ink's brightness).
 
 They change a digit's style, never its identity, so a classifier that should
 read identity can be asked to give an image and its transform the same class.
@@ -27,12 +27,17 @@ MAX_SHEAR_DEGREES = 30.0
 # affine map does, without moving the digit as a whole
 WARP_KNOTS = 4
 MAX_WARP_PX = 4.0
+# the ink's brightness: each image's intensities raised to a power gamma drawn log-uniformly in
+# [1 / g, g] (one more uniform per image, after the warp's), so black stays black and full ink full;
+# g = 2 brings a garment whose ink averages 0.8 and one whose ink averages 0.4 to the same mid-grey
+MAX_GAMMA = 4.0
 
 
-def draw_columns(shear_degrees: float = 0.0, warp_px: float = 0.0) -> int:
+def draw_columns(shear_degrees: float = 0.0, warp_px: float = 0.0, gamma: float = 1.0) -> int:
     """The uniforms random_affine reads per image: 4, one more with a shear, then 2 * WARP_KNOTS**2
-    more with a warp (so a transform without either draws exactly what it drew before they existed)."""
-    return COLUMNS + (shear_degrees > 0) + (2 * WARP_KNOTS ** 2 if warp_px > 0 else 0)
+    more with a warp, then one more with a gamma above 1 (so a transform without any of them draws
+    exactly what it drew before they existed)."""
+    return COLUMNS + (shear_degrees > 0) + (2 * WARP_KNOTS ** 2 if warp_px > 0 else 0) + (gamma > 1)
 
 
 def warp_offsets(u: torch.Tensor, warp_px: float, height: int, width: int) -> torch.Tensor:
@@ -79,22 +84,25 @@ def copies_ahead(draws: torch.Tensor, copies: int) -> torch.Tensor:
 def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tensor, degrees: float = DEGREES,
                   scale: tuple[float, float] = (1 - SCALE_SPREAD, 1 + SCALE_SPREAD), shift_px: float = SHIFT_PX,
                   return_angle: bool = False, of: tuple[int, int] | None = None, shear_degrees: float = 0.0,
-                  warp_px: float = 0.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                  warp_px: float = 0.0, gamma: float = 1.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """[N, 1, H, W] images in [0, 1] -> the same, each under its own random
     rotation (+-degrees), isotropic scale and shift (+-shift_px pixels), and with
     shear_degrees > 0 a horizontal shear that tilts vertical strokes by up to
     +-shear_degrees, the way a rotation of that angle tilts them (a fifth uniform
     per image), and with warp_px > 0 a smooth local warp moving each pixel by up to +-warp_px
     pixels along each axis after the affine map (2 * WARP_KNOTS**2 more uniforms, after the
-    shear's; warp_offsets); with return_angle, also each image's tilt of vertical strokes as a
-    fraction of degrees: the rotation's, in [-1, 1], plus the shear's.
+    shear's; warp_offsets), and with gamma > 1 each image's intensities raised to a power drawn
+    log-uniformly in [1 / gamma, gamma] (one more uniform, the last): brighter or darker ink, the
+    same shape; with return_angle, also each image's tilt of vertical strokes as a fraction of
+    degrees: the rotation's, in [-1, 1], plus the shear's.
     of=(start, total): the images are rows start.. of a batch of total (one
     process's share); the draws are the whole batch's, so any split of a batch
     over processes transforms each image as one process would. generator may also be the
     whole batch's draws made ahead (affine_draws), already on the images' device."""
     n, _, h, w = images.shape
     start, total = of or (0, n)
-    draws = generator if isinstance(generator, torch.Tensor) else affine_draws(generator, total, draw_columns(shear_degrees, warp_px))
+    draws = (generator if isinstance(generator, torch.Tensor)
+             else affine_draws(generator, total, draw_columns(shear_degrees, warp_px, gamma)))
     u = draws[start:start + n].to(images.device)
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
     s = scale[0] + (scale[1] - scale[0]) * u[:, 1]
@@ -118,4 +126,10 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
             raise ValueError(f"a warp needs {first + 2 * WARP_KNOTS ** 2} draws per image, got {u.shape[1]}")
         grid = grid + warp_offsets(u[:, first:first + 2 * WARP_KNOTS ** 2], warp_px, h, w).to(grid.dtype)
     moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if gamma > 1:
+        last = draw_columns(shear_degrees, warp_px, gamma) - 1
+        if u.shape[1] <= last:
+            raise ValueError(f"a gamma needs {last + 1} draws per image, got {u.shape[1]}")
+        power = gamma ** (2 * u[:, last] - 1)  # log-uniform in [1 / gamma, gamma]
+        moved = moved.clamp(0, 1).pow(power.to(moved.dtype).view(n, 1, 1, 1))
     return (moved, turn) if return_angle else moved

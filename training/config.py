@@ -9,7 +9,7 @@ from pathlib import Path
 
 from infogan import defaults
 from infogan.contract import InfoganError, LatentTemplate
-from infogan.training.augment import MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
+from infogan.training.augment import MAX_GAMMA, MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
 from infogan.training.data import DATASETS
 from infogan.training.model import DEFAULT_LEAKY_SLOPE, DEFAULT_OVERCLUSTER, DEFAULT_SUBHEADS, check_architecture
 
@@ -92,6 +92,10 @@ class TrainConfig:
     # each pixel by up to +-this many pixels along each axis after the affine map (2 * WARP_KNOTS**2 more
     # draws per image): the bends of a stroke (a flag, a curled tail) the categories must ignore (0: none)
     real_warp: float = 0.0
+    # the ink's brightness of the real images in those terms: each image's intensities raised to a power
+    # drawn log-uniformly in [1 / real_gamma, real_gamma] (one more draw per image, after the warp's), a
+    # darker or lighter garment the categories must ignore (1: none)
+    real_gamma: float = 1.0
     # the weight of the marginals' entropy in that IIC term, against the pairs' agreement (IIC's
     # lamb): above 1, a stronger push for real images spread evenly over the categories
     iic_marginal_weight: float = 1.0
@@ -183,6 +187,9 @@ class TrainConfig:
         if not 0 <= self.real_warp <= MAX_WARP_PX:
             raise InfoganError(f"real_warp={self.real_warp} is invalid: must be in [0, {MAX_WARP_PX:g}], the pixels a "
                                "smooth warp of the real images may move each pixel by along each axis (0: none)")
+        if not 1 <= self.real_gamma <= MAX_GAMMA:
+            raise InfoganError(f"real_gamma={self.real_gamma} is invalid: must be in [1, {MAX_GAMMA:g}], the largest power "
+                               "the real images' intensities may be raised to, or its inverse the smallest (1: none)")
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")

@@ -133,12 +133,14 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     [with real_copies: each real image's transform is drawn that many times, and both terms read every copy]
     #     [with real_shear: each real transform also shears; the rotation prior follows the strokes' whole tilt]
     #     [with real_warp: each real transform also bends strokes by a smooth local warp]
+    #     [with real_gamma: each real transform also makes the ink brighter or darker]
     real_t, turn = [], []
     if cfg.lambda_real > 0 or cfg.lambda_rotation > 0:
         total = of[1] if of else len(real)
-        for draws in copies_draws(rng_real, total, cfg.real_copies, draw_columns(cfg.real_shear, cfg.real_warp)):
+        for draws in copies_draws(rng_real, total, cfg.real_copies, draw_columns(cfg.real_shear, cfg.real_warp, cfg.real_gamma)):
             moved, angle = random_affine(real, draws, return_angle=True, of=of, shear_degrees=cfg.real_shear,
-                                         warp_px=cfg.real_warp, **affine_ranges(cfg.real_transform_strength))
+                                         warp_px=cfg.real_warp, gamma=cfg.real_gamma,
+                                         **affine_ranges(cfg.real_transform_strength))
             real_t.append(moved)
             turn.append(angle)
     with autocast():
@@ -268,7 +270,7 @@ class BatchStream:
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
         b, copies = self.cfg.batch_size, self.cfg.real_copies
-        columns = (draw_columns(self.cfg.real_shear, self.cfg.real_warp), draw_columns())
+        columns = (draw_columns(self.cfg.real_shear, self.cfg.real_warp, self.cfg.real_gamma), draw_columns())
         draw = lambda s: [copies_ahead(affine_draws(g, b * n, c), n)  # noqa: E731
                           for g, n, c in zip(self.transform_rngs(s), (copies, 1), columns)]
         real, fake = self._drawn_ahead("transforms", step, device, draw)
