@@ -31,6 +31,7 @@ MAX_WARP_PX = 4.0
 # [1 / g, g] (one more uniform per image, after the warp's), so black stays black and full ink full;
 # g = 2 brings a garment whose ink averages 0.8 and one whose ink averages 0.4 to the same mid-grey
 MAX_GAMMA = 4.0
+INK_FLOOR = 1e-6  # intensities at or below this count as black under a gamma (steepest slope: 0.5 / sqrt(1e-6) = 500)
 
 
 def draw_columns(shear_degrees: float = 0.0, warp_px: float = 0.0, gamma: float = 1.0) -> int:
@@ -130,6 +131,9 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | torch.Tenso
         last = draw_columns(shear_degrees, warp_px, gamma) - 1
         if u.shape[1] <= last:
             raise ValueError(f"a gamma needs {last + 1} draws per image, got {u.shape[1]}")
-        power = gamma ** (2 * u[:, last] - 1)  # log-uniform in [1 / gamma, gamma]
-        moved = moved.clamp(0, 1).pow(power.to(moved.dtype).view(n, 1, 1, 1))
+        power = (gamma ** (2 * u[:, last] - 1)).to(moved.dtype).view(n, 1, 1, 1)  # log-uniform in [1 / gamma, gamma]
+        # black stays exactly black, and a generated image's gradient stays finite: x ** p below 1 has an
+        # infinite slope at 0, so pixels at or below INK_FLOOR take the black branch, whose slope is 0
+        inked = moved > INK_FLOOR
+        moved = torch.where(inked, moved.clamp(INK_FLOOR, 1).pow(power), torch.zeros_like(moved))
     return (moved, turn) if return_angle else moved

@@ -111,6 +111,10 @@ class TrainConfig:
     # Q must also read the category from generated images under small affine
     # transforms, so G tells categories apart by shape, not by slant or size
     transform_fakes: bool = False
+    # those transforms of generated images also make the ink darker or lighter, the power drawn as real_gamma's
+    # is: Q must read a generated image's category whatever its ink's brightness, so G tells categories apart by
+    # shape, not brightness (on garments G drew three categories of tops at ink 0.81, 0.63 and 0.39; 1: none)
+    fake_gamma: float = 1.0
     # weight of a rotation prior on the first continuous code, in the D step: Q's
     # reading of that code must move with a real image's rotation, the same way for
     # every digit, so G's code turns every category the same way (0: off)
@@ -190,6 +194,12 @@ class TrainConfig:
         if not 1 <= self.real_gamma <= MAX_GAMMA:
             raise InfoganError(f"real_gamma={self.real_gamma} is invalid: must be in [1, {MAX_GAMMA:g}], the largest power "
                                "the real images' intensities may be raised to, or its inverse the smallest (1: none)")
+        if not 1 <= self.fake_gamma <= MAX_GAMMA:
+            raise InfoganError(f"fake_gamma={self.fake_gamma} is invalid: must be in [1, {MAX_GAMMA:g}], the largest power "
+                               "the generated images' intensities may be raised to, or its inverse the smallest (1: none)")
+        if self.fake_gamma > 1 and not self.transform_fakes:
+            raise InfoganError(f"fake_gamma={self.fake_gamma} needs transform_fakes: the gamma is part of the generated "
+                               "images' transform, which is off")
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")

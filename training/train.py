@@ -133,7 +133,7 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     [with real_copies: each real image's transform is drawn that many times, and both terms read every copy]
     #     [with real_shear: each real transform also shears; the rotation prior follows the strokes' whole tilt]
     #     [with real_warp: each real transform also bends strokes by a smooth local warp]
-    #     [with real_gamma: each real transform also makes the ink brighter or darker]
+    #     [with real_gamma: each real transform also makes the ink brighter or darker; fake_gamma: the fakes' too]
     real_t, turn = [], []
     if cfg.lambda_real > 0 or cfg.lambda_rotation > 0:
         total = of[1] if of else len(real)
@@ -145,7 +145,7 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
             turn.append(angle)
     with autocast():
         fake = g(noise, cat, cont)
-    fake_t = random_affine(fake, rng_fake, of=of) if cfg.transform_fakes else None
+    fake_t = random_affine(fake, rng_fake, of=of, gamma=cfg.fake_gamma) if cfg.transform_fakes else None
     groups = [(real, fake.detach())]
     if cfg.info_in_d_step and fake_t is not None:
         groups.append((fake_t.detach(),))
@@ -270,7 +270,7 @@ class BatchStream:
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
         b, copies = self.cfg.batch_size, self.cfg.real_copies
-        columns = (draw_columns(self.cfg.real_shear, self.cfg.real_warp, self.cfg.real_gamma), draw_columns())
+        columns = (draw_columns(self.cfg.real_shear, self.cfg.real_warp, self.cfg.real_gamma), draw_columns(gamma=self.cfg.fake_gamma))
         draw = lambda s: [copies_ahead(affine_draws(g, b * n, c), n)  # noqa: E731
                           for g, n, c in zip(self.transform_rngs(s), (copies, 1), columns)]
         real, fake = self._drawn_ahead("transforms", step, device, draw)
