@@ -23,15 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infogan import defaults
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE, InfoganError, sample_latent
 from infogan.files import make_grid, save_png, to_uint8
-from infogan.training.average import CALIBRATION_IMAGES
-from infogan.training.checkpoint import build_models, load_checkpoint
-from infogan.training.config import TrainConfig
-from infogan.training.data import dataset_spec, evaluation_split
-from infogan.training.evaluate import calibrate_batchnorm, predict_categories
-from infogan.training.images import as_float_images
+from infogan.training.data import dataset_spec
+from infogan.training.evaluate import predict_categories
+from infogan.training.runs import published_models
 
 INK_LEVEL = 0.1  # pixels above this are the garment's or digit's ink, the rest background
 GENERATED_PER_CATEGORY = 500
@@ -47,15 +43,7 @@ def ink(images: np.ndarray) -> np.ndarray:
 
 def study(run: Path, seed: int = 0) -> dict:
     """{"run", "labels": the class names, "categories": a row per category, "images", "predicted", "truth"}."""
-    if not (run / defaults.RUN_CONFIG_FILE).is_file():
-        raise InfoganError(f"run={run} is not a run directory (no config.json)")
-    cfg = TrainConfig.load(run / defaults.RUN_CONFIG_FILE)
-    ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
-    g, d = build_models(ckpt)
-    train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
-    if "discriminator_calibrated" not in ckpt:  # before the end: the live D-and-Q, as evaluation scores it
-        d = calibrate_batchnorm(d, as_float_images(train_u8[:CALIBRATION_IMAGES]))
-    images = as_float_images(eval_u8)
+    cfg, g, d, images, labels = published_models(run)
     predicted = predict_categories(d, images)
     real_ink = ink(images.numpy())
     names = list(dataset_spec(cfg.dataset).label_names)

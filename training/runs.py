@@ -6,6 +6,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+import numpy as np
 import torch
 
 from infogan import defaults
@@ -14,7 +15,8 @@ from infogan.files import write_atomic
 from infogan.training.checkpoint import build_models, load_checkpoint
 from infogan.training.config import TrainConfig
 from infogan.training.data import UNRECORDED_DATASET, dataset_spec, evaluation_split
-from infogan.training.evaluate import evaluate_models, save_evaluation
+from infogan.training.average import CALIBRATION_IMAGES
+from infogan.training.evaluate import calibrate_batchnorm, evaluate_models, save_evaluation
 from infogan.training.images import as_float_images
 from infogan.training.judge import load_or_train_judge
 from infogan.training.metrics_log import read_metrics
@@ -81,3 +83,19 @@ def evaluate_run(run: str | Path, data_dir: str | Path = defaults.DATA_DIR, judg
                             judge=load_or_train_judge(data_dir, dataset, holdout=holdout) if judge else None)
     save_evaluation(run, ev)
     return ev
+
+
+def published_models(run: Path) -> tuple[TrainConfig, torch.nn.Module, torch.nn.Module, torch.Tensor, np.ndarray]:
+    """A run folder's config, published G and encoder (at a checkpoint before the run's end,
+    the live D-and-Q with batch norm measured on the first real training images, as evaluation scores the
+    live encoder), and the images it was evaluated on ([N, 1, 28, 28] floats) with their labels: what the
+    studies of a finished or running run read."""
+    if not (run / defaults.RUN_CONFIG_FILE).is_file():
+        raise InfoganError(f"run={run} is not a run directory (no config.json)")
+    cfg = TrainConfig.load(run / defaults.RUN_CONFIG_FILE)
+    ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
+    g, d = build_models(ckpt)
+    train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
+    if "discriminator_calibrated" not in ckpt:
+        d = calibrate_batchnorm(d, as_float_images(train_u8[:CALIBRATION_IMAGES]))
+    return cfg, g, d, as_float_images(eval_u8), labels

@@ -23,17 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infogan import defaults
 from infogan.contract import InfoganError
 from infogan.training.augment import random_affine
-from infogan.training.checkpoint import build_models, load_checkpoint
-from infogan.training.config import TrainConfig
-from infogan.training.data import dataset_spec, evaluation_split
-from infogan.training.evaluate import calibrate_batchnorm, cluster_accuracy
-from infogan.training.average import CALIBRATION_IMAGES
-from infogan.training.images import EVAL_BATCH, as_float_images
+from infogan.training.data import dataset_spec
+from infogan.training.evaluate import cluster_accuracy
+from infogan.training.images import EVAL_BATCH
 from infogan.training.losses import paired_information
 from infogan.training.model import Discriminator
+from infogan.training.runs import published_models
 
 
 @torch.no_grad()
@@ -52,15 +49,7 @@ def head_logits(d: Discriminator, images: torch.Tensor, batch_size: int = EVAL_B
 
 def study(run: Path, seed: int = 0) -> list[dict]:
     """One row per head of the run's published encoder (Q's own first)."""
-    if not (run / defaults.RUN_CONFIG_FILE).is_file():
-        raise InfoganError(f"run={run} is not a run directory (no config.json)")
-    cfg = TrainConfig.load(run / defaults.RUN_CONFIG_FILE)
-    ckpt = load_checkpoint(run / defaults.CHECKPOINT_FILE)
-    _, d = build_models(ckpt)
-    train_u8, eval_u8, labels = evaluation_split(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset)
-    if "discriminator_calibrated" not in ckpt:  # a checkpoint before the end: the live D-and-Q, as evaluation's live score
-        d = calibrate_batchnorm(d, as_float_images(train_u8[:CALIBRATION_IMAGES]))
-    images = as_float_images(eval_u8)
+    cfg, _, d, images, labels = published_models(run)
     logits = head_logits(d, images)
     moved = head_logits(d, random_affine(images, torch.Generator().manual_seed(seed)))
     n_labels = len(dataset_spec(cfg.dataset).label_names)
