@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 import socket
 
 import numpy as np
@@ -124,12 +125,25 @@ def counts(client, model: str) -> tuple[int, int]:
     return int(stats.get("inference_count", 0)), int(stats.get("execution_count", 0))
 
 
+def counts_once_recorded(client, model: str, at_least: int, patience_s: float = 10.0) -> tuple[int, int]:
+    """counts() once the server has recorded at least `at_least` inferences, or as they stand after
+    patience_s: Triton records a request's statistics after it has sent the answer, so right after the last
+    answer arrives the counts may still lag (a fresh-clone CI read 106 of 200 once)."""
+    deadline = time.monotonic() + patience_s
+    seen = counts(client, model)
+    while seen[0] < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen = counts(client, model)
+    return seen
+
+
 @pytest.mark.slow
 def test_many_concurrent_small_requests_are_batched_by_the_server(client, repository):
     before = counts(client, GENERATOR_MODEL)
     batches = [latent_batch(1, seed=100 + i) for i in range(200)]
     images = send_concurrently(client, batches)
-    inferences, executions = (a - b for a, b in zip(counts(client, GENERATOR_MODEL), before))
+    after = counts_once_recorded(client, GENERATOR_MODEL, before[0] + len(batches))
+    inferences, executions = (a - b for a, b in zip(after, before))
 
     assert inferences == 200
     assert inferences / executions > 1, f"{inferences} samples in {executions} executions: no batching"
