@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from infogan.training.category_ink_study import INK_LEVEL, ink, study
+from infogan.contract import InfoganError
+from infogan.training.category_ink_study import INK_LEVEL, categories_led_by, ink, study
 from infogan.training.config import resolve
 from infogan.training.evaluate import cluster_accuracy
 from infogan.training.train import train
@@ -51,7 +52,8 @@ def test_the_command_prints_the_table_and_writes_the_picture(smoke_run, tmp_path
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("| category | images | largest class | 1 | 7 | real ink |")
-    assert sum(line.startswith("| ") for line in lines) == 11  # the header and a row per category and out.stat().st_size > 0
+    assert sum(line.startswith("| ") for line in lines) == 11  # the header and a row per category
+    assert out.stat().st_size > 0
 
 
 @pytest.mark.parametrize(("args", "said"), [(["--classes", "2,x"], "error: classes='2,x' is invalid: must be comma-separated whole numbers"),
@@ -61,6 +63,17 @@ def test_bad_input_is_one_line(smoke_run, args, said):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert [line for line in done.stderr.splitlines() if line.strip()] == [said]
+
+
+def test_the_picture_shows_the_categories_led_by_the_classes_asked_and_refuses_when_none_is():
+    result = {"labels": ["a", "b", "c"], "categories": [{"category": 0, "largest_class": "b"},
+                                                        {"category": 1, "largest_class": "a"},
+                                                        {"category": 2, "largest_class": "b"}]}
+    assert categories_led_by(result, [1]) == [0, 2]
+    assert categories_led_by(result, [0, 1]) == [0, 1, 2]
+    with pytest.raises(InfoganError, match=r"^classes='2' is no category's largest class, so the picture would have no "
+                                           r"rows: name the categories with --categories$"):
+        categories_led_by(result, [2])
 
 
 def test_a_folder_that_is_not_a_run_is_one_line(tmp_path):

@@ -91,6 +91,15 @@ def picture(result: dict, categories: list[int], classes: list[int], out: Path) 
     save_png(to_uint8(np.concatenate(rows[:-1], 0)), out, scale=2)
 
 
+def categories_led_by(result: dict, classes: list[int]) -> list[int]:
+    """The categories whose largest class is among `classes`; refused when there are none (a picture without rows)."""
+    led = [r["category"] for r in result["categories"] if result["labels"].index(r["largest_class"]) in classes]
+    if not led:
+        raise InfoganError(f"classes={','.join(map(str, classes))!r} is no category's largest class, so the picture "
+                           "would have no rows: name the categories with --categories")
+    return led
+
+
 def _indices(text: str, name: str, upper: int) -> list[int]:
     try:
         values = [int(v) for v in text.split(",")]
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table(result, classes))
         if args.picture:
             categories = (_indices(args.categories, "categories", k) if args.categories else
-                          [r["category"] for r in result["categories"] if result["labels"].index(r["largest_class"]) in classes])
+                          categories_led_by(result, classes))
             picture(result, categories, classes, args.picture)
             print(f"picture: {args.picture}")
     except InfoganError as e:
