@@ -79,6 +79,17 @@ def copies_draws(generator: torch.Generator | torch.Tensor, total: int, copies: 
     return [draws[:, width * i:width * (i + 1)] for i in range(copies)]
 
 
+def gamma_narrowed(draws: torch.Tensor, copies: int, gamma: float, reached: float) -> torch.Tensor:
+    """Draws of a transform with a gamma (each copy's last column, copies_ahead's layout) whose largest
+    power has come `reached` (0 to 1) of the way from 1 to gamma: the powers drawn lie in [1 / r, r] with
+    r = 1 + (gamma - 1) * reached, the same uniforms mapped closer to a power of 1. A new tensor; the
+    draws given are left as they are."""
+    share = math.log(1 + (gamma - 1) * reached) / math.log(gamma)  # gamma ** share == r
+    narrowed = draws.reshape(len(draws), copies, -1).clone()
+    narrowed[..., -1] = 0.5 + (narrowed[..., -1] - 0.5) * share
+    return narrowed.reshape(draws.shape)
+
+
 def copies_ahead(draws: torch.Tensor, copies: int) -> torch.Tensor:
     """[copies * total, columns] draws, copy by copy -> [total, columns * copies], a row per image."""
     total, columns = len(draws) // copies, draws.shape[1]

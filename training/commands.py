@@ -103,6 +103,8 @@ def train(
     real_warp: Annotated[Optional[float], typer.Option(help="Override: the real images' transform in the IIC term and the rotation prior also warps them smoothly, moving each pixel by up to +- this many pixels along each axis (0: no warp).")] = None,
     real_gamma: Annotated[Optional[float], typer.Option(help="Override: the real images' transform in the IIC term and the rotation prior also raises their intensities to a power drawn log-uniformly in [1/g, g], darker or lighter ink (1: none).")] = None,
     fake_gamma: Annotated[Optional[float], typer.Option(help="Override: the generated images' transform Q reads categories from also raises their intensities to a power drawn log-uniformly in [1/g, g], so G tells categories apart by shape, not brightness (1: none).")] = None,
+    gamma_from: Annotated[Optional[int], typer.Option(help="Override: no gamma before this update; both gammas then rise linearly to their full power at --gamma-to (0: from the start).")] = None,
+    gamma_to: Annotated[Optional[int], typer.Option(help="Override: the update both gammas reach their full power at, rising from --gamma-from (0: from the start).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress: a bar on a terminal, a plain line every 2% in a log (always in the run's progress.log).")] = True,
 ) -> None:
     """Train InfoGAN; writes a run folder with config, metrics, checkpoints and pictures."""
@@ -127,7 +129,7 @@ def train(
                       noise_start=noise_start, noise_widen_from=noise_widen_from, noise_widen_to=noise_widen_to,
                       real_transform_strength=real_transform_strength, real_copies=real_copies,
                       iic_marginal_weight=iic_marginal_weight, real_shear=real_shear, real_warp=real_warp,
-                      real_gamma=real_gamma, fake_gamma=fake_gamma)
+                      real_gamma=real_gamma, fake_gamma=fake_gamma, gamma_from=gamma_from, gamma_to=gamma_to)
         run = run_training(cfg, progress=progress)
     if not world_from_env().main:
         return  # under torchrun, rank 0 reports

@@ -115,6 +115,11 @@ class TrainConfig:
     # is: Q must read a generated image's category whatever its ink's brightness, so G tells categories apart by
     # shape, not brightness (on garments G drew three categories of tops at ink 0.81, 0.63 and 0.39; 1: none)
     fake_gamma: float = 1.0
+    # both gammas start only once the categories have formed: none before update gamma_from, then each
+    # side's largest power rises linearly from 1 to its real_gamma / fake_gamma at update gamma_to; the
+    # images' draws stay those of the full gamma (0 and 0: the full gamma from the first update)
+    gamma_from: int = 0
+    gamma_to: int = 0
     # weight of a rotation prior on the first continuous code, in the D step: Q's
     # reading of that code must move with a real image's rotation, the same way for
     # every digit, so G's code turns every category the same way (0: off)
@@ -200,6 +205,13 @@ class TrainConfig:
         if self.fake_gamma > 1 and not self.transform_fakes:
             raise InfoganError(f"fake_gamma={self.fake_gamma} needs transform_fakes: the gamma is part of the generated "
                                "images' transform, which is off")
+        ramp = (self.gamma_from, self.gamma_to)
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in ramp) or not 0 <= self.gamma_from <= self.gamma_to:
+            raise InfoganError(f"gamma_from={self.gamma_from}, gamma_to={self.gamma_to} are invalid: the updates the gammas "
+                               "rise between must be whole numbers with 0 <= from <= to")
+        if self.gamma_to and self.real_gamma == 1 and self.fake_gamma == 1:
+            raise InfoganError(f"gamma_from={self.gamma_from}, gamma_to={self.gamma_to} need real_gamma or fake_gamma above "
+                               "1, the gamma that rises: both are 1")
         if isinstance(self.real_copies, bool) or not isinstance(self.real_copies, int) or not 1 <= self.real_copies <= MAX_REAL_COPIES:
             raise InfoganError(f"real_copies={self.real_copies} is invalid: must be an integer from 1 to {MAX_REAL_COPIES}, "
                                "the transformed copies of each real image in the IIC term and the rotation prior")

@@ -22,7 +22,8 @@ from infogan.training.checkpoint import load_checkpoint, save_checkpoint
 from infogan.training.config import TrainConfig, resolve
 from infogan.training.data import dataset_spec, evaluation_split, fetch
 from infogan.training.distributed import World, barrier, share, start, stop, world_from_env, wrap
-from infogan.training.augment import affine_draws, affine_ranges, copies_ahead, copies_draws, draw_columns, random_affine
+from infogan.training.augment import (affine_draws, affine_ranges, copies_ahead, copies_draws, draw_columns, gamma_narrowed,
+                                      random_affine)
 from infogan.training.average import CALIBRATION_IMAGES, GeneratorAverage, WeightAverage
 from infogan.training.images import as_float_images
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
@@ -66,6 +67,15 @@ def learning_rate_scale(cfg: TrainConfig, step: int) -> float:
     falling linearly over the last lr_decay share of the updates, to 1/n at the last of n."""
     n = round(cfg.lr_decay * cfg.total_steps)
     return 1.0 if n == 0 else min(1.0, (cfg.total_steps - step) / n)
+
+
+def gamma_reached(cfg: TrainConfig, step: int) -> float:
+    """How far both gammas' largest powers have come from 1 to their full value at update `step`
+    (0-based): 0 before gamma_from, rising linearly to 1 at gamma_to; 1 throughout without a ramp."""
+    a, b = cfg.gamma_from, cfg.gamma_to
+    if step >= b:
+        return 1.0
+    return 0.0 if step < a else (step - a) / (b - a)
 
 
 def noise_scale_factor(cfg: TrainConfig, step: int) -> float:
@@ -133,7 +143,8 @@ def train_step(cfg: TrainConfig, g: torch.nn.Module, d: Discriminator, opt_d, op
     #     [with real_copies: each real image's transform is drawn that many times, and both terms read every copy]
     #     [with real_shear: each real transform also shears; the rotation prior follows the strokes' whole tilt]
     #     [with real_warp: each real transform also bends strokes by a smooth local warp]
-    #     [with real_gamma: each real transform also makes the ink brighter or darker; fake_gamma: the fakes' too]
+    #     [with real_gamma: each real transform also makes the ink brighter or darker; fake_gamma: the fakes' too;
+    #      with gamma_from and gamma_to, the draws already hold the power range reached at this update]
     real_t, turn = [], []
     if cfg.lambda_real > 0 or cfg.lambda_rotation > 0:
         total = of[1] if of else len(real)
@@ -268,12 +279,19 @@ class BatchStream:
         return dict(zip(LATENT_KEYS, self._drawn_ahead("latent", step, device, self._latent_on_host)))
 
     def transforms(self, step: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Step s's affine draws of real and of generated images (those of transform_rngs), on device."""
+        """Step s's affine draws of real and of generated images (those of transform_rngs), on device;
+        while the gammas rise (gamma_from to gamma_to), their columns narrowed to the powers reached."""
         b, copies = self.cfg.batch_size, self.cfg.real_copies
         columns = (draw_columns(self.cfg.real_shear, self.cfg.real_warp, self.cfg.real_gamma), draw_columns(gamma=self.cfg.fake_gamma))
         draw = lambda s: [copies_ahead(affine_draws(g, b * n, c), n)  # noqa: E731
                           for g, n, c in zip(self.transform_rngs(s), (copies, 1), columns)]
         real, fake = self._drawn_ahead("transforms", step, device, draw)
+        reached = gamma_reached(self.cfg, step)
+        if reached < 1:  # the gammas rise from gamma_from to gamma_to: the same draws, closer to a power of 1
+            if self.cfg.real_gamma > 1:
+                real = gamma_narrowed(real, copies, self.cfg.real_gamma, reached)
+            if self.cfg.fake_gamma > 1:
+                fake = gamma_narrowed(fake, 1, self.cfg.fake_gamma, reached)
         return real, fake
 
 
