@@ -1,7 +1,7 @@
 """gamma_from and gamma_to: the ink's gammas (real_gamma, fake_gamma) start only once the categories have
 formed. Before gamma_from every power drawn is 1; each side's largest power then rises linearly from 1 to its
 full gamma at gamma_to, from the same uniforms (a run draws what a run with the full gamma draws, mapped
-closer to a power of 1); after gamma_to the draws are the full gamma's, untouched. On a held-out garment seed
+closer to a power of 1); after gamma_to the draws are the full gamma's, untouched. On the garments' test-set seed 1
 the full gamma from the first update lost a class early that it never got back (RESULTS.md)."""
 
 import json
