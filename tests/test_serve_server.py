@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import queue
-import time
 import socket
+import time
 
 import numpy as np
 import onnxruntime as ort

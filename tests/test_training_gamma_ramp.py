@@ -10,7 +10,9 @@ import math
 import pytest
 import torch
 from option_checks import assert_train_refuses
+from typer.testing import CliRunner
 
+from infogan.cli import app
 from infogan.contract import InfoganError
 from infogan.training.augment import gamma_narrowed
 from infogan.training.config import resolve
@@ -92,9 +94,6 @@ def test_a_ramp_without_a_gamma_is_refused_because_it_would_do_nothing():
 
 
 def test_the_command_passes_the_ramp_to_the_run_and_refuses_a_bad_one_in_one_line(tmp_path, data_dir):
-    from typer.testing import CliRunner
-
-    from infogan.cli import app
     res = CliRunner().invoke(app, ["train", "--smoke", "--epochs", "1", "--data-dir", str(data_dir), "--runs-dir",
                                    str(tmp_path), "--no-progress", "--real-gamma", "4", "--gamma-from", "1",
                                    "--gamma-to", "3", "--run-name", "ramp"])

@@ -69,24 +69,25 @@ def learning_rate_scale(cfg: TrainConfig, step: int) -> float:
     return 1.0 if n == 0 else min(1.0, (cfg.total_steps - step) / n)
 
 
-def gamma_reached(cfg: TrainConfig, step: int) -> float:
-    """How far both gammas' largest powers have come from 1 to their full value at update `step`
-    (0-based): 0 before gamma_from, rising linearly to 1 at gamma_to; 1 throughout without a ramp."""
-    a, b = cfg.gamma_from, cfg.gamma_to
-    if step >= b:
-        return 1.0
-    return 0.0 if step < a else (step - a) / (b - a)
-
-
-def noise_scale_factor(cfg: TrainConfig, step: int) -> float:
-    """The factor on the template's noise for update `step` (0-based): noise_start / noise_scale up
-    to noise_widen_from, rising linearly to 1 at noise_widen_to; 1 throughout without noise_start."""
-    if not cfg.noise_start:
-        return 1.0
-    start, a, b = cfg.noise_start / cfg.template.noise_scale, cfg.noise_widen_from, cfg.noise_widen_to
+def linear_rise(step: int, a: int, b: int, start: float = 0.0) -> float:
+    """`start` before update `a` (0-based), rising linearly to 1 at update `b` and 1 from there on."""
     if step >= b:
         return 1.0
     return start if step < a else start + (1.0 - start) * (step - a) / (b - a)
+
+
+def gamma_reached(cfg: TrainConfig, step: int) -> float:
+    """How far both gammas' largest powers have come from 1 to their full value at update `step`:
+    0 before gamma_from, rising linearly to 1 at gamma_to; 1 throughout without a ramp."""
+    return linear_rise(step, cfg.gamma_from, cfg.gamma_to)
+
+
+def noise_scale_factor(cfg: TrainConfig, step: int) -> float:
+    """The factor on the template's noise for update `step`: noise_start / noise_scale up to
+    noise_widen_from, rising linearly to 1 at noise_widen_to; 1 throughout without noise_start."""
+    if not cfg.noise_start:
+        return 1.0
+    return linear_rise(step, cfg.noise_widen_from, cfg.noise_widen_to, cfg.noise_start / cfg.template.noise_scale)
 
 
 def set_learning_rates(cfg: TrainConfig, step: int, opt_d, opt_g) -> None:
