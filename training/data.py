@@ -267,12 +267,23 @@ def evaluation_split(data_dir: str | Path, name: str, holdout: int = 0, train_su
     holdout, the evaluation set is the last `holdout` training images and training keeps the rest (a
     recipe is chosen without reading the test set); without, the test set. train_subset and
     eval_subset then keep the first N of each (0: all)."""
+    train_u8, _, eval_u8, eval_labels = labelled_split(data_dir, name, holdout, train_subset, eval_subset)
+    return train_u8, eval_u8, eval_labels
+
+
+def labelled_split(data_dir: str | Path, name: str, holdout: int = 0, train_subset: int = 0, eval_subset: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """evaluation_split's images with both sets' labels: (training images, their labels, evaluation
+    images, their labels). Training never reads the training labels; studies that score a reading of
+    the encoder against a ceiling fitted with labels do."""
     train_u8, train_labels = load_split(data_dir, name, "train")
     if holdout:
         if not 0 < holdout < len(train_u8):
             raise InfoganError(f"holdout={holdout} is invalid: the training set has {len(train_u8)} images, "
                                "hold out fewer")
-        train_u8, eval_u8, eval_labels = train_u8[:-holdout], train_u8[-holdout:], train_labels[-holdout:]
+        train_u8, train_labels, eval_u8, eval_labels = (train_u8[:-holdout], train_labels[:-holdout],
+                                                        train_u8[-holdout:], train_labels[-holdout:])
     else:
         eval_u8, eval_labels = load_split(data_dir, name, "test")
-    return (train_u8[:train_subset or None], eval_u8[:eval_subset or None], eval_labels[:eval_subset or None])
+    keep_train, keep_eval = slice(train_subset or None), slice(eval_subset or None)
+    return train_u8[keep_train], train_labels[keep_train], eval_u8[keep_eval], eval_labels[keep_eval]
