@@ -16,8 +16,8 @@ linear head could read the labels from those features (the linear probe of repre
 it is never published and selects nothing.
 No other reading sees a label: the refits are fitted to Q's own categories of the training images, so a
 category keeps its index, and with it the code of G's that it stands for. Labels only score, with the
-one-to-one assignment evaluation uses. A reading that gains little says the features, not the head
-that reads them, bound Q's accuracy.
+one-to-one assignment evaluation uses. Label-free readings that gain little beside a ceiling close to Q
+say the features bound Q's accuracy; a ceiling far above Q says the categories training formed do.
 
     python -m infogan.training.head_refit_study runs/ho5/default-s0 runs/ho5/default-s1
 """
