@@ -21,21 +21,24 @@ MAX_SUBHEADS = 16
 DEFAULT_LEAKY_SLOPE = 0.1
 DEFAULT_OVERCLUSTER = 0
 DEFAULT_SUBHEADS = 1
+# the trunk's first convolution has this many channels (the paper's 64) and its second twice as many
+DEFAULT_TRUNK_CHANNELS = 64
 # D's architecture settings that are integers: (lowest, highest, what the number counts)
-HEAD_LIMITS = {
+ARCHITECTURE_LIMITS = {
+    "trunk_channels": (16, 256, "the channels of the trunk's first convolution (its second has twice as many)"),
     "overcluster": (0, MAX_OVERCLUSTER, "the categories of the auxiliary over-clustering head (0: none)"),
     "subheads": (1, MAX_SUBHEADS, "Q's categorical head and its auxiliary sub-heads (1: none)"),
 }
 
 
-def check_architecture(leaky_slope, overcluster, subheads, source: str = "") -> None:
+def check_architecture(leaky_slope, overcluster, subheads, trunk_channels=DEFAULT_TRUNK_CHANNELS, source: str = "") -> None:
     """Refuse in one line (the setting, its value, what is allowed) a Discriminator setting out of range,
     before any module is built from it: a training config and a checkpoint (`source` "checkpoint ")
     both pass here, so a head of a billion categories is a clear error, not exhausted memory."""
     if isinstance(leaky_slope, bool) or not isinstance(leaky_slope, (int, float)) or not 0 <= leaky_slope < 1:
         raise InfoganError(f"{source}leaky_slope={leaky_slope!r} is invalid: must be a number in [0, 1)")
-    for name, value in (("overcluster", overcluster), ("subheads", subheads)):
-        lo, hi, counts = HEAD_LIMITS[name]
+    for name, value in (("overcluster", overcluster), ("subheads", subheads), ("trunk_channels", trunk_channels)):
+        lo, hi, counts = ARCHITECTURE_LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise InfoganError(f"{source}{name}={value!r} is invalid: must be an integer from {lo} to {hi}, {counts}")
 
@@ -72,18 +75,19 @@ class Generator(nn.Module):
 
 
 class Trunk(nn.Module):
-    """The discriminator body that D and Q share: image -> N x 1024 features."""
+    """The discriminator body that D and Q share: image -> N x 1024 features (C: the first
+    convolution's channels, 64 in the paper)."""
 
-    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE):
+    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE, channels: int = DEFAULT_TRUNK_CHANNELS):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 64, 4, stride=2, padding=1),  # N x 64 x 14 x 14
+            nn.Conv2d(1, channels, 4, stride=2, padding=1),  # N x C x 14 x 14
             nn.LeakyReLU(leaky_slope, inplace=True),
-            nn.Conv2d(64, 128, 4, stride=2, padding=1, bias=False),  # N x 128 x 7 x 7
-            nn.BatchNorm2d(128),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1, bias=False),  # N x 2C x 7 x 7
+            nn.BatchNorm2d(2 * channels),
             nn.LeakyReLU(leaky_slope, inplace=True),
-            nn.Flatten(),  # N x 6272
-            nn.Linear(128 * 7 * 7, 1024, bias=False),  # N x 1024
+            nn.Flatten(),  # N x 2C * 49
+            nn.Linear(2 * channels * 7 * 7, 1024, bias=False),  # N x 1024
             nn.BatchNorm1d(1024),
             nn.LeakyReLU(leaky_slope, inplace=True),
         )
@@ -138,9 +142,10 @@ class Discriminator(nn.Module):
     """The shared trunk with its two heads: D (one real/fake logit) and Q."""
 
     def __init__(self, template: LatentTemplate, leaky_slope: float = DEFAULT_LEAKY_SLOPE,
-                 overcluster: int = DEFAULT_OVERCLUSTER, subheads: int = DEFAULT_SUBHEADS):
+                 overcluster: int = DEFAULT_OVERCLUSTER, subheads: int = DEFAULT_SUBHEADS,
+                 trunk_channels: int = DEFAULT_TRUNK_CHANNELS):
         super().__init__()
-        self.trunk = Trunk(leaky_slope)
+        self.trunk = Trunk(leaky_slope, trunk_channels)
         self.d_head = nn.Linear(1024, 1)  # N x 1
         self.q_head = QHead(template, leaky_slope, overcluster, subheads)
 
