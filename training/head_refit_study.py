@@ -24,21 +24,18 @@ say the features bound Q's accuracy; a ceiling far above Q says the categories t
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from infogan.contract import InfoganError
 from infogan.training.augment import COLUMNS, DEGREES, SCALE_SPREAD, SHIFT_PX, random_affine
 from infogan.training.data import dataset_spec, labelled_split
 from infogan.training.evaluate import cluster_accuracy
 from infogan.training.images import EVAL_BATCH, as_float_images
 from infogan.training.model import Discriminator
-from infogan.training.runs import published_models
+from infogan.training.runs import published_models, study_command
 
 # (degrees, scale, shift x px, shift y px) of each view; the first is the image itself
 VIEWS = ((0, 1, 0, 0), (0, 1, 1, 0), (0, 1, -1, 0), (0, 1, 0, 1), (0, 1, 0, -1),
@@ -154,14 +151,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders")
-    args = parser.parse_args(argv)
-    try:
-        rows = [row for run in args.runs for row in study(run)]
-    except InfoganError as e:
-        sys.exit(f"error: {e}")
-    print(table(rows))
+    study_command(__doc__.splitlines()[0], study, table, "finished run folders", argv)
 
 
 if __name__ == "__main__":

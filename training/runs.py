@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -99,3 +101,16 @@ def published_models(run: Path) -> tuple[TrainConfig, torch.nn.Module, torch.nn.
     if "discriminator_calibrated" not in ckpt:
         d = calibrate_batchnorm(d, as_float_images(train_u8[:CALIBRATION_IMAGES]))
     return cfg, g, d, as_float_images(eval_u8), labels
+
+
+def study_command(description: str, study, table, runs_help: str, argv: list[str] | None = None) -> None:
+    """The command line of a study that reads run folders (`python -m ... RUN...`): `study(run)` gives rows
+    for each run, `table(rows)` prints them all; a folder that is not a run is one line, no traceback."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("runs", nargs="+", type=Path, help=runs_help)
+    args = parser.parse_args(argv)
+    try:
+        rows = [row for run in args.runs for row in study(run)]
+    except InfoganError as e:
+        sys.exit(f"error: {e}")
+    print(table(rows))

@@ -16,21 +16,18 @@ the table bounds what a label-free head choice could give, it does not export an
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from infogan.contract import InfoganError
 from infogan.training.augment import random_affine
 from infogan.training.data import dataset_spec
 from infogan.training.evaluate import cluster_accuracy
 from infogan.training.images import EVAL_BATCH
 from infogan.training.losses import paired_information
 from infogan.training.model import Discriminator
-from infogan.training.runs import published_models
+from infogan.training.runs import published_models, study_command
 
 
 @torch.no_grad()
@@ -75,14 +72,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run folders trained with --subheads")
-    args = parser.parse_args(argv)
-    try:
-        rows = [row for run in args.runs for row in study(run)]
-    except InfoganError as e:
-        sys.exit(f"error: {e}")
-    print(table(rows))
+    study_command(__doc__.splitlines()[0], study, table, "run folders trained with --subheads", argv)
 
 
 if __name__ == "__main__":
