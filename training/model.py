@@ -75,19 +75,20 @@ class Generator(nn.Module):
 
 
 class Trunk(nn.Module):
-    """The discriminator body that D and Q share: image -> N x 1024 features (C: the first
-    convolution's channels, 64 in the paper)."""
+    """The discriminator body that D and Q share: image -> N x 1024 features (C = trunk_channels: the
+    first convolution's channels, 64 in the paper)."""
 
-    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE, channels: int = DEFAULT_TRUNK_CHANNELS):
+    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE, trunk_channels: int = DEFAULT_TRUNK_CHANNELS):
         super().__init__()
+        c = trunk_channels
         self.net = nn.Sequential(
-            nn.Conv2d(1, channels, 4, stride=2, padding=1),  # N x C x 14 x 14
+            nn.Conv2d(1, c, 4, stride=2, padding=1),  # N x C x 14 x 14
             nn.LeakyReLU(leaky_slope, inplace=True),
-            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1, bias=False),  # N x 2C x 7 x 7
-            nn.BatchNorm2d(2 * channels),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1, bias=False),  # N x 2C x 7 x 7
+            nn.BatchNorm2d(2 * c),
             nn.LeakyReLU(leaky_slope, inplace=True),
             nn.Flatten(),  # N x 2C * 49
-            nn.Linear(2 * channels * 7 * 7, 1024, bias=False),  # N x 1024
+            nn.Linear(2 * c * 7 * 7, 1024, bias=False),  # N x 1024
             nn.BatchNorm1d(1024),
             nn.LeakyReLU(leaky_slope, inplace=True),
         )
