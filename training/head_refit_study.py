@@ -60,20 +60,25 @@ def encoder_features(d: Discriminator, images: torch.Tensor, batch_size: int = E
     """The trunk's features (N x 1024) and Q's hidden features (N x 128), both float64, and Q's
     categorical logits (N x K), in eval mode."""
     d.eval()
-    k, trunk, hidden, logits = d.q_head.template.categorical_dim, [], [], []
+    trunk, hidden, logits = [], [], []
     for i in range(0, len(images), batch_size):
         t = d.trunk(images[i:i + batch_size])
-        h = d.q_head.net[:3](t)
+        h = d.q_head.hidden(t)
         trunk.append(t.double())
         hidden.append(h.double())
-        logits.append(d.q_head.net[3](h)[:, :k].float())
+        logits.append(d.q_head.categorical(h).float())
     return torch.cat(trunk), torch.cat(hidden), torch.cat(logits)
 
 
-def over_views(d: Discriminator, images: torch.Tensor) -> np.ndarray:
-    """The category of Q's probabilities averaged over VIEWS."""
-    total = sum(torch.softmax(encoder_features(d, random_affine(images, view_draws(len(images), *v)))[2], 1)
-                for v in VIEWS)
+@torch.no_grad()
+def over_views(d: Discriminator, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """The category of Q's probabilities averaged over VIEWS, in eval mode."""
+    d.eval()
+    total = 0
+    for view in VIEWS:
+        moved = random_affine(images, view_draws(len(images), *view))
+        total = total + torch.cat([torch.softmax(d(moved[i:i + batch_size])[1].float(), 1)
+                                   for i in range(0, len(moved), batch_size)])
     return total.argmax(1).numpy()
 
 

@@ -125,10 +125,18 @@ class QHead(nn.Module):
         # the auxiliary outputs, in the order forward(auxiliary=True) gives them after Q's own
         self.auxiliary_names = tuple(n for n in ("overcluster", "subheads") if getattr(self, n) is not None)
 
+    def hidden(self, features: torch.Tensor) -> torch.Tensor:
+        """N x 128: the hidden features Q's outputs and the auxiliary heads read."""
+        return self.net[:3](features)
+
+    def categorical(self, hidden: torch.Tensor) -> torch.Tensor:
+        """N x K: the categorical logits of hidden features."""
+        return self.net[3](hidden)[:, :self.template.categorical_dim]
+
     def forward(self, features: torch.Tensor, auxiliary: bool = False) -> tuple[torch.Tensor, ...]:
         """(categorical logits N x K, continuous means N x n_continuous), and with auxiliary the
         auxiliary heads' logits after them: N x overcluster, N x (subheads - 1) x K."""
-        hidden = self.net[:3](features)
+        hidden = self.hidden(features)
         out = self.net[3](hidden)
         k = self.template.categorical_dim
         if not auxiliary:

@@ -36,8 +36,8 @@ def head_logits(d: Discriminator, images: torch.Tensor, batch_size: int = EVAL_B
     d.eval()
     k, out = d.q_head.template.categorical_dim, []
     for i in range(0, len(images), batch_size):
-        hidden = d.q_head.net[:3](d.trunk(images[i:i + batch_size]))
-        heads = [d.q_head.net[3](hidden)[:, None, :k]]
+        hidden = d.q_head.hidden(d.trunk(images[i:i + batch_size]))
+        heads = [d.q_head.categorical(hidden)[:, None]]
         if d.q_head.subheads is not None:
             heads.append(d.q_head.subheads(hidden).view(len(hidden), -1, k))
         out.append(torch.cat(heads, 1))
