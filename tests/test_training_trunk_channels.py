@@ -44,9 +44,12 @@ def test_a_run_records_its_width_and_is_rebuilt_and_exported_as_trained(tmp_path
     model = encoder_onnx(d, g.template)
     onnx.checker.check_model(model)
     require(encoder_parity(model.SerializeToString(), d, g, g.template), "encoder")
-    # a checkpoint from before the setting existed is the paper's width
+    # a checkpoint from before the setting existed is the paper's width, and weights of another width say so
     del ckpt["model"]["trunk_channels"]
     assert architecture(ckpt)["trunk_channels"] == 64
+    with pytest.raises(InfoganError) as e:
+        build_models(ckpt)
+    assert '"trunk_channels": 64' in str(e.value) and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("value", [8, 257, 96.0, True])

@@ -23,6 +23,7 @@ A checkpoint is a dict saved with torch.save:
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,9 @@ def architecture(ckpt: dict) -> dict:
 def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
     """Rebuild G and D from a checkpoint, weights loaded, in eval mode."""
     template = checkpoint_template(ckpt)
+    settings = architecture(ckpt)
     g = Generator(template)
-    d = Discriminator(template, **architecture(ckpt))
+    d = Discriminator(template, **settings)
     try:
         # the published generator: G's moving average where training kept one
         g.load_state_dict(ckpt["generator_average"]["weights"] if "generator_average" in ckpt else ckpt["generator"])
@@ -109,7 +111,8 @@ def build_models(ckpt: dict) -> tuple[Generator, Discriminator]:
         d.load_state_dict(ckpt.get("discriminator_calibrated", ckpt["discriminator"]))
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise InfoganError(f"checkpoint weights do not fit latent template {template.to_json()}: {first}") from None
+        raise InfoganError(f"checkpoint weights do not fit latent template {template.to_json()} and model settings "
+                           f"{json.dumps(settings, sort_keys=True)}: {first}") from None
     return g.eval(), d.eval()
 
 
