@@ -29,6 +29,7 @@ from infogan.training.images import as_float_images
 from infogan.training.evaluate import evaluate as evaluate_encoder, evaluate_models, save_evaluation
 from infogan.training.judge import generation_quality, load_or_train_judge
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss, paired_information, rotation_equivariance
+from infogan.training.memory import keep_freed_memory
 from infogan.training.model import Discriminator, DiscriminatorPasses, Generator
 from infogan.training.metrics_log import METRICS_FILE, MetricsLog
 from infogan.training.misread import MISREAD_FILE, draw as draw_misread
@@ -541,6 +542,8 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
         raise InfoganError("info_in_d_step=False is not supported on several processes: "
                            "Q would train outside DDP's gradient averaging")
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":  # each update's large buffers are reused, not faulted in again (memory.py)
+        keep_freed_memory()
     autocast = _autocast(cfg, device)
     data = _load_data(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset, world, device)
 
