@@ -106,7 +106,19 @@ def training_rows(t: dict) -> list[Row]:
             value=f"{t['matmul_fp32_gflops']:.0f} / {bf16:.0f}" if bf16 else f"{t['matmul_fp32_gflops']:.0f} / -"),
         Row(sec, "ours vs compute limit", figure="FLOP rate / fp32 matmul",
             value=t["ours_fraction_of_fp32_matmul"], unit="%", target=COMPUTE_FRACTION),
+        *allocator_rows(t.get("allocator") or {}),
     ]
+
+
+def allocator_rows(a: dict) -> list[Row]:
+    """The project's step in fresh interpreters: glibc's allocator defaults, then the memory training keeps."""
+    rows = []
+    for width in (k for k in a if k != "threads"):
+        sec = f"training step, trunk {width} ({a['threads']} threads)"
+        rows += [Row(sec, "glibc allocator defaults", a[width]["glibc_images_per_s"]),
+                 Row(sec, "freed memory kept (training)", a[width]["keep_images_per_s"], figure="speedup",
+                     value=a[width]["speedup"], unit="x")]
+    return rows
 
 
 def upconv_rows(u: dict) -> list[Row]:

@@ -1,4 +1,6 @@
-"""Training throughput: the project's step against a naive eager step, side by side.
+"""Training throughput: the project's step against a naive eager step, side by side;
+and the project's step with glibc's allocator defaults against the memory training keeps
+(training/memory.py), each in fresh interpreters taken in turn.
 
 The reference is the paper architecture trained the way the popular public
 implementations do it: fp32 eager, D on real and on detached fakes, then a G+Q
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -20,6 +24,7 @@ from infogan.bench.timing import torch_matmul_gflops
 from infogan.contract import CATEGORICAL, CONTINUOUS, NOISE
 from infogan.training.config import resolve
 from infogan.training.losses import d_loss, g_adversarial_loss, info_loss
+from infogan.training.memory import keep_freed_memory
 from infogan.training.model import Discriminator, Generator
 from infogan.training.train import BatchStream, make_optimizers, select_precision, train_step
 
@@ -43,7 +48,7 @@ def naive_step(cfg, g, d, opt_d, opt_gq, real, z):
 
 def _setup(cfg, naive: bool):
     torch.manual_seed(0)
-    g, d = Generator(cfg.template), Discriminator(cfg.template, cfg.leaky_slope)
+    g, d = Generator(cfg.template), Discriminator(cfg.template, cfg.leaky_slope, trunk_channels=cfg.trunk_channels)
     if naive:
         opt_d = torch.optim.Adam([*d.trunk.parameters(), *d.d_head.parameters()], cfg.lr_d, betas=(0.5, 0.999))
         opt_g = torch.optim.Adam([*g.parameters(), *d.q_head.parameters()], cfg.lr_g, betas=(0.5, 0.999))
@@ -59,7 +64,7 @@ def run(quick: bool = False, batch_size: int | None = None) -> dict:
     images = torch.rand(4096, 1, 28, 28)
     stream = BatchStream(cfg, images)
     amp = select_precision(cfg, torch.device("cpu"))
-    autocast = (lambda: torch.autocast("cpu", dtype=amp)) if amp else contextlib.nullcontext
+    autocast = _autocast(amp)
     ours, ref = _setup(cfg, naive=False), _setup(cfg, naive=True)
 
     def do(which, step):
@@ -101,5 +106,52 @@ def run(quick: bool = False, batch_size: int | None = None) -> dict:
         # effective rate: the naive step's FLOPs (the work to be done) per second
         "ours_fraction_of_fp32_matmul": ours_ips * flops_per_image / (fp32 * 1e9),
         "naive_fraction_of_fp32_matmul": naive_ips * flops_per_image / (fp32 * 1e9),
+        "allocator": allocator(quick),
     }
 
+
+
+def _autocast(amp):
+    return (lambda: torch.autocast("cpu", dtype=amp)) if amp else contextlib.nullcontext
+
+
+ALLOCATOR_MODES = ("glibc", "keep")  # glibc's defaults; training's kept memory
+
+
+def allocator_child() -> None:
+    """In a fresh interpreter, argv: mode (ALLOCATOR_MODES), trunk channels, threads, steps. Prints the
+    project's step's images/s (after 3 warm-up steps), or nothing where memory cannot be kept (not glibc)."""
+    mode, channels, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    if mode == "keep" and not keep_freed_memory():
+        return
+    torch.set_num_threads(threads)
+    cfg = resolve("default", trunk_channels=channels)
+    stream = BatchStream(cfg, torch.rand(4096, 1, 28, 28))
+    autocast, models = _autocast(select_precision(cfg, torch.device("cpu"))), _setup(cfg, naive=False)
+    for s in range(steps + 3):
+        if s == 3:
+            t0 = time.perf_counter()
+        train_step(cfg, *models, stream.real(s), stream.latent(s, "cpu"), autocast)
+    print(steps * cfg.batch_size / (time.perf_counter() - t0))
+
+
+def allocator(quick: bool = False) -> dict:
+    """The project's step with glibc's defaults against kept memory, for the paper's trunk (and one of
+    96 channels, --trunk-channels 96, in the full run): images/s, the median of fresh interpreters
+    taken in turn, at this process's thread count. Empty where the C library is not glibc."""
+    rounds, steps, widths = (1, 10, (64,)) if quick else (3, 20, (64, 96))
+    threads = torch.get_num_threads()
+    out = {"threads": threads}
+    for width in widths:
+        rates: dict[str, list[float]] = {m: [] for m in ALLOCATOR_MODES}
+        for _ in range(rounds):
+            for mode in ALLOCATOR_MODES:
+                done = subprocess.run([sys.executable, "-c", "from infogan.bench.training import allocator_child; "
+                                       "allocator_child()", mode, str(width), str(threads), str(steps)],
+                                      capture_output=True, text=True, check=True)
+                if not done.stdout.strip():
+                    return {}
+                rates[mode].append(float(done.stdout.split()[-1]))
+        glibc, keep = statistics.median(rates["glibc"]), statistics.median(rates["keep"])
+        out[str(width)] = {"glibc_images_per_s": glibc, "keep_images_per_s": keep, "speedup": keep / glibc}
+    return out
