@@ -2,14 +2,14 @@
 
 Each CPU update frees and allocates again the same large buffers: the fp32 gradient of the
 trunk's 6,272 x 1,024 weight (25 MB, 38 MB with a trunk of 96 channels) and of G's, the
-casts autocast makes of them, the batches' activations. With glibc's defaults, blocks above
-its mmap threshold (128 KiB at first, rising with use to at most 32 MiB) are returned to
-the system when freed, and the heap's free top beyond 128 KiB is trimmed, so the next
-update faults those pages in (and the kernel zeroes them) again. Raising both thresholds
-keeps the freed pages for reuse. The numbers computed are the same; only where the bytes
-come from changes. The cost is that the process keeps its peak footprint (the step's
-working set, well under a gigabyte for the presets) until it ends. BENCHMARKS.md has the
-step's rate with and without.
+casts autocast makes of them, the batches' activations. With glibc's defaults a freed block
+above the mmap threshold goes back to the system, and so does the heap's free top beyond the
+trim threshold (glibc raises the two as it sees large blocks freed: the mmap threshold to at
+most 32 MiB, the trim threshold to twice it), so each update faults in again (and the kernel
+zeroes) pages the last one gave back. Raising both thresholds keeps the freed pages for reuse.
+The numbers computed are the same; only where the bytes come from changes. The cost: the
+process keeps its peak footprint until it ends. BENCHMARKS.md has the step's rate with and
+without.
 """
 
 from __future__ import annotations
