@@ -113,11 +113,11 @@ def training_rows(t: dict) -> list[Row]:
 def allocator_rows(a: dict) -> list[Row]:
     """The project's step in fresh interpreters: glibc's allocator defaults, then the memory training keeps."""
     rows = []
-    for width in (k for k in a if k != "threads"):
-        sec = f"training step, trunk {width} ({a['threads']} threads)"
-        rows += [Row(sec, "glibc allocator defaults", a[width]["glibc_images_per_s"]),
-                 Row(sec, "freed memory kept (training)", a[width]["keep_images_per_s"], figure="speedup",
-                     value=a[width]["speedup"], unit="x")]
+    for c in a.get("cases", []):
+        sec = f"training step, trunk {c['trunk_channels']} ({c['threads']} thread{'s' if c['threads'] > 1 else ''})"
+        rows += [Row(sec, "glibc allocator defaults", c["glibc_images_per_s"]),
+                 Row(sec, "freed memory kept (training)", c["keep_images_per_s"], figure="speedup",
+                     value=c["speedup"], unit="x")]
     return rows
 
 
