@@ -245,7 +245,7 @@ def sweep(
     results: Annotated[Path, typer.Option(help="The Markdown table to write.")] = Path("RESULTS.md"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar (one run at a time only).")] = True,
 ) -> None:
-    """Train one run per seed (on 2 cores with bf16, 14-15 minutes a digits run and about 28 for Fashion-MNIST's 5,000
+    """Train one run per seed (on 2 cores with bf16, 8-15 minutes a digits run and under 30 for Fashion-MNIST's 5,000
     updates; about 40 and 80 in fp32), --parallel at a time, and write
     RESULTS.md: minutes, Q accuracy, classes with a category, purity, slant, images/s and their total."""
     from infogan.training.sweep import parse_runs, sweep as run_sweep, total_images_per_s
