@@ -110,7 +110,6 @@ def run(quick: bool = False, batch_size: int | None = None) -> dict:
     }
 
 
-
 def _autocast(amp):
     return (lambda: torch.autocast("cpu", dtype=amp)) if amp else contextlib.nullcontext
 
