@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import platform
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from rich.console import Console
 
 from infogan.bench import machine, report
 from infogan.bench.timing import Timing, interleaved, percentile
+from infogan.training.memory import is_glibc
 
 
 def _timed(batch: int, ips: float) -> dict:
@@ -124,7 +124,7 @@ def test_the_allocator_rows_show_both_modes_and_the_speedup():
     assert rows[1].value == 1.15
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+@pytest.mark.skipif(not is_glibc(), reason="mallopt is glibc's")
 def test_the_allocator_comparison_trains_in_fresh_interpreters_in_both_modes():
     """Real steps of the default recipe in child interpreters (random images): both modes give a rate."""
     import torch

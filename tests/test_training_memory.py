@@ -4,14 +4,14 @@ update does not fault its pages in again. Each case runs in its own interpreter,
 glibc's thresholds are process-wide and, once raised, stay raised."""
 
 import json
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="mallopt's thresholds are glibc's")
+from infogan.training.memory import is_glibc
+
+pytestmark = pytest.mark.skipif(not is_glibc(), reason="mallopt's thresholds are glibc's")
 
 # a 64 MiB tensor written and freed; then what glibc's heap holds free, and what is mapped on its own
 PROBE = """

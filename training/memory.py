@@ -25,9 +25,14 @@ M_MMAP_THRESHOLD = -3
 KEEP_BELOW_BYTES = 1 << 30
 
 
+def is_glibc() -> bool:
+    """Whether this process's C library is glibc, the only one with mallopt's parameters."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def _glibc():
-    """The C library when it is glibc (the only one with mallopt's parameters), else None."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    """The C library when it is glibc, else None."""
+    if not is_glibc():
         return None
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name) if name else None
