@@ -48,7 +48,7 @@ def naive_step(cfg, g, d, opt_d, opt_gq, real, z):
 
 def _setup(cfg, naive: bool):
     torch.manual_seed(0)
-    g, d = Generator(cfg.template), Discriminator(cfg.template, cfg.leaky_slope, trunk_channels=cfg.trunk_channels)
+    g, d = Generator(cfg.template), Discriminator(cfg.template, **cfg.architecture())
     if naive:
         opt_d = torch.optim.Adam([*d.trunk.parameters(), *d.d_head.parameters()], cfg.lr_d, betas=(0.5, 0.999))
         opt_g = torch.optim.Adam([*g.parameters(), *d.q_head.parameters()], cfg.lr_g, betas=(0.5, 0.999))

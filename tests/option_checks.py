@@ -38,7 +38,7 @@ def one_step(cfg: TrainConfig, transforms: str = "generators") -> dict:
     """One training step of models made under torch seed 0, on 64 random images; the real transforms'
     draws come from the stream's generators or are made ahead ("ahead"). -> both models' weights after it."""
     torch.manual_seed(0)
-    g, d = Generator(cfg.template), Discriminator(cfg.template, cfg.leaky_slope, cfg.overcluster, cfg.subheads, cfg.trunk_channels)
+    g, d = Generator(cfg.template), Discriminator(cfg.template, **cfg.architecture())
     opt_d, opt_g = make_optimizers(cfg, g, d)
     stream = BatchStream(cfg, torch.rand(64, 1, 28, 28))
     rngs = stream.transforms(0, "cpu") if transforms == "ahead" else stream.transform_rngs(0)

@@ -163,8 +163,8 @@ def test_ds_architecture_has_one_default_for_the_modules_the_config_and_an_older
     from infogan.training.model import Discriminator, QHead, Trunk
 
     cfg = TrainConfig()
-    expected = {"leaky_slope": cfg.leaky_slope, "overcluster": cfg.overcluster, "subheads": cfg.subheads,
-                "trunk_channels": cfg.trunk_channels}
+    expected = cfg.architecture()
+    assert set(expected) == {"leaky_slope", "overcluster", "subheads", "trunk_channels", "trunk_convolutions"}
     assert architecture({}) == expected
     for module in (Discriminator, QHead, Trunk):
         given = inspect.signature(module).parameters

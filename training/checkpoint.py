@@ -3,8 +3,8 @@
 A checkpoint is a dict saved with torch.save:
   format_version  int (CHECKPOINT_FORMAT)
   template        LatentTemplate.to_dict()
-  model           {"leaky_slope": float, "overcluster": int, "subheads": int, "trunk_channels": int}: the rest of
-                  the architecture's settings
+  model           {"leaky_slope": float, "overcluster": int, "subheads": int, "trunk_channels": int,
+                  "trunk_convolutions": int}: the rest of the architecture's settings
   generator, discriminator   state_dicts
   opt_g, opt_d    optimizer state_dicts (absent in a weights-only export)
   step, images_seen          progress counters
@@ -33,7 +33,7 @@ import torch
 from infogan.contract import InfoganError, LatentTemplate
 from infogan.files import atomic_path
 from infogan.training.model import (DEFAULT_LEAKY_SLOPE, DEFAULT_OVERCLUSTER, DEFAULT_SUBHEADS, DEFAULT_TRUNK_CHANNELS,
-                                    Discriminator, Generator, check_architecture)
+                                    DEFAULT_TRUNK_CONVOLUTIONS, Discriminator, Generator, check_architecture)
 
 CHECKPOINT_FORMAT = 1
 
@@ -93,7 +93,8 @@ def architecture(ckpt: dict) -> dict:
     settings = {"leaky_slope": model.get("leaky_slope", DEFAULT_LEAKY_SLOPE),
                 "overcluster": model.get("overcluster", DEFAULT_OVERCLUSTER),
                 "subheads": model.get("subheads", DEFAULT_SUBHEADS),
-                "trunk_channels": model.get("trunk_channels", DEFAULT_TRUNK_CHANNELS)}
+                "trunk_channels": model.get("trunk_channels", DEFAULT_TRUNK_CHANNELS),
+                "trunk_convolutions": model.get("trunk_convolutions", DEFAULT_TRUNK_CONVOLUTIONS)}
     check_architecture(**settings, source="checkpoint ")
     return {**settings, "leaky_slope": float(settings["leaky_slope"])}
 

@@ -12,7 +12,7 @@ from infogan.contract import InfoganError, LatentTemplate
 from infogan.training.augment import MAX_GAMMA, MAX_SHEAR_DEGREES, MAX_STRENGTH, MAX_WARP_PX
 from infogan.training.data import DATASETS
 from infogan.training.model import (DEFAULT_LEAKY_SLOPE, DEFAULT_OVERCLUSTER, DEFAULT_SUBHEADS, DEFAULT_TRUNK_CHANNELS,
-                                    check_architecture)
+                                    DEFAULT_TRUNK_CONVOLUTIONS, check_architecture)
 
 
 # The recipe's one change to the paper's template: noise U(-0.25, 0.25), so the codes weigh
@@ -112,6 +112,8 @@ class TrainConfig:
     # the channels of the trunk's first convolution (its second has twice as many): the paper's 64; 96
     # made held-out digits more faithful, with a cleaner slant code, at about 1.7x the time (RESULTS.md)
     trunk_channels: int = DEFAULT_TRUNK_CHANNELS
+    # the trunk's convolutions: the paper's 2, each one more a 3 x 3 convolution at 7 x 7 pixels (RESULTS.md)
+    trunk_convolutions: int = DEFAULT_TRUNK_CONVOLUTIONS
     # Q must also read the category from generated images under small affine
     # transforms, so G tells categories apart by shape, not by slant or size
     transform_fakes: bool = False
@@ -159,6 +161,11 @@ class TrainConfig:
     @property
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
+
+    def architecture(self) -> dict:
+        """D's settings, by the names the Discriminator, check_architecture and a checkpoint's "model" use."""
+        return {"leaky_slope": self.leaky_slope, "overcluster": self.overcluster, "subheads": self.subheads,
+                "trunk_channels": self.trunk_channels, "trunk_convolutions": self.trunk_convolutions}
 
     def images_seen(self, step: int) -> int:
         """Training images D has seen after `step` updates (one global batch each)."""
@@ -234,7 +241,7 @@ class TrainConfig:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InfoganError(f"precision={self.precision!r} is invalid: choose auto, fp32 or bf16")
         self.template.validate()
-        check_architecture(self.leaky_slope, self.overcluster, self.subheads, self.trunk_channels)
+        check_architecture(**self.architecture())
         if self.subheads > 1 and not self.lambda_real > 0:
             raise InfoganError(f"subheads={self.subheads} needs lambda_real > 0: the sub-heads are trained by the "
                                f"real-image information term, whose weight is lambda_real={self.lambda_real}")

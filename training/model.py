@@ -23,21 +23,27 @@ DEFAULT_OVERCLUSTER = 0
 DEFAULT_SUBHEADS = 1
 # the trunk's first convolution has this many channels (the paper's 64) and its second twice as many
 DEFAULT_TRUNK_CHANNELS = 64
+# the trunk's convolutions: the paper's two (28 -> 14 -> 7 pixels); each one more is a 3 x 3 convolution at 7 x 7
+# that keeps the second's channels, before the linear layer
+DEFAULT_TRUNK_CONVOLUTIONS = 2
 # D's architecture settings that are integers: (lowest, highest, what the number counts)
 ARCHITECTURE_LIMITS = {
     "trunk_channels": (16, 256, "the channels of the trunk's first convolution (its second has twice as many)"),
+    "trunk_convolutions": (2, 6, "the trunk's convolutions (2: the paper's; each more a 3 x 3 one at 7 x 7 pixels)"),
     "overcluster": (0, MAX_OVERCLUSTER, "the categories of the auxiliary over-clustering head (0: none)"),
     "subheads": (1, MAX_SUBHEADS, "Q's categorical head and its auxiliary sub-heads (1: none)"),
 }
 
 
-def check_architecture(leaky_slope, overcluster, subheads, trunk_channels=DEFAULT_TRUNK_CHANNELS, source: str = "") -> None:
+def check_architecture(leaky_slope, overcluster, subheads, trunk_channels=DEFAULT_TRUNK_CHANNELS,
+                       trunk_convolutions=DEFAULT_TRUNK_CONVOLUTIONS, source: str = "") -> None:
     """Refuse in one line (the setting, its value, what is allowed) a Discriminator setting out of range,
     before any module is built from it: a training config and a checkpoint (`source` "checkpoint ")
     both pass here, so a head of a billion categories is a clear error, not exhausted memory."""
     if isinstance(leaky_slope, bool) or not isinstance(leaky_slope, (int, float)) or not 0 <= leaky_slope < 1:
         raise InfoganError(f"{source}leaky_slope={leaky_slope!r} is invalid: must be a number in [0, 1)")
-    for name, value in (("overcluster", overcluster), ("subheads", subheads), ("trunk_channels", trunk_channels)):
+    for name, value in (("overcluster", overcluster), ("subheads", subheads), ("trunk_channels", trunk_channels),
+                        ("trunk_convolutions", trunk_convolutions)):
         lo, hi, counts = ARCHITECTURE_LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise InfoganError(f"{source}{name}={value!r} is invalid: must be an integer from {lo} to {hi}, {counts}")
@@ -76,17 +82,25 @@ class Generator(nn.Module):
 
 class Trunk(nn.Module):
     """The discriminator body that D and Q share: image -> N x 1024 features (C = trunk_channels: the
-    first convolution's channels, 64 in the paper)."""
+    first convolution's channels, 64 in the paper; trunk_convolutions: the paper's 2, or more at 7 x 7)."""
 
-    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE, trunk_channels: int = DEFAULT_TRUNK_CHANNELS):
+    def __init__(self, leaky_slope: float = DEFAULT_LEAKY_SLOPE, trunk_channels: int = DEFAULT_TRUNK_CHANNELS,
+                 trunk_convolutions: int = DEFAULT_TRUNK_CONVOLUTIONS):
         super().__init__()
         c = trunk_channels
-        self.net = nn.Sequential(
+        layers = [
             nn.Conv2d(1, c, 4, stride=2, padding=1),  # N x C x 14 x 14
             nn.LeakyReLU(leaky_slope, inplace=True),
             nn.Conv2d(c, 2 * c, 4, stride=2, padding=1, bias=False),  # N x 2C x 7 x 7
             nn.BatchNorm2d(2 * c),
             nn.LeakyReLU(leaky_slope, inplace=True),
+        ]
+        for _ in range(trunk_convolutions - 2):
+            layers += [nn.Conv2d(2 * c, 2 * c, 3, padding=1, bias=False),  # N x 2C x 7 x 7
+                       nn.BatchNorm2d(2 * c),
+                       nn.LeakyReLU(leaky_slope, inplace=True)]
+        self.net = nn.Sequential(
+            *layers,
             nn.Flatten(),  # N x 2C * 49
             nn.Linear(2 * c * 7 * 7, 1024, bias=False),  # N x 1024
             nn.BatchNorm1d(1024),
@@ -152,9 +166,9 @@ class Discriminator(nn.Module):
 
     def __init__(self, template: LatentTemplate, leaky_slope: float = DEFAULT_LEAKY_SLOPE,
                  overcluster: int = DEFAULT_OVERCLUSTER, subheads: int = DEFAULT_SUBHEADS,
-                 trunk_channels: int = DEFAULT_TRUNK_CHANNELS):
+                 trunk_channels: int = DEFAULT_TRUNK_CHANNELS, trunk_convolutions: int = DEFAULT_TRUNK_CONVOLUTIONS):
         super().__init__()
-        self.trunk = Trunk(leaky_slope, trunk_channels)
+        self.trunk = Trunk(leaky_slope, trunk_channels, trunk_convolutions)
         self.d_head = nn.Linear(1024, 1)  # N x 1
         self.q_head = QHead(template, leaky_slope, overcluster, subheads)
 

@@ -369,8 +369,7 @@ class Run:
         cfg = self.cfg
         state = {
             "template": cfg.template.to_dict(),
-            "model": {"leaky_slope": cfg.leaky_slope, "overcluster": cfg.overcluster, "subheads": cfg.subheads,
-                      "trunk_channels": cfg.trunk_channels},
+            "model": cfg.architecture(),
             "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "step": self.step, "images_seen": cfg.images_seen(self.step), "world_size": self.world.size,
@@ -548,7 +547,7 @@ def set_up(cfg: TrainConfig, run_dir: Path, progress: bool, resumed: bool, world
     data = _load_data(cfg.data_dir, cfg.dataset, cfg.holdout, cfg.train_subset, cfg.eval_subset, world, device)
 
     g = Generator(cfg.template).to(device)
-    d = Discriminator(cfg.template, cfg.leaky_slope, cfg.overcluster, cfg.subheads, cfg.trunk_channels).to(device)
+    d = Discriminator(cfg.template, **cfg.architecture()).to(device)
     opt_d, opt_g = make_optimizers(cfg, g, d)
     step, evaluation, window, average, d_average = (
         _restore(run_dir, g, d, opt_g, opt_d, world, cfg.batch_size) if resumed else (0, None, None, None, None))
