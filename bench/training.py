@@ -2,12 +2,11 @@
 and the project's step with glibc's allocator defaults against the memory training keeps
 (training/memory.py), each in fresh interpreters taken in turn.
 
-The reference is the same networks (the default preset's: the paper's, with the
-trunk's third convolution) trained the way the popular public implementations
-do it: fp32 eager, D on real and on detached fakes, then a G+Q step whose
-backward also computes D's weight gradients (thrown away). Both
-sides run in the same process, alternating in rounds, so machine noise hits
-both alike; the ratio is the figure that counts.
+The reference is the same networks (the preset's) trained the way the popular
+public implementations do it: fp32 eager, D on real and on detached fakes, then
+a G+Q step whose backward also computes D's weight gradients (thrown away).
+Both sides run in the same process, alternating in rounds, so machine noise
+hits both alike; the ratio is the figure that counts.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """A dataset's own overrides of a preset: the default recipe trains Fashion-MNIST twice as long as
-digits with the IIC term's marginals weighed twice and the paper's two convolutions (RESULTS.md), while an
-explicit setting still wins and other presets are untouched."""
+digits with the IIC term's marginals weighed twice (RESULTS.md), while an explicit setting still wins
+and other presets are untouched."""
 
 import pytest
 from typer.testing import CliRunner
 
 from infogan.cli import app
-from infogan.training.config import (DATASET_PRESETS, FASHION_IIC_MARGINAL_WEIGHT, PRESETS, RECIPE_NOISE_SCALE,
-                                     RECIPE_TRUNK_CONVOLUTIONS, WIDE_NOISE_SCALE, preset_values, resolve)
-from infogan.training.model import DEFAULT_TRUNK_CONVOLUTIONS
+from infogan.training.config import (DATASET_PRESETS, FASHION_IIC_MARGINAL_WEIGHT, PRESETS, RECIPE_NOISE_SCALE, WIDE_NOISE_SCALE,
+                                     preset_values, resolve)
 
 
 def test_the_default_preset_trains_garments_5000_updates_and_digits_2500():
@@ -23,10 +22,7 @@ def test_the_default_preset_trains_garments_5000_updates_and_digits_2500():
     # and the IIC term's marginals weigh twice on garments (held-out garment seeds, RESULTS.md), once on digits
     assert FASHION_IIC_MARGINAL_WEIGHT == 2.0
     assert (digits.iic_marginal_weight, fashion.iic_marginal_weight) == (1.0, FASHION_IIC_MARGINAL_WEIGHT)
-    # and digits' trunk has a third convolution, measured on digits only: garments keep the paper's two
-    assert (digits.trunk_convolutions, fashion.trunk_convolutions) == (RECIPE_TRUNK_CONVOLUTIONS, DEFAULT_TRUNK_CONVOLUTIONS) == (3, 2)
-    narrow = {"template": fashion.to_dict()["template"], "noise_start": 0.0, "iic_marginal_weight": FASHION_IIC_MARGINAL_WEIGHT,
-              "trunk_convolutions": DEFAULT_TRUNK_CONVOLUTIONS}
+    narrow = {"template": fashion.to_dict()["template"], "noise_start": 0.0, "iic_marginal_weight": FASHION_IIC_MARGINAL_WEIGHT}
     assert {**digits.to_dict(), "dataset": "fashion-mnist", "epochs": 50, **narrow} == fashion.to_dict()
 
 

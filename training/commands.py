@@ -89,7 +89,7 @@ def train(
     overcluster: Annotated[Optional[int], typer.Option(help="Override: categories of IIC's auxiliary over-clustering head, trained on real images with lambda_real (0: none).")] = None,
     subheads: Annotated[Optional[int], typer.Option(help="Override: Q's categorical head and its auxiliary IIC sub-heads of the same categories, each trained on real images with lambda_real; only Q's own head is exported (1: none).")] = None,
     trunk_channels: Annotated[Optional[int], typer.Option(help="Override: channels of the trunk's first convolution, its second twice as many (the paper's 64; 16 to 256). 96: more faithful digits and a cleaner slant code on held-out runs, about 1.7x the time.")] = None,
-    trunk_convolutions: Annotated[Optional[int], typer.Option(help="Override: the trunk's convolutions, 2 to 6 (the paper's 2; the default preset 3 for digits, 2 for garments), each one more a 3 x 3 convolution at 7 x 7 pixels.")] = None,
+    trunk_convolutions: Annotated[Optional[int], typer.Option(help="Override: the trunk's convolutions, 2 to 6 (the paper's 2 in every preset), each one more a 3 x 3 convolution at 7 x 7 pixels.")] = None,
     q_ema_decay: Annotated[Optional[float], typer.Option(help="Override: publish the moving average of D-and-Q's weights as the encoder, with this decay (0: their latest weights).")] = None,
     lr_d: Annotated[Optional[float], typer.Option(help="Override: Adam's learning rate for D's trunk and head.")] = None,
     lr_g: Annotated[Optional[float], typer.Option(help="Override: Adam's learning rate for G.")] = None,

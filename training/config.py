@@ -292,12 +292,6 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-# The default recipe's trunk: the paper's two convolutions and a third, 3 x 3 at 7 x 7 pixels. On four held-out
-# digit seeds (RESULTS.md) it raised the worst run's Q (98.30 -> 98.46%) and the mean (98.48 -> 98.60%), fidelity on
-# every seed, slant to 0.85 or more on every seed, purity level, for about 1.3 times the step; measured on digits
-# only, so garments keep the paper's two (DATASET_PRESETS).
-RECIPE_TRUNK_CONVOLUTIONS = 3
-
 # Each preset is a set of overrides of the defaults above.
 PRESETS: dict[str, dict] = {
     # sized for a 2-core CPU: 2,500 updates (320k images) with the two transform
@@ -310,11 +304,9 @@ PRESETS: dict[str, dict] = {
     # G trains with the recipe's narrow noise until the categories have settled, then the noise widens to
     # U(-0.5, 0.5) between updates 1,000 and 1,500, the scale G is published with: on held-out slices (six
     # digit runs on two kinds of CPU, RESULTS.md) fidelity improved on every run, Q held level or rose
-    # D's trunk has a third convolution (RECIPE_TRUNK_CONVOLUTIONS)
     "default": {"epochs": 25, "lambda_real": 0.5, "transform_fakes": True, "lambda_rotation": 1.0,
                 "ema_decay": 0.99, "q_ema_decay": 0.99, "eval_every": 5, "samples_every": 5,
-                "template": LatentTemplate(noise_scale=WIDE_NOISE_SCALE), "noise_start": RECIPE_NOISE_SCALE,
-                "trunk_convolutions": RECIPE_TRUNK_CONVOLUTIONS},
+                "template": LatentTemplate(noise_scale=WIDE_NOISE_SCALE), "noise_start": RECIPE_NOISE_SCALE},
     # the original implementation's schedule: batch 128, 50 epochs of 100 updates
     "paper": {"epochs": 50},
     # the original code's recipe, for reference: noise U(-1, 1), Q in D's optimizer at
@@ -333,13 +325,11 @@ PRESETS: dict[str, dict] = {
 # held-out garment seeds the widening raised Q on two and lowered the third's, with two classes fewer (RESULTS.md).
 # Garments weigh the IIC term's marginals twice (IIC's lamb 2): on three held-out garment seeds it raised the worst
 # run's Q from 64.94 to 69.76% (its bags no longer split over two categories) and Q on every seed (RESULTS.md);
-# on digits it left Q level, so digits keep 1. The default's third convolution was measured on digits only: garments
-# keep the paper's two.
+# on digits it left Q level, so digits keep 1.
 FASHION_IIC_MARGINAL_WEIGHT = 2.0
 DATASET_PRESETS: dict[str, dict[str, dict]] = {
     "fashion-mnist": {"default": {"epochs": 50, "template": LatentTemplate(noise_scale=RECIPE_NOISE_SCALE),
-                                  "noise_start": 0.0, "iic_marginal_weight": FASHION_IIC_MARGINAL_WEIGHT,
-                                  "trunk_convolutions": DEFAULT_TRUNK_CONVOLUTIONS}},
+                                  "noise_start": 0.0, "iic_marginal_weight": FASHION_IIC_MARGINAL_WEIGHT}},
 }
 
 
